@@ -1,0 +1,27 @@
+//! The analysers: pure functions from fetched records to findings.
+//!
+//! One module per family (`spf`, `dmarc`, `dkim`, `mx`, `domain`), each owning its finding ids
+//! (listed in its module doc and in README's catalog). Nothing here does I/O, so every check is
+//! unit-tested with literal records.
+
+pub mod dkim;
+pub mod dmarc;
+pub mod domain;
+pub mod mx;
+pub mod spf;
+
+use crate::fetch::DomainRecords;
+use crate::finding::Finding;
+
+/// Runs every analyser over one domain's records, domain-level findings first.
+pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
+    let (mut findings, exists) = domain::analyse(records);
+    if !exists {
+        return findings;
+    }
+    findings.extend(spf::analyse(records));
+    findings.extend(dkim::analyse(records));
+    findings.extend(dmarc::analyse(records));
+    findings.extend(mx::analyse(records));
+    findings
+}

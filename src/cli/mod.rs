@@ -1,0 +1,36 @@
+//! The command line: clap definitions and one module per subcommand.
+//!
+//! Each subcommand is a short composition of the engine's parts (inputs → resolver → check →
+//! output) and returns an [`ExitStatus`]; `main` only maps it to the process exit code.
+
+pub mod check;
+
+use crate::exit::ExitStatus;
+use clap::{Parser, Subcommand};
+
+/// mailshift: make an email-platform migration safe.
+///
+/// Checks the DNS authentication of sending domains (SPF, DKIM, DMARC, MX), explains every
+/// problem with its fix, and exits with a code CI can gate on.
+#[derive(Debug, Parser)]
+#[command(name = "mailshift", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the DNS authentication records of sending domains.
+    Check(check::CheckArgs),
+}
+
+pub const EXIT_CODES: &str = "Exit codes: 0 passed, 1 checks failed, 2 bad invocation or input, \
+3 could not complete (DNS errors made a verdict inconclusive).";
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    match cli.command {
+        Command::Check(args) => check::run(args),
+    }
+}

@@ -1,0 +1,451 @@
+//! The one resolver of a run: cached, counted, bounded, with the `--zone` overlay in front.
+//!
+//! Every DNS answer mailshift uses comes through [`Resolver::lookup`]. It asks the `--zone`
+//! files first, then the network (the system's resolvers, or `--nameserver`s). Each question is
+//! sent at most once per run: answers are cached and in-flight questions shared, so an ESP's
+//! include chain used by a thousand domains is fetched once. Every question sent is counted.
+//! CNAMEs are followed here, with loop detection, so analysers see the final data and the chain.
+//! Transport concerns (UDP with EDNS, retry over TCP on truncation, timeouts and retries) are
+//! hickory-resolver's name-server pool.
+
+pub mod answer;
+pub mod zone;
+
+pub use answer::{Answer, LookupError, Outcome, QueryType, Record, RecordData, Source};
+pub use zone::{ZoneError, ZoneOverlay};
+
+use crate::domain::DomainName;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ProtocolConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::xfer::{DnsHandle, FirstAnswer, RetryDnsHandle};
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::{DnsRequestOptions, Query, ResponseCode};
+use hickory_resolver::proto::rr::{Name, RecordType};
+use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OnceCell, Semaphore};
+
+/// Resolvers give up on CNAME chains longer than this (BIND uses 16; most stop well before).
+const MAX_CNAME_HOPS: usize = 10;
+
+/// How the resolver reaches DNS.
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    /// Servers to ask instead of the system's (`--nameserver`); port 53 unless given.
+    pub nameservers: Vec<SocketAddr>,
+    /// Zone files or directories answered locally (`--zone`).
+    pub zones: Vec<PathBuf>,
+    /// Never use the network: names outside the zones are inconclusive.
+    pub offline: bool,
+    /// Per-attempt timeout.
+    pub timeout: Duration,
+    /// Attempts per question (1 = no retry).
+    pub attempts: usize,
+    /// Upper bound on questions in flight at once.
+    pub max_in_flight: usize,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            nameservers: Vec::new(),
+            zones: Vec::new(),
+            offline: false,
+            timeout: Duration::from_secs(3),
+            attempts: 2,
+            max_in_flight: 256,
+        }
+    }
+}
+
+/// The resolver could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsSetupError {
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
+    #[error("cannot read the system resolver configuration ({0}); use --nameserver")]
+    SystemConfig(String),
+}
+
+/// Counters for the run summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DnsStats {
+    /// Questions sent to the network (retransmissions of one question are not counted twice).
+    pub queries: u64,
+    /// Questions answered from `--zone` files.
+    pub zone_answers: u64,
+    /// Lookups served from the run's cache.
+    pub cache_hits: u64,
+}
+
+type Network = RetryDnsHandle<NameServerPool<TokioRuntimeProvider>>;
+
+/// One question's result before CNAME following: what a single response (or zone) said.
+#[derive(Debug, Clone)]
+struct Step {
+    /// CNAME targets found, starting from the question name.
+    chain: Vec<String>,
+    end: StepEnd,
+    conflict: bool,
+    source: Source,
+}
+
+#[derive(Debug, Clone)]
+enum StepEnd {
+    Records(Vec<Record>),
+    NoData,
+    NxDomain,
+    /// The chain's last target was not answered in this response: ask for it.
+    FollowLast,
+    Failed(LookupError),
+}
+
+type CacheKey = (String, QueryType);
+
+struct Inner {
+    zones: ZoneOverlay,
+    network: Option<Network>,
+    network_error: Option<String>,
+    offline: bool,
+    cache: Mutex<HashMap<CacheKey, Arc<OnceCell<Arc<Step>>>>>,
+    in_flight: Semaphore,
+    queries: AtomicU64,
+    zone_answers: AtomicU64,
+    cache_hits: AtomicU64,
+}
+
+/// The run's resolver. Cheap to clone; clones share the cache and counters.
+#[derive(Clone)]
+pub struct Resolver {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver").finish_non_exhaustive()
+    }
+}
+
+impl Resolver {
+    /// Builds the resolver: loads the zone files, reads the system configuration unless
+    /// nameservers are given. Must be called inside a Tokio runtime.
+    pub fn new(config: &DnsConfig) -> Result<Resolver, DnsSetupError> {
+        let zones = ZoneOverlay::load(&config.zones)?;
+        let (network, network_error) = if config.offline {
+            (None, None)
+        } else {
+            match build_network(config) {
+                Ok(n) => (Some(n), None),
+                // Without a system configuration, zone-only runs still work; network lookups
+                // then report the reason as an inconclusive result.
+                Err(e) if !zones.is_empty() => (None, Some(e.to_string())),
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(Resolver {
+            inner: Arc::new(Inner {
+                zones,
+                network,
+                network_error,
+                offline: config.offline,
+                cache: Mutex::new(HashMap::new()),
+                in_flight: Semaphore::new(config.max_in_flight.max(1)),
+                queries: AtomicU64::new(0),
+                zone_answers: AtomicU64::new(0),
+                cache_hits: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    pub fn stats(&self) -> DnsStats {
+        DnsStats {
+            queries: self.inner.queries.load(Ordering::Relaxed),
+            zone_answers: self.inner.zone_answers.load(Ordering::Relaxed),
+            cache_hits: self.inner.cache_hits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Looks up `name`/`qtype`, following CNAMEs. Never fails: failures are in the outcome.
+    pub async fn lookup(&self, name: &DomainName, qtype: QueryType) -> Arc<Answer> {
+        let mut current = name.as_str().to_string();
+        let mut chain: Vec<DomainName> = Vec::new();
+        let mut conflict = false;
+        let mut source;
+        let outcome = loop {
+            let step = self.step(&current, qtype).await;
+            conflict |= step.conflict;
+            source = step.source.clone();
+            let mut looped = false;
+            for target in &step.chain {
+                if target == name.as_str() || chain.iter().any(|c| c.as_str() == target) {
+                    looped = true;
+                }
+                chain.push(DomainName::from_ascii_unchecked(target.clone()));
+            }
+            if looped || chain.len() > MAX_CNAME_HOPS {
+                break Outcome::CnameLoop;
+            }
+            match &step.end {
+                StepEnd::Records(r) => break Outcome::Records(r.clone()),
+                StepEnd::NoData => break Outcome::NoData,
+                StepEnd::NxDomain => break Outcome::NxDomain,
+                StepEnd::Failed(e) => break Outcome::Failed(e.clone()),
+                StepEnd::FollowLast => match step.chain.last() {
+                    Some(last) => current = last.clone(),
+                    None => {
+                        break Outcome::Failed(LookupError::Network("empty CNAME chain".into()))
+                    }
+                },
+            }
+        };
+        Arc::new(Answer {
+            name: name.clone(),
+            qtype,
+            outcome,
+            cname_chain: chain,
+            cname_conflict: conflict,
+            source,
+        })
+    }
+
+    /// One question, cached and shared with concurrent askers.
+    async fn step(&self, name: &str, qtype: QueryType) -> Arc<Step> {
+        let cell = {
+            let mut cache = self
+                .inner
+                .cache
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            cache
+                .entry((name.to_string(), qtype))
+                .or_insert_with(|| Arc::new(OnceCell::new()))
+                .clone()
+        };
+        if let Some(step) = cell.get() {
+            self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return step.clone();
+        }
+        cell.get_or_init(|| async { Arc::new(self.ask(name, qtype).await) })
+            .await
+            .clone()
+    }
+
+    async fn ask(&self, name: &str, qtype: QueryType) -> Step {
+        if let Some(file) = self.inner.zones.covering_file(name) {
+            self.inner.zone_answers.fetch_add(1, Ordering::Relaxed);
+            let source = Source::Zone(file.to_path_buf());
+            let (chain, end, conflict) = match self.inner.zones.lookup(name, qtype) {
+                zone::ZoneAnswer::Records(r) => (vec![], StepEnd::Records(r), false),
+                zone::ZoneAnswer::NoData => (vec![], StepEnd::NoData, false),
+                zone::ZoneAnswer::NxDomain => (vec![], StepEnd::NxDomain, false),
+                zone::ZoneAnswer::Cname { target, conflict } => {
+                    (vec![target], StepEnd::FollowLast, conflict)
+                }
+            };
+            return Step {
+                chain,
+                end,
+                conflict,
+                source,
+            };
+        }
+        let failed = |e: LookupError| Step {
+            chain: vec![],
+            end: StepEnd::Failed(e),
+            conflict: false,
+            source: Source::Network,
+        };
+        if self.inner.offline {
+            return failed(LookupError::Offline);
+        }
+        let Some(network) = &self.inner.network else {
+            let reason = self
+                .inner
+                .network_error
+                .clone()
+                .unwrap_or_else(|| "no resolver configured".into());
+            return failed(LookupError::Network(reason));
+        };
+        let Ok(qname) = Name::from_ascii(format!("{name}.")) else {
+            return failed(LookupError::Network(format!(
+                "`{name}` is not a valid DNS name"
+            )));
+        };
+        let _permit = match self.inner.in_flight.acquire().await {
+            Ok(p) => p,
+            Err(_) => return failed(LookupError::Network("resolver shut down".into())),
+        };
+        self.inner.queries.fetch_add(1, Ordering::Relaxed);
+        let mut options = DnsRequestOptions::default();
+        options.recursion_desired = true;
+        options.use_edns = true;
+        options.edns_payload_len = 1232;
+        let response = network
+            .lookup(Query::query(qname, record_type(qtype)), options)
+            .first_answer()
+            .await;
+        match response {
+            Ok(response) => interpret_response(name, qtype, &response),
+            Err(NetError::Dns(DnsError::NoRecordsFound(no))) => {
+                let end = if no.response_code == ResponseCode::NXDomain {
+                    StepEnd::NxDomain
+                } else {
+                    StepEnd::NoData
+                };
+                Step {
+                    chain: vec![],
+                    end,
+                    conflict: false,
+                    source: Source::Network,
+                }
+            }
+            Err(NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail))) => {
+                failed(LookupError::ServFail)
+            }
+            Err(NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused))) => {
+                failed(LookupError::Refused)
+            }
+            Err(NetError::Timeout) => failed(LookupError::Timeout),
+            Err(e) => failed(LookupError::Network(e.to_string())),
+        }
+    }
+}
+
+/// Reads one response: the data for the name, or the CNAME chain from it, or what is missing.
+fn interpret_response(
+    name: &str,
+    qtype: QueryType,
+    response: &hickory_resolver::proto::op::DnsResponse,
+) -> Step {
+    let wanted = record_type(qtype);
+    let owner_is =
+        |record_name: &Name, current: &str| zone::normalise(&record_name.to_ascii()) == current;
+    let mut current = name.to_string();
+    let mut chain: Vec<String> = Vec::new();
+    let conflict = false;
+    loop {
+        let data: Vec<Record> = response
+            .answers
+            .iter()
+            .filter(|r| r.record_type() == wanted && owner_is(&r.name, &current))
+            .filter_map(|r| {
+                zone::convert_wire_rdata(&r.data).map(|(_, data)| Record { ttl: r.ttl, data })
+            })
+            .collect();
+        let cname = response
+            .answers
+            .iter()
+            .filter(|r| r.record_type() == RecordType::CNAME && owner_is(&r.name, &current))
+            .find_map(|r| match zone::convert_wire_rdata(&r.data) {
+                Some((_, RecordData::Cname(target))) => Some(target),
+                _ => None,
+            });
+        match (cname, data.is_empty()) {
+            (Some(_), false) if qtype != QueryType::Cname => {
+                // CNAME and other data at one name: report it, use the data as most resolvers do.
+                return Step {
+                    chain,
+                    end: StepEnd::Records(data),
+                    conflict: true,
+                    source: Source::Network,
+                };
+            }
+            (_, false) => {
+                return Step {
+                    chain,
+                    end: StepEnd::Records(data),
+                    conflict,
+                    source: Source::Network,
+                }
+            }
+            (Some(target), true) => {
+                let seen = target == name || chain.contains(&target);
+                chain.push(target.clone());
+                if seen || chain.len() > MAX_CNAME_HOPS {
+                    // The caller detects the loop from the chain.
+                    return Step {
+                        chain,
+                        end: StepEnd::FollowLast,
+                        conflict,
+                        source: Source::Network,
+                    };
+                }
+                current = target;
+            }
+            (None, true) => break,
+        }
+    }
+    let end = if chain.is_empty() {
+        // An answer without data for the name (e.g. only unrelated records): no data.
+        StepEnd::NoData
+    } else if response.response_code == ResponseCode::NXDomain {
+        // The rcode describes the last name of the chain.
+        StepEnd::NxDomain
+    } else {
+        StepEnd::FollowLast
+    };
+    Step {
+        chain,
+        end,
+        conflict,
+        source: Source::Network,
+    }
+}
+
+fn record_type(qtype: QueryType) -> RecordType {
+    match qtype {
+        QueryType::A => RecordType::A,
+        QueryType::Aaaa => RecordType::AAAA,
+        QueryType::Txt => RecordType::TXT,
+        QueryType::Mx => RecordType::MX,
+        QueryType::Cname => RecordType::CNAME,
+        QueryType::Ptr => RecordType::PTR,
+        QueryType::Ns => RecordType::NS,
+        QueryType::Soa => RecordType::SOA,
+    }
+}
+
+fn build_network(config: &DnsConfig) -> Result<Network, DnsSetupError> {
+    let mut opts = ResolverOpts::default();
+    let servers: Vec<NameServerConfig> = if config.nameservers.is_empty() {
+        let (system, system_opts) = hickory_resolver::system_conf::read_system_conf()
+            .map_err(|e| DnsSetupError::SystemConfig(e.to_string()))?;
+        opts.ndots = system_opts.ndots;
+        if system.name_servers().is_empty() {
+            return Err(DnsSetupError::SystemConfig(
+                "no nameserver in the system configuration".into(),
+            ));
+        }
+        system.name_servers().to_vec()
+    } else {
+        config
+            .nameservers
+            .iter()
+            .map(|addr| {
+                let mut udp = ConnectionConfig::new(ProtocolConfig::Udp);
+                udp.port = addr.port();
+                let mut tcp = ConnectionConfig::new(ProtocolConfig::Tcp);
+                tcp.port = addr.port();
+                NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
+            })
+            .collect()
+    };
+    opts.timeout = config.timeout;
+    opts.attempts = config.attempts.max(1);
+    opts.edns0 = true;
+    opts.cache_size = 0;
+    opts.num_concurrent_reqs = 1;
+    opts.max_active_requests = config.max_in_flight.max(32);
+    opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
+    let tls = TlsConfig::new().map_err(|e| DnsSetupError::SystemConfig(e.to_string()))?;
+    let cx = Arc::new(PoolContext::new(opts, tls));
+    let attempts = cx.options.attempts;
+    let pool = NameServerPool::from_config(servers, cx, TokioRuntimeProvider::default());
+    // The pool makes one attempt; RetryDnsHandle repeats failed attempts.
+    Ok(RetryDnsHandle::new(pool, attempts.saturating_sub(1)))
+}

@@ -1,0 +1,168 @@
+//! Checking many domains: bounded concurrency over one shared resolver.
+//!
+//! [`check_domains`] runs fetch → analyse for each requested domain, at most `concurrency` at a
+//! time, and hands each [`DomainReport`] to a callback as soon as it is done (for ndjson output
+//! and the progress bar) before returning them all in input order. Every domain shares the one
+//! [`Resolver`], so records common to many domains are fetched once.
+
+use crate::checks;
+use crate::dns::{DnsStats, Resolver};
+use crate::domain::{DomainRequest, InputError};
+use crate::fetch::{fetch_domain, probe_selectors, Selector};
+use crate::finding::{Finding, Status};
+use futures::StreamExt;
+use serde::Serialize;
+use std::time::Instant;
+
+/// The verdict for one domain (or one invalid input line, with `--keep-going`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DomainReport {
+    pub domain: String,
+    /// The Unicode form of an internationalised name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unicode: Option<String>,
+    pub status: Status,
+    pub findings: Vec<Finding>,
+    /// Why the input could not be checked (invalid name), with where it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl DomainReport {
+    pub fn invalid(error: &InputError) -> DomainReport {
+        DomainReport {
+            domain: error.text.clone(),
+            unicode: None,
+            status: Status::Error,
+            findings: Vec::new(),
+            error: Some(error.to_string()),
+        }
+    }
+}
+
+/// Totals for a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub domains: usize,
+    pub pass: usize,
+    pub warn: usize,
+    pub fail: usize,
+    pub inconclusive: usize,
+    /// Inputs that were not valid domain names (only with `--keep-going`).
+    pub invalid: usize,
+    /// DNS questions sent to the network.
+    pub queries: u64,
+    /// Questions answered from `--zone` files.
+    pub zone_answers: u64,
+    pub elapsed_ms: u64,
+}
+
+impl Summary {
+    pub fn of(reports: &[DomainReport], dns: DnsStats, elapsed_ms: u64) -> Summary {
+        let count = |s: Status| reports.iter().filter(|r| r.status == s).count();
+        Summary {
+            domains: reports.len(),
+            pass: count(Status::Pass),
+            warn: count(Status::Warn),
+            fail: count(Status::Fail),
+            inconclusive: count(Status::Inconclusive),
+            invalid: count(Status::Error),
+            queries: dns.queries,
+            zone_answers: dns.zone_answers,
+            elapsed_ms,
+        }
+    }
+}
+
+/// A whole run: every report in input order, and the totals.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRun {
+    pub domains: Vec<DomainReport>,
+    pub summary: Summary,
+}
+
+/// How to check.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Domains checked at once.
+    pub concurrency: usize,
+    /// Selectors for domains that name none themselves (`--selector`); empty means probe.
+    pub selectors: Vec<String>,
+    /// The probe list (`checks/dkim-selectors.toml`).
+    pub probe: Vec<(String, String)>,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            concurrency: 64,
+            selectors: Vec::new(),
+            probe: crate::catalog::common_dkim_selectors(),
+        }
+    }
+}
+
+/// Fetches and analyses one domain.
+pub async fn check_domain(
+    resolver: &Resolver,
+    request: &DomainRequest,
+    options: &CheckOptions,
+) -> DomainReport {
+    let named = if request.selectors.is_empty() {
+        &options.selectors
+    } else {
+        &request.selectors
+    };
+    let selectors = if named.is_empty() {
+        probe_selectors(&options.probe)
+    } else {
+        named
+            .iter()
+            .map(|s| Selector {
+                name: s.clone(),
+                used_by: None,
+                explicit: true,
+            })
+            .collect()
+    };
+    let records = fetch_domain(resolver, &request.domain, selectors).await;
+    let findings = checks::analyse(&records);
+    DomainReport {
+        domain: request.domain.to_string(),
+        unicode: request.domain.unicode(),
+        status: Status::of(&findings),
+        findings,
+        error: None,
+    }
+}
+
+/// Checks every input, `options.concurrency` at a time. `on_done` sees each report as it
+/// completes (completion order); the returned run is in input order.
+pub async fn check_domains(
+    resolver: &Resolver,
+    inputs: Vec<Result<DomainRequest, InputError>>,
+    options: &CheckOptions,
+    mut on_done: impl FnMut(&DomainReport),
+) -> CheckRun {
+    let started = Instant::now();
+    let mut slots: Vec<Option<DomainReport>> = vec![None; inputs.len()];
+    let mut stream =
+        futures::stream::iter(inputs.into_iter().enumerate().map(|(i, input)| async move {
+            let report = match input {
+                Ok(request) => check_domain(resolver, &request, options).await,
+                Err(error) => DomainReport::invalid(&error),
+            };
+            (i, report)
+        }))
+        .buffer_unordered(options.concurrency.max(1));
+    while let Some((i, report)) = stream.next().await {
+        on_done(&report);
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = Some(report);
+        }
+    }
+    let domains: Vec<DomainReport> = slots.into_iter().flatten().collect();
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let summary = Summary::of(&domains, resolver.stats(), elapsed_ms);
+    CheckRun { domains, summary }
+}

@@ -1,0 +1,449 @@
+//! The fetch stage: every DNS answer one domain's checks need, gathered once.
+//!
+//! [`fetch_domain`] asks the resolver for the domain's TXT, MX and DMARC records, its DKIM
+//! selectors, the whole SPF include tree with the address lookups its terms make, the addresses
+//! of its MX hosts and the report destinations of its DMARC record. What comes back is a
+//! [`DomainRecords`] snapshot; the analysers in `checks/` read only that, never the network.
+//! Fetching follows the records (an include names the next record to fetch), so this module
+//! parses SPF and DMARC just enough to know what to ask next; judging them is left to `checks/`.
+
+use crate::dns::{Answer, QueryType, Resolver};
+use crate::domain::DomainName;
+use crate::records::dmarc::{is_dmarc_candidate, DmarcRecord};
+use crate::records::spf::{is_spf, DomainSpec, Mechanism, SpfRecord};
+use futures::future::join_all;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// SPF include/redirect targets fetched per domain at most. Receivers stop at 10 lookups, so
+/// anything past this only shows how far over the limit a record is.
+pub const MAX_SPF_RECORDS: usize = 40;
+/// Nesting depth of includes fetched at most (a hostile chain can be 50 deep).
+pub const MAX_SPF_DEPTH: usize = 12;
+/// RFC 7208 §4.6.4: at most 10 MX hosts are looked up per `mx` term.
+pub const MAX_MX_HOSTS: usize = 10;
+
+/// A DKIM selector that was looked up, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    pub name: String,
+    /// Who publishes it by default, for probed selectors (`SendGrid`).
+    pub used_by: Option<String>,
+    /// Named by the user (`--selector`, domains file), not probed.
+    pub explicit: bool,
+}
+
+/// Everything fetched for one domain: the answers by question, and the order of the DMARC walk.
+#[derive(Debug, Clone)]
+pub struct DomainRecords {
+    pub domain: DomainName,
+    answers: HashMap<(DomainName, QueryType), Arc<Answer>>,
+    /// The `_dmarc` names asked, in tree-walk order (RFC 9989 §4.10), up to the first record.
+    pub dmarc_walk: Vec<DomainName>,
+    pub selectors: Vec<Selector>,
+    /// The SPF include tree was larger than mailshift fetches.
+    pub spf_truncated: bool,
+}
+
+impl DomainRecords {
+    pub fn new(domain: DomainName) -> Self {
+        DomainRecords {
+            domain,
+            answers: HashMap::new(),
+            dmarc_walk: Vec::new(),
+            selectors: Vec::new(),
+            spf_truncated: false,
+        }
+    }
+
+    /// The answer to a question, if it was fetched.
+    pub fn get(&self, name: &DomainName, qtype: QueryType) -> Option<&Answer> {
+        self.answers.get(&(name.clone(), qtype)).map(|a| a.as_ref())
+    }
+
+    pub fn insert(&mut self, answer: Arc<Answer>) {
+        self.answers
+            .insert((answer.name.clone(), answer.qtype), answer);
+    }
+
+    pub fn answers(&self) -> impl Iterator<Item = &Answer> {
+        self.answers.values().map(|a| a.as_ref())
+    }
+
+    /// Builds a snapshot from literal answers (for tests of the analysers).
+    pub fn with_answers(domain: DomainName, answers: Vec<Answer>) -> Self {
+        let mut rec = DomainRecords::new(domain);
+        for a in answers {
+            rec.insert(Arc::new(a));
+        }
+        rec
+    }
+}
+
+/// A selector list for probing: built-in common selectors.
+pub fn probe_selectors(catalog: &[(String, String)]) -> Vec<Selector> {
+    catalog
+        .iter()
+        .map(|(name, used_by)| Selector {
+            name: name.clone(),
+            used_by: Some(used_by.clone()),
+            explicit: false,
+        })
+        .collect()
+}
+
+/// Fetches everything the checks of `domain` need.
+pub async fn fetch_domain(
+    resolver: &Resolver,
+    domain: &DomainName,
+    selectors: Vec<Selector>,
+) -> DomainRecords {
+    let (spf, mx, dmarc, dkim) = futures::join!(
+        fetch_spf_tree(resolver, domain),
+        fetch_mx(resolver, domain),
+        fetch_dmarc(resolver, domain),
+        fetch_dkim(resolver, domain, &selectors),
+    );
+    let mut records = DomainRecords::new(domain.clone());
+    records.selectors = selectors;
+    let (spf_answers, truncated) = spf;
+    records.spf_truncated = truncated;
+    let (dmarc_answers, walk) = dmarc;
+    records.dmarc_walk = walk;
+    for answer in spf_answers
+        .into_iter()
+        .chain(mx)
+        .chain(dmarc_answers)
+        .chain(dkim)
+    {
+        records.insert(answer);
+    }
+    records
+}
+
+/// The single SPF record of a TXT answer, if there is exactly one.
+pub fn single_spf(answer: &Answer) -> Option<SpfRecord> {
+    let mut spf = answer.txt_strings().into_iter().filter(|t| is_spf(t));
+    let first = spf.next()?;
+    if spf.next().is_some() {
+        return None;
+    }
+    Some(SpfRecord::parse(&first))
+}
+
+/// The names an SPF record sends the evaluator to, split by what is asked of them.
+#[derive(Default)]
+struct SpfTargets {
+    records: Vec<DomainName>,
+    addresses: Vec<DomainName>,
+    mx: Vec<DomainName>,
+    exists: Vec<DomainName>,
+}
+
+/// The DNS-querying terms of a record that an evaluator would reach: those before `all`, and
+/// `redirect=` only when there is no `all`.
+pub fn evaluated_terms(
+    record: &SpfRecord,
+) -> Vec<(&crate::records::spf::Term, Option<&Mechanism>)> {
+    let all_pos = record.all().map(|(t, _)| t.position);
+    let mut out = Vec::new();
+    for term in &record.terms {
+        if all_pos.is_some_and(|p| term.position > p) {
+            continue;
+        }
+        match &term.kind {
+            crate::records::spf::TermKind::Directive { mechanism, .. } => {
+                out.push((term, Some(mechanism)))
+            }
+            crate::records::spf::TermKind::Redirect(_) if all_pos.is_none() => {
+                out.push((term, None))
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn literal(spec: &DomainSpec) -> Option<DomainName> {
+    match spec {
+        DomainSpec::Literal(s) => DomainName::parse(s).ok(),
+        DomainSpec::Macro(_) => None,
+    }
+}
+
+fn spf_targets(record: &SpfRecord, current: &DomainName) -> SpfTargets {
+    let mut t = SpfTargets::default();
+    let target = |d: &Option<DomainSpec>| match d {
+        None => Some(current.clone()),
+        Some(spec) => literal(spec),
+    };
+    for (term, mechanism) in evaluated_terms(record) {
+        match mechanism {
+            Some(Mechanism::Include(spec)) => t.records.extend(literal(spec)),
+            Some(Mechanism::A { domain, .. }) => t.addresses.extend(target(domain)),
+            Some(Mechanism::Mx { domain, .. }) => t.mx.extend(target(domain)),
+            Some(Mechanism::Exists(spec)) => t.exists.extend(literal(spec)),
+            Some(_) => {}
+            None => {
+                if let crate::records::spf::TermKind::Redirect(spec) = &term.kind {
+                    t.records.extend(literal(spec));
+                }
+            }
+        }
+    }
+    t
+}
+
+async fn fetch_spf_tree(resolver: &Resolver, domain: &DomainName) -> (Vec<Arc<Answer>>, bool) {
+    let mut answers = Vec::new();
+    let mut seen: HashSet<DomainName> = HashSet::from([domain.clone()]);
+    let mut frontier = vec![domain.clone()];
+    let mut truncated = false;
+    let mut depth = 0;
+    while !frontier.is_empty() {
+        if depth > MAX_SPF_DEPTH {
+            truncated = true;
+            break;
+        }
+        depth += 1;
+        let txts = join_all(frontier.iter().map(|n| resolver.lookup(n, QueryType::Txt))).await;
+        let mut next = Vec::new();
+        let mut lookups: Vec<(DomainName, QueryType)> = Vec::new();
+        let mut mx_names: Vec<DomainName> = Vec::new();
+        for (name, txt) in frontier.iter().zip(&txts) {
+            if let Some(record) = single_spf(txt) {
+                let targets = spf_targets(&record, name);
+                for r in targets.records {
+                    if seen.len() >= MAX_SPF_RECORDS {
+                        truncated = true;
+                        break;
+                    }
+                    if seen.insert(r.clone()) {
+                        next.push(r);
+                    }
+                }
+                for a in targets.addresses {
+                    lookups.push((a.clone(), QueryType::A));
+                    lookups.push((a, QueryType::Aaaa));
+                }
+                for e in targets.exists {
+                    lookups.push((e, QueryType::A));
+                }
+                mx_names.extend(targets.mx);
+            }
+        }
+        answers.extend(txts);
+        let (addr, mx) = futures::join!(
+            join_all(lookups.iter().map(|(n, t)| resolver.lookup(n, *t))),
+            fetch_mx_hosts(resolver, &mx_names),
+        );
+        answers.extend(addr);
+        answers.extend(mx);
+        frontier = next;
+    }
+    (answers, truncated)
+}
+
+/// MX lookups for `names` and A/AAAA of (up to 10 of) each one's hosts.
+async fn fetch_mx_hosts(resolver: &Resolver, names: &[DomainName]) -> Vec<Arc<Answer>> {
+    let mxs = join_all(names.iter().map(|n| resolver.lookup(n, QueryType::Mx))).await;
+    let mut hosts: Vec<DomainName> = Vec::new();
+    for mx in &mxs {
+        for host in mx_hosts(mx).into_iter().take(MAX_MX_HOSTS) {
+            if !hosts.contains(&host) {
+                hosts.push(host);
+            }
+        }
+    }
+    let addrs = join_all(hosts.iter().flat_map(|h| {
+        [
+            resolver.lookup(h, QueryType::A),
+            resolver.lookup(h, QueryType::Aaaa),
+        ]
+    }))
+    .await;
+    mxs.into_iter().chain(addrs).collect()
+}
+
+/// The exchange hosts of an MX answer that can be looked up (not null MX, not IP literals),
+/// in preference order.
+pub fn mx_hosts(answer: &Answer) -> Vec<DomainName> {
+    let mut mx: Vec<(u16, &str)> = answer
+        .records()
+        .iter()
+        .filter_map(|r| match &r.data {
+            crate::dns::RecordData::Mx {
+                preference,
+                exchange,
+            } => Some((*preference, exchange.as_str())),
+            _ => None,
+        })
+        .collect();
+    mx.sort();
+    mx.into_iter()
+        .filter(|(_, host)| !host.is_empty() && host.parse::<IpAddr>().is_err())
+        .filter_map(|(_, host)| DomainName::parse(host).ok())
+        .collect()
+}
+
+async fn fetch_mx(resolver: &Resolver, domain: &DomainName) -> Vec<Arc<Answer>> {
+    fetch_mx_hosts(resolver, std::slice::from_ref(domain)).await
+}
+
+/// The `_dmarc` names of the RFC 9989 §4.10 tree walk: the domain itself, then (for names of
+/// more than 8 labels) straight to 7 labels, then one label fewer at a time down to the TLD.
+pub fn dmarc_walk_names(domain: &DomainName) -> Vec<DomainName> {
+    let labels: Vec<&str> = domain.as_str().split('.').collect();
+    let n = labels.len();
+    let mut out = vec![domain.child("_dmarc")];
+    let start = if n > 8 { 7 } else { n.saturating_sub(1) };
+    for count in (1..=start).rev() {
+        let suffix = labels[n - count..].join(".");
+        out.push(DomainName::from_ascii_unchecked(format!("_dmarc.{suffix}")));
+    }
+    out
+}
+
+async fn fetch_dmarc(
+    resolver: &Resolver,
+    domain: &DomainName,
+) -> (Vec<Arc<Answer>>, Vec<DomainName>) {
+    let mut answers = Vec::new();
+    let mut walk = Vec::new();
+    let mut found: Option<(DomainName, DmarcRecord)> = None;
+    for name in dmarc_walk_names(domain) {
+        let answer = resolver.lookup(&name, QueryType::Txt).await;
+        walk.push(name.clone());
+        let candidates: Vec<String> = answer
+            .txt_strings()
+            .into_iter()
+            .filter(|t| is_dmarc_candidate(t))
+            .collect();
+        let stop = !candidates.is_empty()
+            || matches!(answer.outcome, crate::dns::Outcome::CnameLoop)
+            // A failure below the TLD stops the walk (inconclusive); at the TLD it does not
+            // change what the domain owner must publish.
+            || (answer.failed().is_some() && name.label_count() > 2);
+        answers.push(answer);
+        if candidates.len() == 1 {
+            let policy_domain = name.parent().unwrap_or_else(|| name.clone());
+            found = Some((policy_domain, DmarcRecord::parse(&candidates[0])));
+        }
+        if stop {
+            break;
+        }
+    }
+    if let Some((policy_domain, record)) = found {
+        answers.extend(fetch_report_destinations(resolver, &policy_domain, &record).await);
+    }
+    (answers, walk)
+}
+
+/// True when reports to `dest` leave the policy domain's organisation, so the destination must
+/// authorise them. Without a public-suffix list, names in one tree (one within the other) count
+/// as one organisation.
+pub fn is_external_destination(policy_domain: &DomainName, dest: &DomainName) -> bool {
+    !(dest.is_within(policy_domain) || policy_domain.is_within(dest))
+}
+
+/// The authorisation record name for external reports: `<policy-domain>._report._dmarc.<dest>`.
+pub fn report_authorization_name(policy_domain: &DomainName, dest: &DomainName) -> DomainName {
+    DomainName::from_ascii_unchecked(format!("{policy_domain}._report._dmarc.{dest}"))
+}
+
+async fn fetch_report_destinations(
+    resolver: &Resolver,
+    policy_domain: &DomainName,
+    record: &DmarcRecord,
+) -> Vec<Arc<Answer>> {
+    let mut dests: Vec<DomainName> = Vec::new();
+    for uri in record.rua.iter().chain(&record.ruf) {
+        if !dests.contains(&uri.domain) {
+            dests.push(uri.domain.clone());
+        }
+    }
+    let per_dest = join_all(dests.iter().map(|dest| async move {
+        let mut out = Vec::new();
+        if is_external_destination(policy_domain, dest) {
+            let auth = report_authorization_name(policy_domain, dest);
+            out.push(resolver.lookup(&auth, QueryType::Txt).await);
+        }
+        let mx = resolver.lookup(dest, QueryType::Mx).await;
+        let no_mx = mx.is_void();
+        out.push(mx);
+        if no_mx {
+            // RFC 5321 §5.1: without MX, mail goes to the address records (implicit MX).
+            let (a, aaaa) = futures::join!(
+                resolver.lookup(dest, QueryType::A),
+                resolver.lookup(dest, QueryType::Aaaa)
+            );
+            out.push(a);
+            out.push(aaaa);
+        }
+        out
+    }))
+    .await;
+    per_dest.into_iter().flatten().collect()
+}
+
+async fn fetch_dkim(
+    resolver: &Resolver,
+    domain: &DomainName,
+    selectors: &[Selector],
+) -> Vec<Arc<Answer>> {
+    join_all(selectors.iter().map(|s| {
+        let name = domain.child(&format!("{}._domainkey", s.name));
+        async move { resolver.lookup(&name, QueryType::Txt).await }
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: Vec<DomainName>) -> Vec<String> {
+        v.into_iter().map(|d| d.to_string()).collect()
+    }
+
+    #[test]
+    fn dmarc_walk_follows_rfc9989_sequence() {
+        let d = DomainName::parse("a.b.c.d.e.f.g.h.i.j.k.example.com").unwrap();
+        assert_eq!(
+            names(dmarc_walk_names(&d)),
+            [
+                "_dmarc.a.b.c.d.e.f.g.h.i.j.k.example.com",
+                "_dmarc.g.h.i.j.k.example.com",
+                "_dmarc.h.i.j.k.example.com",
+                "_dmarc.i.j.k.example.com",
+                "_dmarc.j.k.example.com",
+                "_dmarc.k.example.com",
+                "_dmarc.example.com",
+                "_dmarc.com",
+            ]
+        );
+        let d = DomainName::parse("mail.example.com").unwrap();
+        assert_eq!(
+            names(dmarc_walk_names(&d)),
+            [
+                "_dmarc.mail.example.com",
+                "_dmarc.example.com",
+                "_dmarc.com"
+            ]
+        );
+    }
+
+    #[test]
+    fn external_destinations() {
+        let p = DomainName::parse("example.com").unwrap();
+        let inside = DomainName::parse("reports.example.com").unwrap();
+        let outside = DomainName::parse("dmarc.example.net").unwrap();
+        assert!(!is_external_destination(&p, &inside));
+        assert!(is_external_destination(&p, &outside));
+        assert_eq!(
+            report_authorization_name(&p, &outside).as_str(),
+            "example.com._report._dmarc.dmarc.example.net"
+        );
+    }
+}

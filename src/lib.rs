@@ -1,0 +1,34 @@
+//! mailshift: makes an email-platform migration safe.
+//!
+//! The engine another program can embed. Data flows one way:
+//!
+//! ```text
+//! inputs (domains)  → dns     (one cached, counted resolver; --zone overlay)
+//!                   → fetch   (every answer a domain's checks need: DomainRecords)
+//!                   → checks  (pure analysers: records → findings)
+//!                   → engine  (per-domain status, run summary, bounded concurrency)
+//!                   → output  (one formatter per format)
+//! ```
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use mailshift::{dns::{DnsConfig, Resolver}, domain::{DomainName, DomainRequest}, engine};
+//! let resolver = Resolver::new(&DnsConfig::default())?;
+//! let request = DomainRequest { domain: DomainName::parse("example.com")?, selectors: vec![] };
+//! let report = engine::check_domain(&resolver, &request, &engine::CheckOptions::default()).await;
+//! println!("{}: {}", report.domain, report.status);
+//! # Ok(()) }
+//! ```
+
+pub mod catalog;
+pub mod checks;
+pub mod cli;
+pub mod dns;
+pub mod domain;
+pub mod engine;
+pub mod exit;
+pub mod fetch;
+pub mod finding;
+pub mod output;
+pub mod progress;
+pub mod records;

@@ -1,0 +1,29 @@
+//! The `mailshift` binary: parse the command line, run, map the outcome to an exit code.
+//! Everything else lives in the library (`src/lib.rs`).
+
+use clap::Parser;
+use mailshift::cli::{run, Cli};
+use mailshift::exit::ExitStatus;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout (success) and usage errors to stderr.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(ExitStatus::BadInput.code())
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(status) => ExitCode::from(status.code()),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(ExitStatus::BadInput.code())
+        }
+    }
+}

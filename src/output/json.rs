@@ -1,0 +1,17 @@
+//! `--format json`: one document, `{"domains":[…],"summary":{…}}`.
+//!
+//! The shape is a contract with CI users: fields are added, never renamed or removed.
+
+use super::RunFormatter;
+use crate::engine::CheckRun;
+
+pub struct JsonFormatter;
+
+impl RunFormatter for JsonFormatter {
+    fn format(&self, run: &CheckRun) -> String {
+        let mut out = serde_json::to_string_pretty(run)
+            .unwrap_or_else(|e| format!("{{\"error\":\"cannot serialise the report: {e}\"}}"));
+        out.push('\n');
+        out
+    }
+}

@@ -1,0 +1,128 @@
+//! `--format table`: per domain, its status and a table of findings, worst first; then totals.
+
+use super::{RunFormatter, Style};
+use crate::engine::{CheckRun, DomainReport};
+use crate::finding::{Severity, Status};
+use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
+
+pub struct TableFormatter {
+    pub style: Style,
+}
+
+fn severity_cell(severity: Severity, color: bool) -> Cell {
+    let (text, fg) = match severity {
+        Severity::Pass => ("PASS", Color::Green),
+        Severity::Info => ("INFO", Color::Blue),
+        Severity::Warn => ("WARN", Color::Yellow),
+        Severity::Inconclusive => ("????", Color::Magenta),
+        Severity::Fail => ("FAIL", Color::Red),
+    };
+    let cell = Cell::new(text);
+    if color {
+        cell.fg(fg).add_attribute(Attribute::Bold)
+    } else {
+        cell
+    }
+}
+
+fn status_text(status: Status, color: bool) -> String {
+    let (text, code) = match status {
+        Status::Pass => ("PASS", "32"),
+        Status::Warn => ("WARN", "33"),
+        Status::Inconclusive => ("INCONCLUSIVE", "35"),
+        Status::Fail => ("FAIL", "31"),
+        Status::Error => ("INVALID INPUT", "31"),
+    };
+    if color {
+        format!("\x1b[1;{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+impl TableFormatter {
+    fn domain(&self, report: &DomainReport, out: &mut String) {
+        let name = match &report.unicode {
+            Some(u) => format!("{} ({u})", report.domain),
+            None => report.domain.clone(),
+        };
+        let bold = |s: &str| {
+            if self.style.color {
+                format!("\x1b[1m{s}\x1b[0m")
+            } else {
+                s.to_string()
+            }
+        };
+        out.push_str(&format!(
+            "{}  {}\n",
+            bold(&name),
+            status_text(report.status, self.style.color)
+        ));
+        if let Some(error) = &report.error {
+            out.push_str(&format!("  {error}\n\n"));
+            return;
+        }
+        let mut table = Table::new();
+        table.load_preset(presets::UTF8_FULL_CONDENSED);
+        table.set_content_arrangement(if self.style.wrap {
+            ContentArrangement::Dynamic
+        } else {
+            ContentArrangement::Disabled
+        });
+        if !self.style.color {
+            table.force_no_tty();
+        } else {
+            table.enforce_styling();
+        }
+        table.set_header(vec!["", "Check", "Finding"]);
+        let mut findings: Vec<_> = report.findings.iter().collect();
+        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        for f in findings {
+            let mut text = f.message.clone();
+            if let Some(fix) = &f.fix {
+                text.push_str(&format!("\nFix: {fix}"));
+            }
+            let show_evidence =
+                !f.evidence.is_empty() && (self.style.verbose || f.severity >= Severity::Warn);
+            if show_evidence {
+                text.push_str(&format!("\nEvidence:\n{}", f.evidence));
+            }
+            table.add_row(vec![
+                severity_cell(f.severity, self.style.color),
+                Cell::new(&f.id),
+                Cell::new(text),
+            ]);
+        }
+        out.push_str(&table.to_string());
+        out.push_str("\n\n");
+    }
+}
+
+impl RunFormatter for TableFormatter {
+    fn format(&self, run: &CheckRun) -> String {
+        let mut out = String::new();
+        for report in &run.domains {
+            self.domain(report, &mut out);
+        }
+        let s = &run.summary;
+        let mut parts = vec![
+            format!("{} pass", s.pass),
+            format!("{} warn", s.warn),
+            format!("{} fail", s.fail),
+            format!("{} inconclusive", s.inconclusive),
+        ];
+        if s.invalid > 0 {
+            parts.push(format!("{} invalid", s.invalid));
+        }
+        out.push_str(&format!(
+            "{} domain{}: {} · {} DNS queries, {} answered from zone files · {:.2} s\n",
+            s.domains,
+            if s.domains == 1 { "" } else { "s" },
+            parts.join(", "),
+            s.queries,
+            s.zone_answers,
+            s.elapsed_ms as f64 / 1000.0
+        ));
+        out
+    }
+}
