@@ -185,41 +185,9 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
         }
     };
 
-    if let Some((all_term, qualifier)) = effective_all(records, &record) {
-        if qualifier == Qualifier::Pass {
-            findings.push(
-                Finding::new(
-                    "spf.all-pass",
-                    Severity::Fail,
-                    format!(
-                        "`{all_term}` authorises every server on the internet to send as {domain}; \
-                         SPF then proves nothing and spoofed mail passes."
-                    ),
-                )
-                .evidence(format!("{domain} TXT \"{}\"", record.text))
-                .fix("End the record with `-all` (or `~all` while you verify)."),
-            );
-        } else if qualifier == Qualifier::Neutral {
-            findings.push(
-                Finding::new(
-                    "spf.all-neutral",
-                    Severity::Warn,
-                    format!("`{all_term}` makes mail from unlisted servers neutral: SPF neither passes nor fails it."),
-                )
-                .evidence(format!("{domain} TXT \"{}\"", record.text))
-                .fix("End the record with `-all` (or `~all`)."),
-            );
-        }
-    } else if record.redirect().is_none() {
-        findings.push(
-            Finding::new(
-                "spf.all-neutral",
-                Severity::Warn,
-                "The record has neither `all` nor `redirect=`: mail from unlisted servers gets a neutral result.",
-            )
-            .evidence(format!("{domain} TXT \"{}\"", record.text))
-            .fix("End the record with `-all` (or `~all`)."),
-        );
+    // With syntax errors receivers stop at permerror; how the record ends is then moot.
+    if record.errors.is_empty() {
+        findings.extend(all_findings(records, domain, &record));
     }
     let after_all = record.after_all();
     if !after_all.is_empty() {
@@ -389,6 +357,48 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
                 "SPF record found: {total} of {LOOKUP_LIMIT} DNS lookups, {v4} void (IPv4), {v6} void (IPv6), ends with `{ending}`."
             ),
         )));
+    }
+    findings
+}
+
+/// How the record treats servers it does not list: its `all`, or its redirect target's.
+fn all_findings(records: &DomainRecords, domain: &DomainName, record: &SpfRecord) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if let Some((all_term, qualifier)) = effective_all(records, record) {
+        if qualifier == Qualifier::Pass {
+            findings.push(
+                Finding::new(
+                    "spf.all-pass",
+                    Severity::Fail,
+                    format!(
+                        "`{all_term}` authorises every server on the internet to send as {domain}; \
+                         SPF then proves nothing and spoofed mail passes."
+                    ),
+                )
+                .evidence(format!("{domain} TXT \"{}\"", record.text))
+                .fix("End the record with `-all` (or `~all` while you verify)."),
+            );
+        } else if qualifier == Qualifier::Neutral {
+            findings.push(
+                Finding::new(
+                    "spf.all-neutral",
+                    Severity::Warn,
+                    format!("`{all_term}` makes mail from unlisted servers neutral: SPF neither passes nor fails it."),
+                )
+                .evidence(format!("{domain} TXT \"{}\"", record.text))
+                .fix("End the record with `-all` (or `~all`)."),
+            );
+        }
+    } else if record.redirect().is_none() {
+        findings.push(
+            Finding::new(
+                "spf.all-neutral",
+                Severity::Warn,
+                "The record has neither `all` nor `redirect=`: mail from unlisted servers gets a neutral result.",
+            )
+            .evidence(format!("{domain} TXT \"{}\"", record.text))
+            .fix("End the record with `-all` (or `~all`)."),
+        );
     }
     findings
 }

@@ -174,7 +174,7 @@ impl ZoneOverlay {
                     if let Some(long) = txt.txt_data.iter().find(|s| s.len() > 255) {
                         return Err(ZoneError::Syntax {
                             path: path.to_path_buf(),
-                            line: line_of_owner(&text, &key.name.to_string()),
+                            line: line_of_owner(&text, &Name::from(key.name.clone()).to_ascii()),
                             message: format!(
                                 "a TXT character-string of {} bytes at {}; DNS allows at most 255 \
                                  per string: split it into several quoted strings (\"…\" \"…\")",
@@ -187,7 +187,7 @@ impl ZoneOverlay {
             }
         }
         for (key, rrset) in records {
-            let owner = normalise(&key.name.to_string());
+            let owner = normalise(&Name::from(key.name.clone()).to_ascii());
             for record in rrset.records_without_rrsigs() {
                 if record.record_type() == RecordType::SOA {
                     apexes.insert(owner.clone());
@@ -209,7 +209,7 @@ impl ZoneOverlay {
             self.existing.insert(owner);
         }
         if apexes.is_empty() {
-            apexes.insert(normalise(&origin.to_string()));
+            apexes.insert(normalise(&origin.to_ascii()));
         }
         if !added_any && default_origin.is_none() {
             return Err(ZoneError::Syntax {
@@ -473,20 +473,20 @@ fn convert_rdata(data: &RData) -> Option<(QueryType, RecordData)> {
             QueryType::Mx,
             RecordData::Mx {
                 preference: mx.preference,
-                exchange: normalise(&mx.exchange.to_string()),
+                exchange: normalise(&mx.exchange.to_ascii()),
             },
         ),
         RData::CNAME(c) => (
             QueryType::Cname,
-            RecordData::Cname(normalise(&c.0.to_string())),
+            RecordData::Cname(normalise(&c.0.to_ascii())),
         ),
-        RData::PTR(p) => (QueryType::Ptr, RecordData::Ptr(normalise(&p.0.to_string()))),
-        RData::NS(n) => (QueryType::Ns, RecordData::Ns(normalise(&n.0.to_string()))),
+        RData::PTR(p) => (QueryType::Ptr, RecordData::Ptr(normalise(&p.0.to_ascii()))),
+        RData::NS(n) => (QueryType::Ns, RecordData::Ns(normalise(&n.0.to_ascii()))),
         RData::SOA(soa) => (
             QueryType::Soa,
             RecordData::Soa {
-                mname: normalise(&soa.mname.to_string()),
-                rname: normalise(&soa.rname.to_string()),
+                mname: normalise(&soa.mname.to_ascii()),
+                rname: normalise(&soa.rname.to_ascii()),
                 serial: soa.serial,
             },
         ),
