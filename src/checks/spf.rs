@@ -438,7 +438,7 @@ fn budget_fix(tree: &SpfNode) -> String {
             (t.term.clone(), total)
         })
         .collect();
-    costly.sort_by(|a, b| b.1.cmp(&a.1));
+    costly.sort_by_key(|c| std::cmp::Reverse(c.1));
     let list: Vec<String> = costly
         .iter()
         .take(4)
@@ -758,21 +758,30 @@ pub fn render_tree(tree: &SpfNode, walk: &SpfWalk) -> String {
 }
 
 fn render_terms(node: &SpfNode, indent: &str, out: &mut String) {
-    let n = node.terms.len();
-    for (i, t) in node.terms.iter().enumerate() {
-        let last = i + 1 == n;
-        let branch = if last { "└─ " } else { "├─ " };
+    // The record itself is on the line above; only terms that cost a lookup, carry a note or
+    // lead to another record get a line of their own.
+    let mut lines: Vec<(String, Option<&SpfNode>)> = Vec::new();
+    for t in &node.terms {
+        if t.cost == 0 && t.note.is_none() && t.child.is_none() {
+            continue;
+        }
         let cost = match (t.cost, &t.child) {
             (0, _) => String::new(),
-            (c, Some(child)) => format!("  +{c} (+{} inside)", child.lookups),
-            (c, None) => format!("  +{c}"),
+            (c, Some(child)) if child.lookups > 0 => format!("  +{c} (+{} inside)", child.lookups),
+            (c, _) => format!("  +{c}"),
         };
         let note = t
             .note
             .as_deref()
             .map_or(String::new(), |n| format!("  [{n}]"));
-        out.push_str(&format!("{indent}{branch}{}{cost}{note}\n", t.term));
-        if let Some(child) = &t.child {
+        lines.push((format!("{}{cost}{note}", t.term), t.child.as_deref()));
+    }
+    let n = lines.len();
+    for (i, (text, child)) in lines.into_iter().enumerate() {
+        let last = i + 1 == n;
+        let branch = if last { "└─ " } else { "├─ " };
+        out.push_str(&format!("{indent}{branch}{text}\n"));
+        if let Some(child) = child {
             let child_indent = format!("{indent}{}", if last { "   " } else { "│  " });
             let head = match (&child.record, &child.problem) {
                 (_, Some(p)) => format!("{}: {p}", child.domain),

@@ -76,7 +76,7 @@ impl TableFormatter {
         }
         table.set_header(vec!["", "Check", "Finding"]);
         let mut findings: Vec<_> = report.findings.iter().collect();
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         for f in findings {
             let mut text = f.message.clone();
             if let Some(fix) = &f.fix {

@@ -1,0 +1,363 @@
+//! The `mailshift` binary: exit codes, output shapes, input errors — the contract CI relies on.
+
+mod support;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use std::collections::HashSet;
+use support::{dns_server, fixture_server, fixtures};
+
+fn mailshift() -> Command {
+    let mut cmd = Command::cargo_bin("mailshift").unwrap();
+    cmd.env_remove("NO_COLOR").env("CI", "1");
+    cmd
+}
+
+fn check(server: &dns_server::TestDnsServer) -> Command {
+    let mut cmd = mailshift();
+    cmd.args([
+        "check",
+        "--nameserver",
+        &server.nameserver_arg(),
+        "--timeout",
+        "2",
+    ]);
+    cmd
+}
+
+fn json(output: &[u8]) -> Value {
+    serde_json::from_slice(output)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(output)))
+}
+
+#[test]
+fn exit_0_when_every_check_passes_and_json_has_the_documented_shape() {
+    let server = fixture_server();
+    let out = check(&server)
+        .args(["clean.test", "clean-cname.test", "--format", "json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let doc = json(&out);
+    let keys: HashSet<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(keys, HashSet::from(["domains", "summary"]));
+    let domain = &doc["domains"][0];
+    assert_eq!(domain["domain"], "clean.test");
+    assert_eq!(domain["status"], "pass");
+    for f in domain["findings"].as_array().unwrap() {
+        for key in ["id", "severity", "message", "evidence", "fix"] {
+            assert!(f.get(key).is_some(), "finding without {key}: {f}");
+        }
+    }
+    let summary = &doc["summary"];
+    for key in [
+        "domains",
+        "pass",
+        "warn",
+        "fail",
+        "inconclusive",
+        "queries",
+        "elapsed_ms",
+    ] {
+        assert!(
+            summary.get(key).is_some(),
+            "summary without {key}: {summary}"
+        );
+    }
+    assert_eq!(summary["domains"], 2);
+    assert_eq!(summary["pass"], 2);
+    assert!(summary["queries"].as_u64().unwrap() > 0);
+    // The two domains share the ESP include and the DMARC report domain: nothing asked twice.
+    let queries = server.queries();
+    let unique: HashSet<_> = queries.iter().collect();
+    assert_eq!(
+        unique.len(),
+        queries.len(),
+        "a question was sent twice: {queries:?}"
+    );
+    assert_eq!(summary["queries"].as_u64().unwrap(), queries.len() as u64);
+}
+
+#[test]
+fn exit_1_when_a_check_fails_and_fail_on_warn_makes_warnings_fail() {
+    let server = fixture_server();
+    check(&server).args(["spf-all-pass.test"]).assert().code(1);
+    check(&server)
+        .args(["dmarc-policy-none.test"])
+        .assert()
+        .code(0);
+    check(&server)
+        .args(["dmarc-policy-none.test", "--fail-on", "warn"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn exit_2_for_bad_invocation_and_bad_input() {
+    mailshift()
+        .args(["check", "--no-such-flag"])
+        .assert()
+        .code(2);
+    mailshift()
+        .args(["check"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no domains"));
+    mailshift()
+        .args(["check", "user@example.com", "--offline"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("argument 1").and(predicate::str::contains("email address")),
+        );
+    mailshift()
+        .args(["check", "example.com", "--nameserver", "not-an-ip"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not-an-ip"));
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("domains.txt");
+    std::fs::write(
+        &list,
+        "# ours\nclean.test\nhttps://www.example.com/\nexa mple.com\n",
+    )
+    .unwrap();
+    mailshift()
+        .args(["check", "--offline", "--domains-file"])
+        .arg(&list)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("domains.txt:3")
+                .and(predicate::str::contains("URL"))
+                .and(predicate::str::contains("domains.txt:4")),
+        );
+    mailshift()
+        .args(["check", "--domains-file", "/nonexistent/list.txt"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/list.txt"));
+}
+
+#[test]
+fn malformed_zone_file_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = dir.path().join("draft.test.zone");
+    std::fs::write(
+        &zone,
+        "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n@ IN TXT \"v=spf1 -all\"\n@ IN MX ten mx1\n",
+    )
+    .unwrap();
+    mailshift()
+        .args(["check", "draft.test", "--offline", "--zone"])
+        .arg(&zone)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("draft.test.zone:4:"));
+}
+
+#[test]
+fn keep_going_reports_invalid_lines_and_checks_the_rest() {
+    let server = fixture_server();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("domains.txt");
+    std::fs::write(&list, "clean.test\nbad domain.test\n").unwrap();
+    let out = check(&server)
+        .args(["--keep-going", "--format", "json", "--domains-file"])
+        .arg(&list)
+        .assert()
+        .code(2)
+        .get_output()
+        .stdout
+        .clone();
+    let doc = json(&out);
+    assert_eq!(doc["domains"][0]["status"], "pass");
+    assert_eq!(doc["domains"][1]["status"], "error");
+    assert!(doc["domains"][1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("domains.txt:2"));
+    assert_eq!(doc["summary"]["invalid"], 1);
+}
+
+#[test]
+fn exit_3_when_dns_fails_servfail_or_unreachable() {
+    let server = fixture_server();
+    let out = check(&server)
+        .args([support::SERVFAIL_DOMAIN, "--format", "json"])
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(json(&out)["domains"][0]["status"], "inconclusive");
+    let (_socket, addr) = dns_server::unreachable_nameserver();
+    let out = mailshift()
+        .args([
+            "check",
+            "clean.test",
+            "--format",
+            "json",
+            "--timeout",
+            "0.3",
+            "--retries",
+            "0",
+            "--nameserver",
+            &addr,
+        ])
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let doc = json(&out);
+    assert_eq!(doc["domains"][0]["status"], "inconclusive");
+    assert!(doc["domains"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["severity"] != "fail"));
+}
+
+#[test]
+fn a_failure_outranks_an_inconclusive_verdict() {
+    let server = fixture_server();
+    check(&server)
+        .args([support::SERVFAIL_DOMAIN, "spf-all-pass.test"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn ndjson_streams_one_line_per_domain_then_the_summary() {
+    let server = fixture_server();
+    let out = check(&server)
+        .args([
+            "clean.test",
+            "spf-missing.test",
+            "dmarc-missing.test",
+            "--format",
+            "ndjson",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| json(l.as_bytes())).collect();
+    assert_eq!(lines.len(), 4);
+    let domains: HashSet<&str> = lines[..3]
+        .iter()
+        .map(|l| l["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        domains,
+        HashSet::from(["clean.test", "spf-missing.test", "dmarc-missing.test"])
+    );
+    assert_eq!(lines[3]["summary"]["fail"], 2);
+}
+
+#[test]
+fn output_file_and_domains_from_stdin() {
+    let server = fixture_server();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    check(&server)
+        .args(["--domains-file", "-", "--output"])
+        .arg(&report)
+        .write_stdin("clean.test selectors=s1\n# comment\n")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::is_empty());
+    let doc = json(&std::fs::read(&report).unwrap());
+    assert_eq!(doc["domains"][0]["domain"], "clean.test");
+    let dkim: Vec<&Value> = doc["domains"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "dkim.ok")
+        .collect();
+    assert_eq!(dkim.len(), 1, "only the named selector is checked");
+}
+
+#[test]
+fn table_shows_message_fix_and_evidence_without_colour_when_piped() {
+    let server = fixture_server();
+    let out = check(&server)
+        .args(["spf-lookup-limit.test", "--format", "table"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.contains('\x1b'), "colour codes in piped output");
+    for expected in [
+        "spf.lookup-limit",
+        "Fix:",
+        "Evidence:",
+        "include:inc11.esp.test",
+        "Total: 11 of 10",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let coloured = check(&server)
+        .args([
+            "spf-lookup-limit.test",
+            "--format",
+            "table",
+            "--color",
+            "always",
+        ])
+        .assert()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(String::from_utf8(coloured).unwrap().contains('\x1b'));
+}
+
+#[test]
+fn internationalised_names_are_checked_as_a_labels() {
+    let server = fixture_server();
+    let out = check(&server)
+        .args(["bücher.test", "--format", "json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let doc = json(&out);
+    assert_eq!(doc["domains"][0]["domain"], "xn--bcher-kva.test");
+    assert_eq!(doc["domains"][0]["unicode"], "bücher.test");
+}
+
+#[test]
+fn zone_overlay_checks_drafts_offline() {
+    let out = mailshift()
+        .args([
+            "check",
+            "clean.test",
+            "--offline",
+            "--format",
+            "json",
+            "--zone",
+        ])
+        .arg(fixtures().join("zones"))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let doc = json(&out);
+    assert_eq!(doc["summary"]["queries"], 0);
+    assert!(doc["summary"]["zone_answers"].as_u64().unwrap() > 0);
+}
