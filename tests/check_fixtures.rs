@@ -302,6 +302,7 @@ const CLEAN: &[(&str, &[&str])] = &[
     ("clean-mx-hosts.test", &[]),
     ("spf-redirect.test", &[]),
     ("hostile-big-txt.test", &[]),
+    ("clean-mx-nohost.test", &[]),
 ];
 
 async fn check(resolver: &Resolver, domain: &str, selectors: &[&str]) -> DomainReport {
@@ -505,4 +506,105 @@ async fn include_budget_counts_nested_includes_and_not_mx_hosts() {
         .find(|f| f.id == "spf.lookup-limit")
         .unwrap();
     assert!(f.message.contains("or more"), "{}", f.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pitfalls_other_checkers_shipped() {
+    let overlay = overlay_resolver();
+    let finding = |report: &DomainReport, id: &str| {
+        report
+            .findings
+            .iter()
+            .find(|f| f.id == id)
+            .unwrap_or_else(|| panic!("{}: no {id}: {:?}", report.domain, summary(report)))
+            .clone()
+    };
+    // exp= is never counted; unknown modifiers are legal; a macro target costs one lookup
+    // and is said to be evaluated per message, not called a syntax error.
+    let report = check(&overlay, "clean-modifiers.test", &[]).await;
+    let ok = finding(&report, "spf.ok");
+    assert!(ok.message.contains("1 of 10"), "{}", ok.message);
+    let verbose_tree = ok.evidence;
+    assert!(
+        verbose_tree.contains("evaluated per message"),
+        "{verbose_tree}"
+    );
+    // Each void term counts once (not once per A and AAAA query), and they are named.
+    let report = check(&overlay, "spf-void.test", &[]).await;
+    let void = finding(&report, "spf.void-lookup-limit");
+    assert!(
+        void.message.starts_with("3 lookups return no data"),
+        "{}",
+        void.message
+    );
+    assert!(
+        void.message.contains("a:gone3.spf-void.test"),
+        "{}",
+        void.message
+    );
+    // An oversized record is still fetched and evaluated.
+    let report = check(&overlay, "spf-record-size.test", &[]).await;
+    finding(&report, "spf.record-size");
+    finding(&report, "spf.ok");
+    // One record split into strings is one record, joined without a separator.
+    let report = check(&overlay, "clean-split.test", &[]).await;
+    let ok = finding(&report, "spf.ok");
+    assert!(
+        ok.evidence
+            .contains("\"v=spf1 ip4:192.0.2.0/24 include:_spf.esp.test -all\""),
+        "{}",
+        ok.evidence
+    );
+    // An mx host that does not exist is noted, not counted as void, not an error.
+    let report = check(&overlay, "clean-mx-nohost.test", &[]).await;
+    let ok = finding(&report, "spf.ok");
+    assert!(ok.message.contains("0 void (IPv4)"), "{}", ok.message);
+    assert!(
+        ok.evidence
+            .contains("MX hosts without addresses (not counted): ghost.clean-mx-nohost.test"),
+        "{}",
+        ok.evidence
+    );
+    // A hosted DMARC policy behind a CNAME is followed.
+    let report = check(&overlay, "clean-cname.test", &[]).await;
+    let ok = finding(&report, "dmarc.ok");
+    assert!(
+        ok.evidence.contains("CNAME policy.reports.test"),
+        "{}",
+        ok.evidence
+    );
+    // A rejected record is shown, not just called invalid.
+    let report = check(&overlay, "dmarc-syntax.test", &[]).await;
+    let bad = finding(&report, "dmarc.syntax");
+    assert!(bad.evidence.contains("p=rejct"), "{}", bad.evidence);
+    assert!(
+        bad.message.contains("`p=rejct`: `rejct` is not a policy"),
+        "{}",
+        bad.message
+    );
+}
+
+#[tokio::test]
+async fn cname_beside_other_data_is_reported() {
+    let overlay = Resolver::new(&DnsConfig {
+        zones: vec![
+            fixtures().join("zones"),
+            fixtures().join("zones-unservable"),
+        ],
+        offline: true,
+        ..DnsConfig::default()
+    })
+    .unwrap();
+    let report = check(&overlay, "hostile-cname-txt.test", &[]).await;
+    assert_eq!(report.status, Status::Fail);
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.id == "dns.cname-and-data")
+        .unwrap();
+    assert!(
+        f.message.contains("_dmarc.hostile-cname-txt.test"),
+        "{}",
+        f.message
+    );
 }

@@ -361,3 +361,77 @@ fn zone_overlay_checks_drafts_offline() {
     assert_eq!(doc["summary"]["queries"], 0);
     assert!(doc["summary"]["zone_answers"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn falls_back_to_a_second_nameserver_when_the_first_does_not_answer() {
+    let server = fixture_server();
+    let (_socket, dead) = dns_server::unreachable_nameserver();
+    mailshift()
+        .args(["check", "clean.test", "--timeout", "0.5", "--retries", "2"])
+        .args([
+            "--nameserver",
+            &dead,
+            "--nameserver",
+            &server.nameserver_arg(),
+        ])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn the_readme_demo_runs_offline_and_finds_its_deliberate_mistakes() {
+    let demo = fixtures().join("demo");
+    let out = mailshift()
+        .args(["check", "--offline", "--format", "json", "--zone"])
+        .arg(demo.join("zones"))
+        .arg("--domains-file")
+        .arg(demo.join("domains.txt"))
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let doc = json(&out);
+    assert_eq!(
+        doc["summary"]["queries"], 0,
+        "the demo must not use the network"
+    );
+    let ids = |domain: usize| -> Vec<String> {
+        doc["domains"][domain]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}:{}",
+                    f["id"].as_str().unwrap(),
+                    f["severity"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let main = ids(0);
+    for expected in [
+        "dkim.cname-dangling:fail",
+        "dmarc.policy-none:warn",
+        "dmarc.rua-unauthorized:warn",
+        "spf.ok:pass",
+    ] {
+        assert!(
+            main.contains(&expected.to_string()),
+            "northwind.example: {main:?}"
+        );
+    }
+    let news = ids(1);
+    for expected in [
+        "spf.lookup-limit:fail",
+        "dkim.key-weak:warn",
+        "dmarc.inherited:info",
+    ] {
+        assert!(
+            news.contains(&expected.to_string()),
+            "news.northwind.example: {news:?}"
+        );
+    }
+    assert_eq!(doc["domains"][2]["status"], "pass");
+}

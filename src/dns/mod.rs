@@ -239,13 +239,12 @@ impl Resolver {
         if let Some(file) = self.inner.zones.covering_file(name) {
             self.inner.zone_answers.fetch_add(1, Ordering::Relaxed);
             let source = Source::Zone(file.to_path_buf());
-            let (chain, end, conflict) = match self.inner.zones.lookup(name, qtype) {
-                zone::ZoneAnswer::Records(r) => (vec![], StepEnd::Records(r), false),
-                zone::ZoneAnswer::NoData => (vec![], StepEnd::NoData, false),
-                zone::ZoneAnswer::NxDomain => (vec![], StepEnd::NxDomain, false),
-                zone::ZoneAnswer::Cname { target, conflict } => {
-                    (vec![target], StepEnd::FollowLast, conflict)
-                }
+            let conflict = self.inner.zones.has_cname_conflict(name);
+            let (chain, end) = match self.inner.zones.lookup(name, qtype) {
+                zone::ZoneAnswer::Records(r) => (vec![], StepEnd::Records(r)),
+                zone::ZoneAnswer::NoData => (vec![], StepEnd::NoData),
+                zone::ZoneAnswer::NxDomain => (vec![], StepEnd::NxDomain),
+                zone::ZoneAnswer::Cname { target, .. } => (vec![target], StepEnd::FollowLast),
             };
             return Step {
                 chain,
@@ -448,4 +447,129 @@ fn build_network(config: &DnsConfig) -> Result<Network, DnsSetupError> {
     let pool = NameServerPool::from_config(servers, cx, TokioRuntimeProvider::default());
     // The pool makes one attempt; RetryDnsHandle repeats failed attempts.
     Ok(RetryDnsHandle::new(pool, attempts.saturating_sub(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_resolver::proto::op::{DnsResponse, Message, OpCode};
+    use hickory_resolver::proto::rr::rdata::{CNAME, TXT};
+    use hickory_resolver::proto::rr::{RData, Record as WireRecord};
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    fn response(rcode: ResponseCode, answers: Vec<WireRecord>) -> DnsResponse {
+        let mut m = Message::response(1, OpCode::Query);
+        m.metadata.response_code = rcode;
+        for a in answers {
+            m.add_answer(a);
+        }
+        DnsResponse::from_message(m).unwrap()
+    }
+
+    fn cname(from: &str, to: &str) -> WireRecord {
+        WireRecord::from_rdata(name(from), 300, RData::CNAME(CNAME(name(to))))
+    }
+
+    fn txt(owner: &str, text: &str) -> WireRecord {
+        WireRecord::from_rdata(
+            owner.parse().unwrap(),
+            300,
+            RData::TXT(TXT::new(vec![text.into()])),
+        )
+    }
+
+    #[test]
+    fn follows_a_chain_inside_one_response() {
+        let r = response(
+            ResponseCode::NoError,
+            vec![
+                cname("a.example.", "b.example."),
+                cname("b.example.", "c.example."),
+                txt("c.example.", "v=spf1 -all"),
+            ],
+        );
+        let step = interpret_response("a.example", QueryType::Txt, &r);
+        assert_eq!(step.chain, ["b.example", "c.example"]);
+        assert!(matches!(step.end, StepEnd::Records(ref r) if r.len() == 1));
+        assert!(!step.conflict);
+    }
+
+    #[test]
+    fn chain_without_data_asks_for_the_target_and_nxdomain_applies_to_it() {
+        let r = response(
+            ResponseCode::NoError,
+            vec![cname("a.example.", "b.example.")],
+        );
+        let step = interpret_response("a.example", QueryType::Txt, &r);
+        assert!(matches!(step.end, StepEnd::FollowLast));
+        let r = response(
+            ResponseCode::NXDomain,
+            vec![cname("a.example.", "b.example.")],
+        );
+        let step = interpret_response("a.example", QueryType::Txt, &r);
+        assert!(matches!(step.end, StepEnd::NxDomain));
+        assert_eq!(step.chain, ["b.example"]);
+    }
+
+    #[test]
+    fn cname_beside_data_is_flagged() {
+        let r = response(
+            ResponseCode::NoError,
+            vec![
+                cname("a.example.", "b.example."),
+                txt("a.example.", "v=DMARC1; p=none"),
+            ],
+        );
+        let step = interpret_response("a.example", QueryType::Txt, &r);
+        assert!(step.conflict);
+        assert!(matches!(step.end, StepEnd::Records(_)));
+    }
+
+    #[test]
+    fn a_looping_chain_stops() {
+        let r = response(
+            ResponseCode::NoError,
+            vec![
+                cname("a.example.", "b.example."),
+                cname("b.example.", "a.example."),
+            ],
+        );
+        let step = interpret_response("a.example", QueryType::Txt, &r);
+        assert_eq!(step.chain, ["b.example", "a.example"]);
+    }
+
+    #[tokio::test]
+    async fn loops_through_zone_files_become_cname_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("loop.test.zone"),
+            "$TTL 60\n@ IN SOA ns hm 1 1 1 1 1\na IN CNAME b\nb IN CNAME a\n",
+        )
+        .unwrap();
+        let resolver = Resolver::new(&DnsConfig {
+            zones: vec![dir.path().to_path_buf()],
+            offline: true,
+            ..DnsConfig::default()
+        })
+        .unwrap();
+        let answer = resolver
+            .lookup(
+                &DomainName::from_ascii_unchecked("a.loop.test"),
+                QueryType::Txt,
+            )
+            .await;
+        assert_eq!(answer.outcome, Outcome::CnameLoop);
+        // Repeated questions are answered from the cache.
+        resolver
+            .lookup(
+                &DomainName::from_ascii_unchecked("a.loop.test"),
+                QueryType::Txt,
+            )
+            .await;
+        assert!(resolver.stats().cache_hits > 0);
+        assert_eq!(resolver.stats().queries, 0);
+    }
 }

@@ -132,6 +132,14 @@ impl ZoneOverlay {
         ZoneAnswer::NxDomain
     }
 
+    /// True when `name` holds a CNAME beside other data (invalid DNS, RFC 1034 §3.6.2).
+    pub fn has_cname_conflict(&self, name: &str) -> bool {
+        self.nodes.get(name).is_some_and(|node| {
+            node.records.contains_key(&QueryType::Cname)
+                && node.records.keys().any(|t| *t != QueryType::Cname)
+        })
+    }
+
     fn lookup_exact(&self, name: &str, qtype: QueryType) -> Option<ZoneAnswer> {
         let node = self.nodes.get(name)?;
         if let Some(records) = node.records.get(&qtype) {
