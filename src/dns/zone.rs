@@ -169,8 +169,11 @@ impl ZoneOverlay {
         let mut apexes: HashSet<String> = HashSet::new();
         for line in text.lines() {
             let trimmed = line.trim_start();
-            if trimmed.len() >= 7 && trimmed[..7].eq_ignore_ascii_case("$ORIGIN") {
-                if let Some(o) = trimmed[7..].split_whitespace().next() {
+            if trimmed
+                .get(..7)
+                .is_some_and(|d| d.eq_ignore_ascii_case("$ORIGIN"))
+            {
+                if let Some(o) = trimmed.get(7..).and_then(|r| r.split_whitespace().next()) {
                     apexes.insert(normalise(o));
                 }
             }
