@@ -52,7 +52,17 @@ impl DkimKeyRecord {
             errors: tag_errors.into_iter().map(|e| e.reason).collect(),
         };
         let mut p_value: Option<&str> = None;
+        let mut seen: Vec<&str> = Vec::new();
         for tag in &tags {
+            // RFC 6376 §3.2: a tag that appears twice invalidates the whole record.
+            if seen.contains(&tag.name.as_str()) {
+                rec.errors.push(format!(
+                    "`{}=` appears more than once; receivers reject the whole record",
+                    tag.name
+                ));
+                continue;
+            }
+            seen.push(&tag.name);
             // DKIM tag names are case-sensitive (RFC 6376 §3.2).
             match tag.name.as_str() {
                 "v" => {
@@ -217,6 +227,12 @@ mod tests {
         let r = DkimKeyRecord::parse("v=DKIM1; p=not*base64");
         assert!(
             r.errors.iter().any(|e| e.contains("base64")),
+            "{:?}",
+            r.errors
+        );
+        let r = DkimKeyRecord::parse(&format!("v=DKIM1; p={RFC6376_KEY}; p="));
+        assert!(
+            r.errors.iter().any(|e| e.contains("more than once")),
             "{:?}",
             r.errors
         );

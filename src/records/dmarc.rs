@@ -114,6 +114,14 @@ impl DmarcRecord {
                 reason: e.reason,
             });
         }
+        if text.starts_with(|c: char| c.is_ascii_whitespace()) {
+            rec.errors.push(DmarcProblem {
+                raw: text.to_string(),
+                reason: "the record starts with whitespace; it must begin with `v=DMARC1` \
+                         (RFC 9989 §4.8), and receivers discard it (§4.10)"
+                    .into(),
+            });
+        }
         match tags.first() {
             Some(t) if t.name.eq_ignore_ascii_case("v") && t.position == 1 => {
                 if t.value != "DMARC1" {
@@ -348,6 +356,15 @@ mod tests {
                 r.errors
             );
         }
+    }
+
+    #[test]
+    fn leading_whitespace_is_an_error() {
+        let r = DmarcRecord::parse(" v=DMARC1; p=reject");
+        assert!(r
+            .errors
+            .iter()
+            .any(|e| e.reason.contains("starts with whitespace")));
     }
 
     #[test]
