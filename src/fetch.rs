@@ -122,14 +122,21 @@ pub async fn fetch_domain(
     records
 }
 
+/// The SPF records among a TXT answer's records (each with its strings joined).
+pub fn spf_strings(answer: &Answer) -> Vec<String> {
+    answer
+        .txt_strings()
+        .into_iter()
+        .filter(|t| is_spf(t))
+        .collect()
+}
+
 /// The single SPF record of a TXT answer, if there is exactly one.
 pub fn single_spf(answer: &Answer) -> Option<SpfRecord> {
-    let mut spf = answer.txt_strings().into_iter().filter(|t| is_spf(t));
-    let first = spf.next()?;
-    if spf.next().is_some() {
-        return None;
+    match spf_strings(answer).as_slice() {
+        [only] => Some(SpfRecord::parse(only)),
+        _ => None,
     }
-    Some(SpfRecord::parse(&first))
 }
 
 /// The names an SPF record sends the evaluator to, split by what is asked of them.

@@ -26,6 +26,11 @@ fn check(server: &dns_server::TestDnsServer) -> Command {
     cmd
 }
 
+/// Runs `cmd`, asserts its exit code, and parses its standard output as JSON.
+fn run_json(cmd: &mut Command, code: i32) -> Value {
+    json(&cmd.assert().code(code).get_output().stdout)
+}
+
 fn json(output: &[u8]) -> Value {
     serde_json::from_slice(output)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(output)))
@@ -34,14 +39,10 @@ fn json(output: &[u8]) -> Value {
 #[test]
 fn exit_0_when_every_check_passes_and_json_has_the_documented_shape() {
     let server = fixture_server();
-    let out = check(&server)
-        .args(["clean.test", "clean-cname.test", "--format", "json"])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    let doc = json(&out);
+    let doc = run_json(
+        &mut check(&server).args(["clean.test", "clean-cname.test", "--format", "json"]),
+        0,
+    );
     let keys: HashSet<&str> = doc
         .as_object()
         .unwrap()
@@ -170,15 +171,12 @@ fn keep_going_reports_invalid_lines_and_checks_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("domains.txt");
     std::fs::write(&list, "clean.test\nbad domain.test\n").unwrap();
-    let out = check(&server)
-        .args(["--keep-going", "--format", "json", "--domains-file"])
-        .arg(&list)
-        .assert()
-        .code(2)
-        .get_output()
-        .stdout
-        .clone();
-    let doc = json(&out);
+    let doc = run_json(
+        &mut check(&server)
+            .args(["--keep-going", "--format", "json", "--domains-file"])
+            .arg(&list),
+        2,
+    );
     assert_eq!(doc["domains"][0]["status"], "pass");
     assert_eq!(doc["domains"][1]["status"], "error");
     assert!(doc["domains"][1]["error"]
@@ -200,8 +198,8 @@ fn exit_3_when_dns_fails_servfail_or_unreachable() {
         .clone();
     assert_eq!(json(&out)["domains"][0]["status"], "inconclusive");
     let (_socket, addr) = dns_server::unreachable_nameserver();
-    let out = mailshift()
-        .args([
+    let doc = run_json(
+        &mut mailshift().args([
             "check",
             "clean.test",
             "--format",
@@ -212,13 +210,9 @@ fn exit_3_when_dns_fails_servfail_or_unreachable() {
             "0",
             "--nameserver",
             &addr,
-        ])
-        .assert()
-        .code(3)
-        .get_output()
-        .stdout
-        .clone();
-    let doc = json(&out);
+        ]),
+        3,
+    );
     assert_eq!(doc["domains"][0]["status"], "inconclusive");
     assert!(doc["domains"][0]["findings"]
         .as_array()
@@ -328,36 +322,29 @@ fn table_shows_message_fix_and_evidence_without_colour_when_piped() {
 #[test]
 fn internationalised_names_are_checked_as_a_labels() {
     let server = fixture_server();
-    let out = check(&server)
-        .args(["bücher.test", "--format", "json"])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    let doc = json(&out);
+    let doc = run_json(
+        &mut check(&server).args(["bücher.test", "--format", "json"]),
+        0,
+    );
     assert_eq!(doc["domains"][0]["domain"], "xn--bcher-kva.test");
     assert_eq!(doc["domains"][0]["unicode"], "bücher.test");
 }
 
 #[test]
 fn zone_overlay_checks_drafts_offline() {
-    let out = mailshift()
-        .args([
-            "check",
-            "clean.test",
-            "--offline",
-            "--format",
-            "json",
-            "--zone",
-        ])
-        .arg(fixtures().join("zones"))
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    let doc = json(&out);
+    let doc = run_json(
+        &mut mailshift()
+            .args([
+                "check",
+                "clean.test",
+                "--offline",
+                "--format",
+                "json",
+                "--zone",
+            ])
+            .arg(fixtures().join("zones")),
+        0,
+    );
     assert_eq!(doc["summary"]["queries"], 0);
     assert!(doc["summary"]["zone_answers"].as_u64().unwrap() > 0);
 }
@@ -381,17 +368,14 @@ fn falls_back_to_a_second_nameserver_when_the_first_does_not_answer() {
 #[test]
 fn the_readme_demo_runs_offline_and_finds_its_deliberate_mistakes() {
     let demo = fixtures().join("demo");
-    let out = mailshift()
-        .args(["check", "--offline", "--format", "json", "--zone"])
-        .arg(demo.join("zones"))
-        .arg("--domains-file")
-        .arg(demo.join("domains.txt"))
-        .assert()
-        .code(1)
-        .get_output()
-        .stdout
-        .clone();
-    let doc = json(&out);
+    let doc = run_json(
+        &mut mailshift()
+            .args(["check", "--offline", "--format", "json", "--zone"])
+            .arg(demo.join("zones"))
+            .arg("--domains-file")
+            .arg(demo.join("domains.txt")),
+        1,
+    );
     assert_eq!(
         doc["summary"]["queries"], 0,
         "the demo must not use the network"

@@ -14,9 +14,9 @@
 
 use crate::dns::{Answer, Outcome, QueryType};
 use crate::domain::DomainName;
-use crate::fetch::{evaluated_terms, mx_hosts, DomainRecords, MAX_MX_HOSTS};
+use crate::fetch::{evaluated_terms, mx_hosts, spf_strings, DomainRecords, MAX_MX_HOSTS};
 use crate::finding::{Finding, Severity};
-use crate::records::spf::{is_spf, DomainSpec, Mechanism, Qualifier, SpfRecord, TermKind};
+use crate::records::spf::{DomainSpec, Mechanism, Qualifier, SpfRecord, TermKind};
 use serde::Serialize;
 
 /// RFC 7208 §4.6.4.
@@ -89,11 +89,7 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
         // Reported once for the domain (`dns.cname-loop`, `domain.nxdomain`).
         return vec![];
     }
-    let spf: Vec<String> = txt
-        .txt_strings()
-        .into_iter()
-        .filter(|t| is_spf(t))
-        .collect();
+    let spf = spf_strings(txt);
     match spf.len() {
         0 => {
             return vec![Finding::new(
@@ -690,11 +686,7 @@ fn follow(
             Some(why.into())
         }
         Outcome::Records(_) => {
-            let spf: Vec<String> = answer
-                .txt_strings()
-                .into_iter()
-                .filter(|t| is_spf(t))
-                .collect();
+            let spf = spf_strings(answer);
             match spf.len() {
                 0 => {
                     walk.missing.push((
