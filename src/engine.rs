@@ -6,12 +6,13 @@
 //! [`Resolver`], so records common to many domains are fetched once.
 
 use crate::checks;
-use crate::dns::{DnsStats, Resolver};
+use crate::dns::Resolver;
 use crate::domain::{DomainRequest, InputError};
 use crate::fetch::{fetch_domain, probe_selectors, Selector};
 use crate::finding::{Finding, Status};
 use futures::StreamExt;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The verdict for one domain (or one invalid input line, with `--keep-going`).
@@ -58,18 +59,15 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn of(reports: &[DomainReport], dns: DnsStats, elapsed_ms: u64) -> Summary {
-        let count = |s: Status| reports.iter().filter(|r| r.status == s).count();
-        Summary {
-            domains: reports.len(),
-            pass: count(Status::Pass),
-            warn: count(Status::Warn),
-            fail: count(Status::Fail),
-            inconclusive: count(Status::Inconclusive),
-            invalid: count(Status::Error),
-            queries: dns.queries,
-            zone_answers: dns.zone_answers,
-            elapsed_ms,
+    /// Counts one more domain with this status.
+    pub fn add(&mut self, status: Status) {
+        self.domains += 1;
+        match status {
+            Status::Pass => self.pass += 1,
+            Status::Warn => self.warn += 1,
+            Status::Fail => self.fail += 1,
+            Status::Inconclusive => self.inconclusive += 1,
+            Status::Error => self.invalid += 1,
         }
     }
 }
@@ -136,33 +134,72 @@ pub async fn check_domain(
     }
 }
 
-/// Checks every input, `options.concurrency` at a time. `on_done` sees each report as it
-/// completes (completion order); the returned run is in input order.
+/// Checks every input, `options.concurrency` at a time, each domain on its own task so both
+/// cores work. `on_done` receives each report (with its input index) as it completes; nothing
+/// is kept, so memory stays flat however many domains stream through. Returns the totals.
+pub async fn check_domains_streaming(
+    resolver: &Resolver,
+    inputs: Vec<Result<DomainRequest, InputError>>,
+    options: &CheckOptions,
+    mut on_done: impl FnMut(usize, DomainReport),
+) -> Summary {
+    let started = Instant::now();
+    let shared = Arc::new(options.clone());
+    let mut counts = Summary::default();
+    let mut stream = futures::stream::iter(inputs.into_iter().enumerate().map(|(i, input)| {
+        let resolver = resolver.clone();
+        let options = shared.clone();
+        async move {
+            let name = match &input {
+                Ok(request) => request.domain.to_string(),
+                Err(error) => error.text.clone(),
+            };
+            let task = tokio::spawn(async move {
+                match input {
+                    Ok(request) => check_domain(&resolver, &request, &options).await,
+                    Err(error) => DomainReport::invalid(&error),
+                }
+            });
+            let report = task.await.unwrap_or_else(|e| DomainReport {
+                domain: name,
+                unicode: None,
+                status: Status::Error,
+                findings: Vec::new(),
+                error: Some(format!("internal error while checking this domain: {e}")),
+            });
+            (i, report)
+        }
+    }))
+    .buffer_unordered(options.concurrency.max(1));
+    while let Some((i, report)) = stream.next().await {
+        counts.add(report.status);
+        on_done(i, report);
+    }
+    let dns = resolver.stats();
+    counts.queries = dns.queries;
+    counts.zone_answers = dns.zone_answers;
+    counts.elapsed_ms = started.elapsed().as_millis() as u64;
+    counts
+}
+
+/// Checks every input and returns the reports in input order with the totals. `on_done` sees
+/// each report as it completes (for progress).
 pub async fn check_domains(
     resolver: &Resolver,
     inputs: Vec<Result<DomainRequest, InputError>>,
     options: &CheckOptions,
     mut on_done: impl FnMut(&DomainReport),
 ) -> CheckRun {
-    let started = Instant::now();
     let mut slots: Vec<Option<DomainReport>> = vec![None; inputs.len()];
-    let mut stream =
-        futures::stream::iter(inputs.into_iter().enumerate().map(|(i, input)| async move {
-            let report = match input {
-                Ok(request) => check_domain(resolver, &request, options).await,
-                Err(error) => DomainReport::invalid(&error),
-            };
-            (i, report)
-        }))
-        .buffer_unordered(options.concurrency.max(1));
-    while let Some((i, report)) = stream.next().await {
+    let summary = check_domains_streaming(resolver, inputs, options, |i, report| {
         on_done(&report);
         if let Some(slot) = slots.get_mut(i) {
             *slot = Some(report);
         }
+    })
+    .await;
+    CheckRun {
+        domains: slots.into_iter().flatten().collect(),
+        summary,
     }
-    let domains: Vec<DomainReport> = slots.into_iter().flatten().collect();
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    let summary = Summary::of(&domains, resolver.stats(), elapsed_ms);
-    CheckRun { domains, summary }
 }

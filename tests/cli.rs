@@ -40,7 +40,7 @@ fn json(output: &[u8]) -> Value {
 fn exit_0_when_every_check_passes_and_json_has_the_documented_shape() {
     let server = fixture_server();
     let doc = run_json(
-        &mut check(&server).args(["clean.test", "clean-cname.test", "--format", "json"]),
+        check(&server).args(["clean.test", "clean-cname.test", "--format", "json"]),
         0,
     );
     let keys: HashSet<&str> = doc
@@ -172,7 +172,7 @@ fn keep_going_reports_invalid_lines_and_checks_the_rest() {
     let list = dir.path().join("domains.txt");
     std::fs::write(&list, "clean.test\nbad domain.test\n").unwrap();
     let doc = run_json(
-        &mut check(&server)
+        check(&server)
             .args(["--keep-going", "--format", "json", "--domains-file"])
             .arg(&list),
         2,
@@ -199,7 +199,7 @@ fn exit_3_when_dns_fails_servfail_or_unreachable() {
     assert_eq!(json(&out)["domains"][0]["status"], "inconclusive");
     let (_socket, addr) = dns_server::unreachable_nameserver();
     let doc = run_json(
-        &mut mailshift().args([
+        mailshift().args([
             "check",
             "clean.test",
             "--format",
@@ -322,10 +322,7 @@ fn table_shows_message_fix_and_evidence_without_colour_when_piped() {
 #[test]
 fn internationalised_names_are_checked_as_a_labels() {
     let server = fixture_server();
-    let doc = run_json(
-        &mut check(&server).args(["bücher.test", "--format", "json"]),
-        0,
-    );
+    let doc = run_json(check(&server).args(["bücher.test", "--format", "json"]), 0);
     assert_eq!(doc["domains"][0]["domain"], "xn--bcher-kva.test");
     assert_eq!(doc["domains"][0]["unicode"], "bücher.test");
 }
@@ -333,7 +330,7 @@ fn internationalised_names_are_checked_as_a_labels() {
 #[test]
 fn zone_overlay_checks_drafts_offline() {
     let doc = run_json(
-        &mut mailshift()
+        mailshift()
             .args([
                 "check",
                 "clean.test",
@@ -369,7 +366,7 @@ fn falls_back_to_a_second_nameserver_when_the_first_does_not_answer() {
 fn the_readme_demo_runs_offline_and_finds_its_deliberate_mistakes() {
     let demo = fixtures().join("demo");
     let doc = run_json(
-        &mut mailshift()
+        mailshift()
             .args(["check", "--offline", "--format", "json", "--zone"])
             .arg(demo.join("zones"))
             .arg("--domains-file")
@@ -418,4 +415,21 @@ fn the_readme_demo_runs_offline_and_finds_its_deliberate_mistakes() {
         );
     }
     assert_eq!(doc["domains"][2]["status"], "pass");
+}
+
+#[test]
+fn a_closed_port_is_reported_as_refused_and_inconclusive() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let doc = run_json(
+        mailshift()
+            .args(["check", "clean.test", "--format", "json", "--retries", "0"])
+            .args(["--nameserver", &format!("127.0.0.1:{port}")]),
+        3,
+    );
+    let text = doc["domains"][0]["findings"].to_string();
+    assert!(text.contains("connection refused"), "{text}");
 }

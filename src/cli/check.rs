@@ -4,7 +4,7 @@ use crate::dns::{DnsConfig, Resolver};
 use crate::domain::{
     parse_domains_text, parse_selector, read_domains_file, DomainName, DomainRequest, InputError,
 };
-use crate::engine::{check_domains, CheckOptions};
+use crate::engine::{check_domains, check_domains_streaming, CheckOptions};
 use crate::exit::{ExitStatus, FailOn};
 use crate::output::{self, ndjson, Format, Style};
 use anyhow::{bail, Context};
@@ -213,30 +213,38 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
         ..CheckOptions::default()
     };
     let mut write_error: Option<std::io::Error> = None;
-    let run = runtime.block_on(async {
-        let resolver = Resolver::new(&dns)?;
-        let run = check_domains(&resolver, inputs, &options, |report| {
-            progress.tick(&report.domain);
-            if format == Format::Ndjson && write_error.is_none() {
-                let line = ndjson::domain_line(report);
-                if let Err(e) = sink.write_all(line.as_bytes()).and_then(|_| sink.flush()) {
-                    write_error = Some(e);
-                }
+    let mut write = |sink: &mut Box<dyn Write>, text: &str| {
+        if write_error.is_none() {
+            if let Err(e) = sink.write_all(text.as_bytes()).and_then(|_| sink.flush()) {
+                write_error = Some(e);
             }
-        })
-        .await;
-        anyhow::Ok(run)
+        }
+    };
+    let summary = runtime.block_on(async {
+        let resolver = Resolver::new(&dns)?;
+        let summary = if format == Format::Ndjson {
+            // Streamed: each line is written as its domain completes, and nothing is kept.
+            let summary = check_domains_streaming(&resolver, inputs, &options, |_, report| {
+                progress.tick(&report.domain);
+                write(&mut sink, &ndjson::domain_line(&report));
+            })
+            .await;
+            write(&mut sink, &ndjson::summary_line(&summary));
+            summary
+        } else {
+            let run = check_domains(&resolver, inputs, &options, |report| {
+                progress.tick(&report.domain);
+            })
+            .await;
+            progress.finish();
+            write(&mut sink, &output::formatter(format, style).format(&run));
+            run.summary
+        };
+        anyhow::Ok(summary)
     })?;
     progress.finish();
     if let Some(e) = write_error {
         return Err(e).context("cannot write the report");
     }
-    let text = match format {
-        Format::Ndjson => ndjson::summary_line(&run.summary),
-        other => output::formatter(other, style).format(&run),
-    };
-    sink.write_all(text.as_bytes())
-        .and_then(|_| sink.flush())
-        .context("cannot write the report")?;
-    Ok(ExitStatus::of(&run.summary, args.fail_on))
+    Ok(ExitStatus::of(&summary, args.fail_on))
 }

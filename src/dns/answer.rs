@@ -10,6 +10,7 @@ use serde::Serialize;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The record types mailshift asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -168,8 +169,8 @@ impl fmt::Display for LookupError {
 /// The result of one question after following CNAMEs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// At least one record of the asked type.
-    Records(Vec<Record>),
+    /// At least one record of the asked type (shared with the run's cache, so cheap to clone).
+    Records(Arc<[Record]>),
     /// The name exists but has no record of this type (NOERROR, empty answer).
     NoData,
     /// The name does not exist.

@@ -5,23 +5,21 @@
 //! sent at most once per run: answers are cached and in-flight questions shared, so an ESP's
 //! include chain used by a thousand domains is fetched once. Every question sent is counted.
 //! CNAMEs are followed here, with loop detection, so analysers see the final data and the chain.
-//! Transport concerns (UDP with EDNS, retry over TCP on truncation, timeouts and retries) are
-//! hickory-resolver's name-server pool.
+//! The wire (UDP with EDNS, TCP on truncation, timeouts, retries, fallback between servers) is
+//! [`transport`]; message encoding is hickory-proto's, and the system configuration is read with
+//! hickory-resolver.
 
 pub mod answer;
+pub mod transport;
 pub mod zone;
 
 pub use answer::{Answer, LookupError, Outcome, QueryType, Record, RecordData, Source};
 pub use zone::{ZoneError, ZoneOverlay};
 
 use crate::domain::DomainName;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ProtocolConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::net::xfer::{DnsHandle, FirstAnswer, RetryDnsHandle};
-use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::{DnsRequestOptions, Query, ResponseCode};
+use hickory_resolver::config::ProtocolConfig;
+use hickory_resolver::proto::op::{Message, Query, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RecordType};
-use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -83,8 +81,6 @@ pub struct DnsStats {
     pub cache_hits: u64,
 }
 
-type Network = RetryDnsHandle<NameServerPool<TokioRuntimeProvider>>;
-
 /// One question's result before CNAME following: what a single response (or zone) said.
 #[derive(Debug, Clone)]
 struct Step {
@@ -97,7 +93,7 @@ struct Step {
 
 #[derive(Debug, Clone)]
 enum StepEnd {
-    Records(Vec<Record>),
+    Records(Arc<[Record]>),
     NoData,
     NxDomain,
     /// The chain's last target was not answered in this response: ask for it.
@@ -105,14 +101,19 @@ enum StepEnd {
     Failed(LookupError),
 }
 
-type CacheKey = (String, QueryType);
+/// Cached steps, one map per question type so a lookup needs no allocated key.
+type Cache = HashMap<QueryType, HashMap<String, Arc<OnceCell<Arc<Step>>>>>;
 
 struct Inner {
     zones: ZoneOverlay,
-    network: Option<Network>,
-    network_error: Option<String>,
+    /// The servers to ask; `Err` explains why there are none.
+    servers: Result<Vec<SocketAddr>, String>,
+    /// Opened on the first network question, so zone-only runs open no sockets.
+    transport: OnceCell<Result<transport::Transport, String>>,
+    timeout: Duration,
+    attempts: usize,
     offline: bool,
-    cache: Mutex<HashMap<CacheKey, Arc<OnceCell<Arc<Step>>>>>,
+    cache: Mutex<Cache>,
     in_flight: Semaphore,
     queries: AtomicU64,
     zone_answers: AtomicU64,
@@ -136,22 +137,24 @@ impl Resolver {
     /// nameservers are given. Must be called inside a Tokio runtime.
     pub fn new(config: &DnsConfig) -> Result<Resolver, DnsSetupError> {
         let zones = ZoneOverlay::load(&config.zones)?;
-        let (network, network_error) = if config.offline {
-            (None, None)
+        let servers = if config.offline {
+            Err("--offline".to_string())
         } else {
-            match build_network(config) {
-                Ok(n) => (Some(n), None),
+            match nameservers(config) {
+                Ok(servers) => Ok(servers),
                 // Without a system configuration, zone-only runs still work; network lookups
                 // then report the reason as an inconclusive result.
-                Err(e) if !zones.is_empty() => (None, Some(e.to_string())),
+                Err(e) if !zones.is_empty() => Err(e.to_string()),
                 Err(e) => return Err(e),
             }
         };
         Ok(Resolver {
             inner: Arc::new(Inner {
                 zones,
-                network,
-                network_error,
+                servers,
+                transport: OnceCell::new(),
+                timeout: config.timeout,
+                attempts: config.attempts.max(1),
                 offline: config.offline,
                 cache: Mutex::new(HashMap::new()),
                 in_flight: Semaphore::new(config.max_in_flight.max(1)),
@@ -221,10 +224,14 @@ impl Resolver {
                 .cache
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            cache
-                .entry((name.to_string(), qtype))
-                .or_insert_with(|| Arc::new(OnceCell::new()))
-                .clone()
+            let by_name = cache.entry(qtype).or_default();
+            match by_name.get(name) {
+                Some(cell) => cell.clone(),
+                None => by_name
+                    .entry(name.to_string())
+                    .or_insert_with(|| Arc::new(OnceCell::new()))
+                    .clone(),
+            }
         };
         if let Some(step) = cell.get() {
             self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
@@ -241,7 +248,7 @@ impl Resolver {
             let source = Source::Zone(file.to_path_buf());
             let conflict = self.inner.zones.has_cname_conflict(name);
             let (chain, end) = match self.inner.zones.lookup(name, qtype) {
-                zone::ZoneAnswer::Records(r) => (vec![], StepEnd::Records(r)),
+                zone::ZoneAnswer::Records(r) => (vec![], StepEnd::Records(r.into())),
                 zone::ZoneAnswer::NoData => (vec![], StepEnd::NoData),
                 zone::ZoneAnswer::NxDomain => (vec![], StepEnd::NxDomain),
                 zone::ZoneAnswer::Cname { target, .. } => (vec![target], StepEnd::FollowLast),
@@ -262,13 +269,21 @@ impl Resolver {
         if self.inner.offline {
             return failed(LookupError::Offline);
         }
-        let Some(network) = &self.inner.network else {
-            let reason = self
-                .inner
-                .network_error
-                .clone()
-                .unwrap_or_else(|| "no resolver configured".into());
-            return failed(LookupError::Network(reason));
+        let servers = match &self.inner.servers {
+            Ok(servers) => servers.clone(),
+            Err(reason) => return failed(LookupError::Network(reason.clone())),
+        };
+        let transport = self
+            .inner
+            .transport
+            .get_or_init(|| async {
+                transport::Transport::new(servers, self.inner.timeout, self.inner.attempts)
+                    .map_err(|e| format!("cannot open a socket: {e}"))
+            })
+            .await;
+        let transport = match transport {
+            Ok(t) => t,
+            Err(e) => return failed(LookupError::Network(e.clone())),
         };
         let Ok(qname) = Name::from_ascii(format!("{name}.")) else {
             return failed(LookupError::Network(format!(
@@ -280,47 +295,18 @@ impl Resolver {
             Err(_) => return failed(LookupError::Network("resolver shut down".into())),
         };
         self.inner.queries.fetch_add(1, Ordering::Relaxed);
-        let mut options = DnsRequestOptions::default();
-        options.recursion_desired = true;
-        options.use_edns = true;
-        options.edns_payload_len = 1232;
-        let response = network
-            .lookup(Query::query(qname, record_type(qtype)), options)
-            .first_answer()
-            .await;
-        match response {
-            Ok(response) => interpret_response(name, qtype, &response),
-            Err(NetError::Dns(DnsError::NoRecordsFound(no))) => {
-                let end = if no.response_code == ResponseCode::NXDomain {
-                    StepEnd::NxDomain
-                } else {
-                    StepEnd::NoData
-                };
-                Step {
-                    chain: vec![],
-                    end,
-                    conflict: false,
-                    source: Source::Network,
-                }
-            }
-            Err(NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail))) => {
-                failed(LookupError::ServFail)
-            }
-            Err(NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused))) => {
-                failed(LookupError::Refused)
-            }
-            Err(NetError::Timeout) => failed(LookupError::Timeout),
-            Err(e) => failed(LookupError::Network(e.to_string())),
+        match transport
+            .exchange(&Query::query(qname, record_type(qtype)))
+            .await
+        {
+            Ok(message) => interpret_response(name, qtype, &message),
+            Err(e) => failed(e),
         }
     }
 }
 
 /// Reads one response: the data for the name, or the CNAME chain from it, or what is missing.
-fn interpret_response(
-    name: &str,
-    qtype: QueryType,
-    response: &hickory_resolver::proto::op::DnsResponse,
-) -> Step {
+fn interpret_response(name: &str, qtype: QueryType, response: &Message) -> Step {
     let wanted = record_type(qtype);
     let owner_is =
         |record_name: &Name, current: &str| zone::normalise(&record_name.to_ascii()) == current;
@@ -349,7 +335,7 @@ fn interpret_response(
                 // CNAME and other data at one name: report it, use the data as most resolvers do.
                 return Step {
                     chain,
-                    end: StepEnd::Records(data),
+                    end: StepEnd::Records(data.into()),
                     conflict: true,
                     source: Source::Network,
                 };
@@ -357,7 +343,7 @@ fn interpret_response(
             (_, false) => {
                 return Step {
                     chain,
-                    end: StepEnd::Records(data),
+                    end: StepEnd::Records(data.into()),
                     conflict,
                     source: Source::Network,
                 }
@@ -379,12 +365,12 @@ fn interpret_response(
             (None, true) => break,
         }
     }
-    let end = if chain.is_empty() {
-        // An answer without data for the name (e.g. only unrelated records): no data.
-        StepEnd::NoData
-    } else if response.response_code == ResponseCode::NXDomain {
-        // The rcode describes the last name of the chain.
+    let end = if response.metadata.response_code == ResponseCode::NXDomain {
+        // With a chain, the rcode describes its last name.
         StepEnd::NxDomain
+    } else if chain.is_empty() {
+        // NOERROR without data for the name: the name exists, the type does not.
+        StepEnd::NoData
     } else {
         StepEnd::FollowLast
     };
@@ -409,50 +395,37 @@ fn record_type(qtype: QueryType) -> RecordType {
     }
 }
 
-fn build_network(config: &DnsConfig) -> Result<Network, DnsSetupError> {
-    let mut opts = ResolverOpts::default();
-    let servers: Vec<NameServerConfig> = if config.nameservers.is_empty() {
-        let (system, system_opts) = hickory_resolver::system_conf::read_system_conf()
-            .map_err(|e| DnsSetupError::SystemConfig(e.to_string()))?;
-        opts.ndots = system_opts.ndots;
-        if system.name_servers().is_empty() {
-            return Err(DnsSetupError::SystemConfig(
-                "no nameserver in the system configuration".into(),
-            ));
-        }
-        system.name_servers().to_vec()
-    } else {
-        config
-            .nameservers
-            .iter()
-            .map(|addr| {
-                let mut udp = ConnectionConfig::new(ProtocolConfig::Udp);
-                udp.port = addr.port();
-                let mut tcp = ConnectionConfig::new(ProtocolConfig::Tcp);
-                tcp.port = addr.port();
-                NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
-            })
-            .collect()
-    };
-    opts.timeout = config.timeout;
-    opts.attempts = config.attempts.max(1);
-    opts.edns0 = true;
-    opts.cache_size = 0;
-    opts.num_concurrent_reqs = 1;
-    opts.max_active_requests = config.max_in_flight.max(32);
-    opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
-    let tls = TlsConfig::new().map_err(|e| DnsSetupError::SystemConfig(e.to_string()))?;
-    let cx = Arc::new(PoolContext::new(opts, tls));
-    let attempts = cx.options.attempts;
-    let pool = NameServerPool::from_config(servers, cx, TokioRuntimeProvider::default());
-    // The pool makes one attempt; RetryDnsHandle repeats failed attempts.
-    Ok(RetryDnsHandle::new(pool, attempts.saturating_sub(1)))
+/// The servers to ask: `--nameserver`s, or the system's resolvers.
+fn nameservers(config: &DnsConfig) -> Result<Vec<SocketAddr>, DnsSetupError> {
+    if !config.nameservers.is_empty() {
+        return Ok(config.nameservers.clone());
+    }
+    let (system, _) = hickory_resolver::system_conf::read_system_conf()
+        .map_err(|e| DnsSetupError::SystemConfig(e.to_string()))?;
+    let servers: Vec<SocketAddr> = system
+        .name_servers()
+        .iter()
+        .map(|ns| {
+            let port = ns
+                .connections
+                .iter()
+                .find(|c| matches!(c.protocol, ProtocolConfig::Udp))
+                .map_or(53, |c| c.port);
+            SocketAddr::new(ns.ip, port)
+        })
+        .collect();
+    if servers.is_empty() {
+        return Err(DnsSetupError::SystemConfig(
+            "no nameserver in the system configuration".into(),
+        ));
+    }
+    Ok(servers)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_resolver::proto::op::{DnsResponse, Message, OpCode};
+    use hickory_resolver::proto::op::{Message, OpCode};
     use hickory_resolver::proto::rr::rdata::{CNAME, TXT};
     use hickory_resolver::proto::rr::{RData, Record as WireRecord};
 
@@ -460,13 +433,13 @@ mod tests {
         Name::from_ascii(s).unwrap()
     }
 
-    fn response(rcode: ResponseCode, answers: Vec<WireRecord>) -> DnsResponse {
+    fn response(rcode: ResponseCode, answers: Vec<WireRecord>) -> Message {
         let mut m = Message::response(1, OpCode::Query);
         m.metadata.response_code = rcode;
         for a in answers {
             m.add_answer(a);
         }
-        DnsResponse::from_message(m).unwrap()
+        m
     }
 
     fn cname(from: &str, to: &str) -> WireRecord {

@@ -1,0 +1,290 @@
+//! DNS questions over the wire: UDP on a few long-lived sockets, TCP when an answer is truncated.
+//!
+//! A bulk run asks thousands of questions. Opening a socket per question (as general-purpose
+//! resolvers do, for source-port randomisation) costs more than the server takes to answer, so
+//! each configured server gets a few long-lived UDP sockets ("lanes"), and answers are matched to
+//! questions by random message id and by the question itself. A truncated answer is asked again
+//! over TCP. Servers are tried in turn, for as many attempts as configured; SERVFAIL and REFUSED
+//! move on to the next server like a timeout does.
+//!
+//! The trade-off is fewer source ports; with random ids and several sockets per server that is
+//! sound for talking to the resolvers or authoritative servers the user configured.
+
+use super::LookupError;
+use hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Sockets per server: spreads load and source ports.
+const LANES_PER_SERVER: usize = 4;
+/// Receive buffer per socket: hundreds of answers can arrive while the runtime is busy.
+const RECV_BUFFER: usize = 4 << 20;
+/// EDNS payload size advertised (the DNS Flag Day 2020 value).
+const EDNS_PAYLOAD: u16 = 1232;
+
+type Reply = Result<Vec<u8>, String>;
+type Pending = Arc<Mutex<HashMap<u16, oneshot::Sender<Reply>>>>;
+
+struct Lane {
+    socket: Arc<UdpSocket>,
+    pending: Pending,
+    receiver: JoinHandle<()>,
+}
+
+/// Long-lived sockets to the configured servers.
+pub struct Transport {
+    servers: Vec<SocketAddr>,
+    /// `LANES_PER_SERVER` lanes for each server, in server order.
+    lanes: Vec<Lane>,
+    next_lane: AtomicUsize,
+    timeout: Duration,
+    attempts: usize,
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        for lane in &self.lanes {
+            lane.receiver.abort();
+        }
+    }
+}
+
+fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, HashMap<u16, oneshot::Sender<Reply>>> {
+    pending
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Transport {
+    /// Opens the sockets. Must be called inside a Tokio runtime.
+    pub fn new(
+        servers: Vec<SocketAddr>,
+        timeout: Duration,
+        attempts: usize,
+    ) -> std::io::Result<Transport> {
+        let mut lanes = Vec::with_capacity(servers.len() * LANES_PER_SERVER);
+        for server in &servers {
+            for _ in 0..LANES_PER_SERVER {
+                lanes.push(open_lane(*server)?);
+            }
+        }
+        Ok(Transport {
+            servers,
+            lanes,
+            next_lane: AtomicUsize::new(0),
+            timeout,
+            attempts: attempts.max(1),
+        })
+    }
+
+    /// Asks `query`, trying each server in turn for each attempt. Returns the first answer that
+    /// is neither SERVFAIL nor REFUSED, or the last error.
+    pub async fn exchange(&self, query: &Query) -> Result<Message, LookupError> {
+        let mut last = LookupError::Timeout;
+        let n = self.servers.len();
+        for attempt in 0..self.attempts {
+            for k in 0..n {
+                let server = (attempt + k) % n;
+                let result = match self.udp(server, query).await {
+                    Ok(message) if message.metadata.truncation => {
+                        tcp_exchange(self.servers[server], query, self.timeout).await
+                    }
+                    other => other,
+                };
+                match result {
+                    Ok(message) => match message.metadata.response_code {
+                        ResponseCode::ServFail => last = LookupError::ServFail,
+                        ResponseCode::Refused => last = LookupError::Refused,
+                        _ => return Ok(message),
+                    },
+                    Err(e) => last = e,
+                }
+            }
+        }
+        Err(last)
+    }
+
+    async fn udp(&self, server: usize, query: &Query) -> Result<Message, LookupError> {
+        let lane_index = server * LANES_PER_SERVER
+            + self.next_lane.fetch_add(1, Ordering::Relaxed) % LANES_PER_SERVER;
+        let lane = self
+            .lanes
+            .get(lane_index)
+            .ok_or_else(|| LookupError::Network("no socket for the server".into()))?;
+        let (id, mut reply) = register(&lane.pending);
+        let bytes = encode(id, query)?;
+        if let Err(e) = lane.socket.send(&bytes).await {
+            lock(&lane.pending).remove(&id);
+            return Err(LookupError::Network(format!(
+                "cannot send to {}: {e}",
+                self.servers[server]
+            )));
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, reply).await {
+                Err(_) => {
+                    lock(&lane.pending).remove(&id);
+                    return Err(LookupError::Timeout);
+                }
+                Ok(Err(_)) => {
+                    return Err(LookupError::Network("the receiving task stopped".into()))
+                }
+                Ok(Ok(Err(e))) => return Err(LookupError::Network(e)),
+                Ok(Ok(Ok(bytes))) => {
+                    if let Some(message) = matching_answer(&bytes, id, query) {
+                        return Ok(message);
+                    }
+                    // Same id, different question: not our answer (a late or spoofed reply).
+                    // Keep waiting for the real one until the deadline.
+                    let (tx, rx) = oneshot::channel();
+                    lock(&lane.pending).insert(id, tx);
+                    reply = rx;
+                }
+            }
+        }
+    }
+}
+
+/// Registers a waiter under a random id not already in flight on this lane.
+fn register(pending: &Pending) -> (u16, oneshot::Receiver<Reply>) {
+    let (tx, rx) = oneshot::channel();
+    let mut map = lock(pending);
+    let id = loop {
+        let id: u16 = rand::random();
+        if !map.contains_key(&id) {
+            break id;
+        }
+    };
+    map.insert(id, tx);
+    (id, rx)
+}
+
+fn encode(id: u16, query: &Query) -> Result<Vec<u8>, LookupError> {
+    let mut message = Message::new(id, MessageType::Query, OpCode::Query);
+    message.metadata.recursion_desired = true;
+    message.add_query(query.clone());
+    let mut edns = Edns::new();
+    edns.set_max_payload(EDNS_PAYLOAD);
+    message.set_edns(edns);
+    message
+        .to_vec()
+        .map_err(|e| LookupError::Network(format!("cannot encode the question: {e}")))
+}
+
+/// Decodes `bytes` if it is the answer to `query` with message id `id`.
+fn matching_answer(bytes: &[u8], id: u16, query: &Query) -> Option<Message> {
+    let message = Message::from_vec(bytes).ok()?;
+    // Name equality is case-insensitive, as DNS requires.
+    let same_question = message.queries.first().is_some_and(|q| {
+        q.query_type() == query.query_type()
+            && q.query_class() == query.query_class()
+            && q.name() == query.name()
+    });
+    (message.metadata.id == id
+        && message.metadata.message_type == MessageType::Response
+        && same_question)
+        .then_some(message)
+}
+
+fn open_lane(server: SocketAddr) -> std::io::Result<Lane> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if server.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: the kernel may cap it, which only makes drops under load more likely.
+    let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+    let any: SocketAddr = if server.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    };
+    socket.bind(&any.into())?;
+    socket.connect(&server.into())?;
+    socket.set_nonblocking(true)?;
+    let socket = Arc::new(UdpSocket::from_std(socket.into())?);
+    let pending: Pending = Arc::default();
+    let receiver = tokio::spawn(receive(socket.clone(), pending.clone()));
+    Ok(Lane {
+        socket,
+        pending,
+        receiver,
+    })
+}
+
+/// Hands each datagram to the waiter registered under its message id.
+async fn receive(socket: Arc<UdpSocket>, pending: Pending) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        match socket.recv(&mut buf).await {
+            Ok(n) => {
+                let Some(id) = buf.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
+                    continue;
+                };
+                if n < 12 {
+                    continue;
+                }
+                let waiter = lock(&pending).remove(&id);
+                if let Some(tx) = waiter {
+                    let _ = tx.send(Ok(buf[..n].to_vec()));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                // ICMP port unreachable: nothing listens there. Fail every question in flight on
+                // this socket now rather than letting each one time out.
+                let waiters: Vec<_> = lock(&pending).drain().map(|(_, tx)| tx).collect();
+                for tx in waiters {
+                    let _ = tx.send(Err(format!(
+                        "connection refused by {}",
+                        socket
+                            .peer_addr()
+                            .map_or_else(|_| "the server".to_string(), |a| a.to_string())
+                    )));
+                }
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+/// One question over TCP (RFC 7766 framing: a two-byte length before each message).
+async fn tcp_exchange(
+    server: SocketAddr,
+    query: &Query,
+    timeout: Duration,
+) -> Result<Message, LookupError> {
+    let id: u16 = rand::random();
+    let bytes = encode(id, query)?;
+    let io = async {
+        let mut stream = TcpStream::connect(server).await?;
+        let len =
+            u16::try_from(bytes.len()).map_err(|_| std::io::Error::other("question too long"))?;
+        let mut framed = Vec::with_capacity(bytes.len() + 2);
+        framed.extend_from_slice(&len.to_be_bytes());
+        framed.extend_from_slice(&bytes);
+        stream.write_all(&framed).await?;
+        let len = stream.read_u16().await?;
+        let mut answer = vec![0u8; usize::from(len)];
+        stream.read_exact(&mut answer).await?;
+        std::io::Result::Ok(answer)
+    };
+    match tokio::time::timeout(timeout, io).await {
+        Err(_) => Err(LookupError::Timeout),
+        Ok(Err(e)) => Err(LookupError::Network(format!("TCP to {server}: {e}"))),
+        Ok(Ok(answer)) => matching_answer(&answer, id, query).ok_or_else(|| {
+            LookupError::Network(format!(
+                "TCP to {server}: the answer does not match the question"
+            ))
+        }),
+    }
+}
