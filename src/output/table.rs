@@ -5,6 +5,10 @@ use crate::engine::{CheckRun, DomainReport};
 use crate::finding::{Severity, Status};
 use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
 
+/// Narrower reported terminals are treated as unknown.
+const MIN_WIDTH: u16 = 60;
+const FALLBACK_WIDTH: u16 = 120;
+
 pub struct TableFormatter {
     pub style: Style,
 }
@@ -69,6 +73,11 @@ impl TableFormatter {
         } else {
             ContentArrangement::Disabled
         });
+        // Some terminals (and pseudo-terminals under `script` or CI runners) report a width of
+        // zero or a few columns; wrapping to that would print one character per line.
+        if self.style.wrap && table.width().is_none_or(|w| w < MIN_WIDTH) {
+            table.set_width(FALLBACK_WIDTH);
+        }
         if !self.style.color {
             table.force_no_tty();
         } else {
