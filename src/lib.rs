@@ -26,6 +26,7 @@ pub mod cli;
 pub mod dns;
 pub mod domain;
 pub mod engine;
+pub mod evaluate;
 pub mod exit;
 pub mod fetch;
 pub mod finding;

@@ -1,0 +1,258 @@
+//! Data that ships inside the binary: the `checks/` directory.
+//!
+//! Check *data* — which DKIM selectors to probe, what each sending platform needs in DNS
+//! (`checks/providers/`), the mailbox providers' bulk-sender rules (`checks/policies/`) — lives
+//! in TOML so it can be read, reviewed and extended without touching code. The files are embedded
+//! at build time; `--checks-dir DIR` adds the user's own (`DIR/providers/*.toml`,
+//! `DIR/policies/*.toml`), which replace embedded ones with the same id.
+
+pub mod policies;
+pub mod providers;
+
+pub use policies::{Policy, Rule, VerifiedBy};
+pub use providers::ProviderProfile;
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+const DKIM_SELECTORS: &str = include_str!("../../checks/dkim-selectors.toml");
+
+#[derive(Debug, Deserialize)]
+struct SelectorFile {
+    selector: Vec<SelectorEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SelectorEntry {
+    name: String,
+    used_by: String,
+}
+
+/// The common DKIM selectors probed when none is given: `(selector, who uses it)`.
+pub fn common_dkim_selectors() -> Vec<(String, String)> {
+    // The file is part of the build and covered by a test, so a parse failure cannot reach
+    // users; an empty list is the safe fallback all the same.
+    toml::from_str::<SelectorFile>(DKIM_SELECTORS)
+        .map(|f| {
+            f.selector
+                .into_iter()
+                .map(|s| (s.name, s.used_by))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The embedded provider profiles, by file name. A test checks every file in
+/// `checks/providers/` is listed here.
+pub const EMBEDDED_PROVIDERS: &[(&str, &str)] = &[(
+    "sendgrid.toml",
+    include_str!("../../checks/providers/sendgrid.toml"),
+)];
+
+/// The embedded policies, by file name.
+pub const EMBEDDED_POLICIES: &[(&str, &str)] = &[(
+    "gmail-2024.toml",
+    include_str!("../../checks/policies/gmail-2024.toml"),
+)];
+
+/// A catalog file that could not be used, naming the file and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// Provider profiles and policies, embedded and user-supplied.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub providers: Vec<ProviderProfile>,
+    pub policies: Vec<Policy>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: &str, path: &str) -> Result<T, CatalogError> {
+    toml::from_str(text).map_err(|e| CatalogError::Invalid {
+        path: path.to_string(),
+        message: e.to_string(),
+    })
+}
+
+impl Catalog {
+    /// The embedded catalog. Panics never: the embedded files are covered by tests, and a bad
+    /// one is reported as an error like a user's.
+    pub fn embedded() -> Result<Catalog, CatalogError> {
+        let mut catalog = Catalog::default();
+        for (name, text) in EMBEDDED_PROVIDERS {
+            catalog.add_provider(parse(text, &format!("checks/providers/{name}"))?, name)?;
+        }
+        for (name, text) in EMBEDDED_POLICIES {
+            catalog.add_policy(parse(text, &format!("checks/policies/{name}"))?, name)?;
+        }
+        Ok(catalog)
+    }
+
+    /// The embedded catalog plus `dir/providers/*.toml` and `dir/policies/*.toml`.
+    pub fn load(checks_dir: Option<&Path>) -> Result<Catalog, CatalogError> {
+        let mut catalog = Catalog::embedded()?;
+        let Some(dir) = checks_dir else {
+            return Ok(catalog);
+        };
+        for (sub, is_provider) in [("providers", true), ("policies", false)] {
+            let path = dir.join(sub);
+            if !path.is_dir() {
+                continue;
+            }
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
+                .map_err(|source| CatalogError::Read {
+                    path: path.clone(),
+                    source,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+            for file in files {
+                let text = std::fs::read_to_string(&file).map_err(|source| CatalogError::Read {
+                    path: file.clone(),
+                    source,
+                })?;
+                let shown = file.display().to_string();
+                if is_provider {
+                    catalog.add_provider(parse(&text, &shown)?, &shown)?;
+                } else {
+                    catalog.add_policy(parse(&text, &shown)?, &shown)?;
+                }
+            }
+        }
+        Ok(catalog)
+    }
+
+    fn add_provider(&mut self, profile: ProviderProfile, path: &str) -> Result<(), CatalogError> {
+        profile
+            .validate()
+            .map_err(|message| CatalogError::Invalid {
+                path: path.to_string(),
+                message,
+            })?;
+        self.providers.retain(|p| p.id != profile.id);
+        self.providers.push(profile);
+        Ok(())
+    }
+
+    fn add_policy(&mut self, policy: Policy, path: &str) -> Result<(), CatalogError> {
+        policy.validate().map_err(|message| CatalogError::Invalid {
+            path: path.to_string(),
+            message,
+        })?;
+        self.policies.retain(|p| p.id != policy.id);
+        self.policies.push(policy);
+        Ok(())
+    }
+
+    pub fn provider(&self, id: &str) -> Option<&ProviderProfile> {
+        self.providers
+            .iter()
+            .find(|p| p.id.eq_ignore_ascii_case(id))
+    }
+
+    pub fn policy(&self, id: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.id.eq_ignore_ascii_case(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn embedded_selector_list_parses_and_is_unique() {
+        let list = super::common_dkim_selectors();
+        assert!(list.len() >= 20, "{}", list.len());
+        let mut names: Vec<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            list.len(),
+            "duplicate selector in checks/dkim-selectors.toml"
+        );
+        for (name, _) in &list {
+            assert!(crate::domain::parse_selector(name).is_ok(), "{name}");
+        }
+    }
+
+    fn listed_files(dir: &str) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(format!("{}/checks/{dir}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".toml"))
+                .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_catalog_file_is_embedded_and_valid() {
+        let mut embedded: Vec<String> = super::EMBEDDED_PROVIDERS
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
+        embedded.sort();
+        assert_eq!(
+            embedded,
+            listed_files("providers"),
+            "list new files in EMBEDDED_PROVIDERS"
+        );
+        let mut embedded: Vec<String> = super::EMBEDDED_POLICIES
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
+        embedded.sort();
+        assert_eq!(
+            embedded,
+            listed_files("policies"),
+            "list new files in EMBEDDED_POLICIES"
+        );
+        let catalog = super::Catalog::embedded().unwrap_or_else(|e| panic!("{e}"));
+        for (name, _) in super::EMBEDDED_PROVIDERS {
+            let id = name.trim_end_matches(".toml");
+            assert!(
+                catalog.provider(id).is_some(),
+                "{name}: the id must match the file name"
+            );
+        }
+        for (name, _) in super::EMBEDDED_POLICIES {
+            let id = name.trim_end_matches(".toml");
+            assert!(
+                catalog.policy(id).is_some(),
+                "{name}: the id must match the file name"
+            );
+        }
+    }
+
+    #[test]
+    fn user_files_replace_embedded_ones_and_bad_files_name_themselves() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("providers")).unwrap();
+        let text = super::EMBEDDED_PROVIDERS[0]
+            .1
+            .replace("name = \"", "name = \"Custom ");
+        std::fs::write(dir.path().join("providers/mine.toml"), text).unwrap();
+        let catalog = super::Catalog::load(Some(dir.path())).unwrap();
+        let id = super::EMBEDDED_PROVIDERS[0].0.trim_end_matches(".toml");
+        assert!(catalog.provider(id).unwrap().name.starts_with("Custom "));
+        std::fs::write(
+            dir.path().join("providers/bad.toml"),
+            "id = \"x\"\nunknown = 1\n",
+        )
+        .unwrap();
+        let err = super::Catalog::load(Some(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bad.toml"), "{err}");
+    }
+}

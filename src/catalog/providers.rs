@@ -1,0 +1,221 @@
+//! Provider profiles (`checks/providers/*.toml`): what each sending platform needs in DNS.
+//!
+//! A profile says which SPF include the platform uses and where it belongs, which DKIM selectors
+//! it asks for and whether they are CNAMEs into the platform (and to what), the return-path
+//! (bounce) domain that makes SPF align, tracking CNAMEs, and published sending ranges. Host and
+//! target patterns are regular expressions, because platforms put account ids in them
+//! (`s1.domainkey.u1234567.wl168.sendgrid.net`).
+
+use regex::Regex;
+use serde::Deserialize;
+
+/// Which kind of platform this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    /// A sending platform (ESP) for marketing or transactional mail.
+    Esp,
+    /// A mailbox provider that also sends the company's own mail (Google Workspace, Microsoft 365).
+    Mailbox,
+}
+
+/// Where the platform's SPF include has to be published for SPF to pass (and align).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpfPlacement {
+    /// In the SPF record of the From domain itself (the platform uses it as envelope sender).
+    FromDomain,
+    /// In the SPF record of the return-path (bounce) domain, often published by the platform
+    /// behind a CNAME.
+    ReturnPath,
+    /// The platform's own envelope domain carries SPF; nothing to publish (and SPF cannot align).
+    NotNeeded,
+}
+
+/// How the platform's DKIM keys are published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DkimRecordKind {
+    /// CNAMEs delegating the selectors to the platform (which rotates the keys).
+    Cname,
+    /// TXT records holding the key.
+    Txt,
+    /// Either, depending on the account's setup.
+    CnameOrTxt,
+}
+
+/// How the return-path (bounce) domain is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReturnPathKind {
+    /// A customer subdomain CNAMEd to the platform.
+    Cname,
+    /// A customer subdomain with the platform's MX (and SPF TXT) records.
+    Mx,
+    /// The platform's own domain: SPF passes but cannot align with the customer's From.
+    PlatformOwned,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpfProfile {
+    /// Include targets (`sendgrid.net`). The first is the one to publish; others are older or
+    /// regional names that also count as the platform being authorised.
+    pub includes: Vec<String>,
+    pub placement: SpfPlacement,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimProfile {
+    /// Default selector names; empty when the platform generates them per account.
+    #[serde(default)]
+    pub selectors: Vec<String>,
+    /// Selectors are generated per account or per rotation: the plan must name them.
+    #[serde(default)]
+    pub per_account_selectors: bool,
+    pub record: DkimRecordKind,
+    /// Regular expression the CNAME target of a selector must match (whole name, lower case).
+    #[serde(default)]
+    pub cname_target: Option<String>,
+    /// Key size the platform uses, when documented.
+    #[serde(default)]
+    pub key_bits: Option<u32>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnPathProfile {
+    pub kind: ReturnPathKind,
+    /// The host the customer publishes, as the platform names it (`em<NNNN>`, `pm-bounces`).
+    #[serde(default)]
+    pub host_hint: Option<String>,
+    /// Regular expression for the CNAME target or MX host.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// The platform's own envelope domain when the return-path is not customised.
+    #[serde(default)]
+    pub default_domain: Option<String>,
+    /// SPF can align with the customer's From domain (relaxed) once the return-path is set up.
+    pub aligns: bool,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CnameProfile {
+    /// What the CNAME is for (`link tracking`).
+    pub purpose: String,
+    /// The host the customer publishes, as the platform names it (`url<NNNN>`).
+    pub host_hint: String,
+    /// Regular expression the target must match.
+    pub target: String,
+}
+
+/// One platform's profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderProfile {
+    /// Short name used in plans and on the command line (`sendgrid`).
+    pub id: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    /// The platform's documentation for its DNS setup (first is the main page).
+    pub docs: Vec<String>,
+    #[serde(default)]
+    pub spf: Option<SpfProfile>,
+    #[serde(default)]
+    pub dkim: Option<DkimProfile>,
+    #[serde(default)]
+    pub return_path: Option<ReturnPathProfile>,
+    #[serde(default)]
+    pub tracking: Vec<CnameProfile>,
+    /// Published sending ranges (CIDR), when the platform publishes them.
+    #[serde(default)]
+    pub sending_ranges: Vec<String>,
+    /// Where the ranges come from.
+    #[serde(default)]
+    pub ranges_source: Option<String>,
+    /// Anything a migrating user should know (regional variants, rotation, fallbacks).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl ProviderProfile {
+    /// Checks what serde cannot: patterns compile, ranges parse, names are sane.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id.is_empty()
+            || !self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(format!(
+                "id `{}` must be lower-case letters, digits and `-`",
+                self.id
+            ));
+        }
+        if self.docs.is_empty() {
+            return Err("docs must name at least one page".into());
+        }
+        let patterns = self
+            .dkim
+            .iter()
+            .filter_map(|d| d.cname_target.as_deref())
+            .chain(self.return_path.iter().filter_map(|r| r.target.as_deref()))
+            .chain(self.tracking.iter().map(|t| t.target.as_str()));
+        for pattern in patterns {
+            Regex::new(pattern).map_err(|e| format!("pattern `{pattern}`: {e}"))?;
+        }
+        for range in &self.sending_ranges {
+            parse_cidr(range).map_err(|e| format!("sending range `{range}`: {e}"))?;
+        }
+        if let Some(spf) = &self.spf {
+            for include in &spf.includes {
+                crate::domain::DomainName::parse(include)
+                    .map_err(|e| format!("spf include `{include}`: {}", e.reason))?;
+            }
+        }
+        if let Some(dkim) = &self.dkim {
+            for s in &dkim.selectors {
+                crate::domain::parse_selector(s)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// True when `target` matches the profile's DKIM CNAME pattern (anchored, case-insensitive).
+    pub fn dkim_target_matches(&self, target: &str) -> Option<bool> {
+        let pattern = self.dkim.as_ref()?.cname_target.as_deref()?;
+        Some(full_match(pattern, target))
+    }
+}
+
+/// Matches `text` against `pattern` as a whole, ignoring case.
+pub fn full_match(pattern: &str, text: &str) -> bool {
+    Regex::new(&format!("(?i)^(?:{pattern})$")).is_ok_and(|re| re.is_match(text))
+}
+
+/// Parses `192.0.2.0/24` or `2001:db8::/32` (a bare address is a /32 or /128).
+pub fn parse_cidr(text: &str) -> Result<(std::net::IpAddr, u8), String> {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text, None),
+    };
+    let addr: std::net::IpAddr = addr.parse().map_err(|_| "not an IP address".to_string())?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        None => max,
+        Some(p) => p
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| format!("prefix must be 0-{max}"))?,
+    };
+    Ok((addr, prefix))
+}
