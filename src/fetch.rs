@@ -202,7 +202,10 @@ fn spf_targets(record: &SpfRecord, current: &DomainName) -> SpfTargets {
     t
 }
 
-async fn fetch_spf_tree(resolver: &Resolver, domain: &DomainName) -> (Vec<Arc<Answer>>, bool) {
+/// The SPF record at `domain` and everything its evaluation looks up (includes, redirects, the
+/// addresses of `a`/`mx`/`exists` terms), breadth first and bounded. The flag is set when the
+/// tree was larger than mailshift fetches.
+pub async fn fetch_spf_tree(resolver: &Resolver, domain: &DomainName) -> (Vec<Arc<Answer>>, bool) {
     let mut answers = Vec::new();
     let mut seen: HashSet<DomainName> = HashSet::from([domain.clone()]);
     let mut frontier = vec![domain.clone()];
@@ -253,7 +256,7 @@ async fn fetch_spf_tree(resolver: &Resolver, domain: &DomainName) -> (Vec<Arc<An
 }
 
 /// MX lookups for `names` and A/AAAA of (up to 10 of) each one's hosts.
-async fn fetch_mx_hosts(resolver: &Resolver, names: &[DomainName]) -> Vec<Arc<Answer>> {
+pub async fn fetch_mx_hosts(resolver: &Resolver, names: &[DomainName]) -> Vec<Arc<Answer>> {
     let mxs = join_all(names.iter().map(|n| resolver.lookup(n, QueryType::Mx))).await;
     let mut hosts: Vec<DomainName> = Vec::new();
     for mx in &mxs {
@@ -453,4 +456,15 @@ mod tests {
             "example.com._report._dmarc.dmarc.example.net"
         );
     }
+}
+
+/// Every `_dmarc` name of the tree walk, without stopping at the first record: the
+/// organisational domain (RFC 9989 §4.10.2) depends on all of them.
+pub async fn fetch_dmarc_walk_all(resolver: &Resolver, domain: &DomainName) -> Vec<Arc<Answer>> {
+    join_all(
+        dmarc_walk_names(domain)
+            .iter()
+            .map(|name| resolver.lookup(name, QueryType::Txt)),
+    )
+    .await
 }

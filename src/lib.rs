@@ -30,6 +30,8 @@ pub mod evaluate;
 pub mod exit;
 pub mod fetch;
 pub mod finding;
+pub mod migration;
 pub mod output;
+pub mod plan;
 pub mod progress;
 pub mod records;

@@ -44,16 +44,76 @@ pub fn common_dkim_selectors() -> Vec<(String, String)> {
 
 /// The embedded provider profiles, by file name. A test checks every file in
 /// `checks/providers/` is listed here.
-pub const EMBEDDED_PROVIDERS: &[(&str, &str)] = &[(
-    "sendgrid.toml",
-    include_str!("../../checks/providers/sendgrid.toml"),
-)];
+pub const EMBEDDED_PROVIDERS: &[(&str, &str)] = &[
+    (
+        "amazon-ses.toml",
+        include_str!("../../checks/providers/amazon-ses.toml"),
+    ),
+    (
+        "brevo.toml",
+        include_str!("../../checks/providers/brevo.toml"),
+    ),
+    (
+        "google-workspace.toml",
+        include_str!("../../checks/providers/google-workspace.toml"),
+    ),
+    (
+        "hubspot.toml",
+        include_str!("../../checks/providers/hubspot.toml"),
+    ),
+    (
+        "klaviyo.toml",
+        include_str!("../../checks/providers/klaviyo.toml"),
+    ),
+    (
+        "mailchimp.toml",
+        include_str!("../../checks/providers/mailchimp.toml"),
+    ),
+    (
+        "mailgun.toml",
+        include_str!("../../checks/providers/mailgun.toml"),
+    ),
+    (
+        "mandrill.toml",
+        include_str!("../../checks/providers/mandrill.toml"),
+    ),
+    (
+        "microsoft-365.toml",
+        include_str!("../../checks/providers/microsoft-365.toml"),
+    ),
+    (
+        "postmark.toml",
+        include_str!("../../checks/providers/postmark.toml"),
+    ),
+    (
+        "salesforce-marketing-cloud.toml",
+        include_str!("../../checks/providers/salesforce-marketing-cloud.toml"),
+    ),
+    (
+        "sendgrid.toml",
+        include_str!("../../checks/providers/sendgrid.toml"),
+    ),
+    (
+        "sparkpost.toml",
+        include_str!("../../checks/providers/sparkpost.toml"),
+    ),
+];
 
 /// The embedded policies, by file name.
-pub const EMBEDDED_POLICIES: &[(&str, &str)] = &[(
-    "gmail-2024.toml",
-    include_str!("../../checks/policies/gmail-2024.toml"),
-)];
+pub const EMBEDDED_POLICIES: &[(&str, &str)] = &[
+    (
+        "gmail-2024.toml",
+        include_str!("../../checks/policies/gmail-2024.toml"),
+    ),
+    (
+        "outlook-2025.toml",
+        include_str!("../../checks/policies/outlook-2025.toml"),
+    ),
+    (
+        "yahoo-2024.toml",
+        include_str!("../../checks/policies/yahoo-2024.toml"),
+    ),
+];
 
 /// A catalog file that could not be used, naming the file and what is wrong.
 #[derive(Debug, thiserror::Error)]

@@ -311,3 +311,123 @@ fn undeliverable(records: &DomainRecords, dest: &DomainName) -> Option<String> {
     }
     None
 }
+
+/// The organisational domain of `domain` (RFC 9989 §4.10.2), from a full tree walk in
+/// `records` (`fetch::fetch_dmarc_walk_all`): the first record with `psd=n`; one label below the
+/// first record with `psd=y` (other than the domain's own); otherwise the shortest name with a
+/// DMARC record; the domain itself when there is none. `None` when a lookup of the walk failed.
+pub fn organizational_domain(records: &DomainRecords, domain: &DomainName) -> Option<DomainName> {
+    let mut found: Vec<(DomainName, Option<char>)> = Vec::new();
+    for name in crate::fetch::dmarc_walk_names(domain) {
+        let answer = records.get(&name, QueryType::Txt)?;
+        if answer.failed().is_some() {
+            return None;
+        }
+        let candidates: Vec<String> = answer
+            .txt_strings()
+            .into_iter()
+            .filter(|t| is_dmarc_candidate(t))
+            .collect();
+        if let [only] = candidates.as_slice() {
+            let record = DmarcRecord::parse(only);
+            if record.errors.is_empty() {
+                let owner = name.parent().unwrap_or_else(|| name.clone());
+                found.push((owner, record.psd));
+            }
+        }
+    }
+    for (name, psd) in &found {
+        match psd {
+            Some('n') => return Some(name.clone()),
+            Some('y') if name != domain => {
+                let depth = name.label_count() + 1;
+                let labels: Vec<&str> = domain.as_str().split('.').collect();
+                let keep = labels.len().saturating_sub(depth);
+                return Some(DomainName::from_ascii_unchecked(labels[keep..].join(".")));
+            }
+            _ => {}
+        }
+    }
+    Some(found.last().map_or_else(|| domain.clone(), |(name, _)| name.clone()))
+}
+
+#[cfg(test)]
+mod org_tests {
+    use super::*;
+    use crate::dns::{Answer, Outcome, Record, RecordData, Source};
+
+    fn txt(name: &str, text: Option<&str>) -> Answer {
+        Answer {
+            name: DomainName::from_ascii_unchecked(name),
+            qtype: QueryType::Txt,
+            outcome: match text {
+                Some(t) => Outcome::Records(
+                    vec![Record {
+                        ttl: 300,
+                        data: RecordData::Txt(vec![t.as_bytes().to_vec()]),
+                    }]
+                    .into(),
+                ),
+                None => Outcome::NxDomain,
+            },
+            cname_chain: vec![],
+            cname_conflict: false,
+            source: Source::Network,
+        }
+    }
+
+    fn org(domain: &str, records: &[(&str, Option<&str>)]) -> Option<String> {
+        let d = DomainName::parse(domain).unwrap();
+        let answers = crate::fetch::dmarc_walk_names(&d)
+            .iter()
+            .map(|n| {
+                let text = records.iter().find(|(r, _)| *r == n.as_str()).and_then(|(_, t)| *t);
+                txt(n.as_str(), text)
+            })
+            .collect();
+        let recs = DomainRecords::with_answers(d.clone(), answers);
+        organizational_domain(&recs, &d).map(|o| o.to_string())
+    }
+
+    #[test]
+    fn rfc9989_organizational_domain() {
+        // The shortest name with a record wins when no psd= tag decides.
+        assert_eq!(
+            org("shop.example.com", &[("_dmarc.shop.example.com", Some("v=DMARC1; p=reject")), ("_dmarc.example.com", Some("v=DMARC1; p=none"))]).as_deref(),
+            Some("example.com")
+        );
+        // psd=n marks the organisational domain.
+        assert_eq!(
+            org("a.b.example.com", &[("_dmarc.b.example.com", Some("v=DMARC1; p=reject; psd=n")), ("_dmarc.example.com", Some("v=DMARC1; p=none"))]).as_deref(),
+            Some("b.example.com")
+        );
+        // psd=y at a public suffix: one label below it.
+        assert_eq!(
+            org("mail.agency.gov.example", &[("_dmarc.gov.example", Some("v=DMARC1; p=reject; psd=y"))]).as_deref(),
+            Some("agency.gov.example")
+        );
+        // No record at all: the domain itself.
+        assert_eq!(org("x.example.net", &[]).as_deref(), Some("x.example.net"));
+    }
+}
+
+/// The DMARC record that applies to `domain`: the first single record of the tree walk, with
+/// the name it was found at (its policy domain).
+pub fn policy_record(records: &DomainRecords, domain: &DomainName) -> Option<(DomainName, DmarcRecord)> {
+    for name in crate::fetch::dmarc_walk_names(domain) {
+        let Some(answer) = records.get(&name, QueryType::Txt) else {
+            continue;
+        };
+        let candidates: Vec<String> = answer
+            .txt_strings()
+            .into_iter()
+            .filter(|t| is_dmarc_candidate(t))
+            .collect();
+        match candidates.as_slice() {
+            [] => continue,
+            [only] => return Some((name.parent().unwrap_or_else(|| name.clone()), DmarcRecord::parse(only))),
+            _ => return None,
+        }
+    }
+    None
+}

@@ -4,6 +4,7 @@
 //! (listed in its module doc and in README's catalog). Nothing here does I/O, so every check is
 //! unit-tested with literal records.
 
+pub mod coexist;
 pub mod dkim;
 pub mod dmarc;
 pub mod domain;

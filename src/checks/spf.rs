@@ -785,3 +785,35 @@ fn render_terms(node: &SpfNode, indent: &str, out: &mut String) {
         }
     }
 }
+
+/// The single SPF record at `domain`, its lookup tree and totals, as fetched; `None` when the
+/// domain has no single parseable record.
+pub fn walk_domain(records: &DomainRecords, domain: &DomainName) -> Option<(SpfRecord, SpfNode, SpfWalk)> {
+    let answer = records.get(domain, QueryType::Txt)?;
+    let record = crate::fetch::single_spf(answer)?;
+    let mut walk = SpfWalk::default();
+    let mut path = vec![domain.clone()];
+    let tree = walk_record(records, domain, &record, &mut path, &mut walk);
+    Some((record, tree, walk))
+}
+
+/// What adding `include:<target>` to a record costs: 1 plus the lookups of the target's tree.
+pub fn include_cost(records: &DomainRecords, target: &DomainName) -> SpfWalk {
+    let record = SpfRecord::parse(&format!("v=spf1 include:{target} -all"));
+    let mut walk = SpfWalk::default();
+    walk_record(records, target, &record, &mut Vec::new(), &mut walk);
+    walk
+}
+
+/// True when the record includes (or redirects to) `target`, directly.
+pub fn includes(record: &SpfRecord, target: &str) -> bool {
+    let target = target.trim_end_matches('.').to_ascii_lowercase();
+    record.terms.iter().any(|t| match &t.kind {
+        TermKind::Directive {
+            mechanism: Mechanism::Include(DomainSpec::Literal(name)),
+            ..
+        }
+        | TermKind::Redirect(DomainSpec::Literal(name)) => *name == target,
+        _ => false,
+    })
+}

@@ -1,0 +1,729 @@
+//! Migration-aware checks: while both platforms send, are both authorised, and will the new one
+//! pass DMARC?
+//!
+//! No single-domain checker can answer these, because they depend on the plan: which platform is
+//! old and which is new, which stage the migration is in, which selectors, return path and
+//! sending IPs the new platform uses. Before the cutover stage both platforms' records must be
+//! live; the merged SPF record must fit the 10-lookup budget *before* it is published; the new
+//! platform's IPs must get SPF `pass`; its DKIM key must be at least 2048 bits; mail from it must
+//! be able to align with the From domain; and dedicated IPs need forward-confirmed reverse DNS.
+//!
+//! Ids: `coexist.spf-new-missing`, `coexist.spf-budget`, `coexist.premature-removal`,
+//! `coexist.old-still-present`, `coexist.dkim-new-missing`, `coexist.dkim-new-weak`,
+//! `coexist.dkim-target-mismatch`, `coexist.dkim-not-delegated`, `coexist.selectors-unknown`,
+//! `coexist.return-path-missing`, `coexist.return-path-mismatch`, `coexist.tracking-missing`,
+//! `coexist.ips-unknown`, `coexist.inconclusive`, `spf.ip-not-authorized`, `spf.ip-authorized`,
+//! `align.ok`, `align.spf-only`, `align.infeasible`, `align.inconclusive`, `ptr.missing`,
+//! `ptr.mismatch`, `ptr.ok`, `ptr.inconclusive`.
+
+use crate::catalog::providers::{full_match, ReturnPathKind, SpfPlacement};
+use crate::checks::{dmarc, spf};
+use crate::dns::{Answer, Outcome, QueryType, RecordData};
+use crate::domain::DomainName;
+use crate::evaluate::spf::SpfResult;
+use crate::fetch::DomainRecords;
+use crate::finding::{Finding, Severity};
+use crate::migration::{reverse_name, Context, MigrationRecords, Side};
+use crate::records::dkim::{DkimKeyRecord, KeyType, PublicKey};
+
+/// RSA key size the new platform must use (the "≥ 2048-bit").
+pub const NEW_KEY_MIN_BITS: usize = 2048;
+
+pub fn analyse(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    findings.extend(spf_coexistence(&m.records, ctx));
+    findings.extend(ip_authorization(m, ctx));
+    findings.extend(dkim_coexistence(&m.records, ctx));
+    findings.extend(return_paths(&m.records, ctx));
+    findings.extend(alignment(&m.records, ctx));
+    findings.extend(reverse_dns(&m.records, ctx));
+    findings
+}
+
+/// The sides whose records must be live: the new one always, the old one until the cutover.
+fn live_sides<'a>(ctx: &Context<'a>) -> Vec<(Side<'a>, bool)> {
+    let mut sides = vec![(ctx.new, true)];
+    if ctx.before_cutover {
+        sides.push((ctx.old, false));
+    }
+    sides
+}
+
+fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
+    let domain = &ctx.domain.name;
+    let mut findings = Vec::new();
+    let current = spf::walk_domain(records, domain);
+    let current_lookups = current.as_ref().map_or(0, |(_, _, w)| w.lookups);
+    let record_text = current.as_ref().map(|(r, _, _)| r.text.clone());
+    let evidence_record = match &record_text {
+        Some(t) => format!("{domain} TXT \"{t}\""),
+        None => format!("{domain} has no single SPF record"),
+    };
+    let mut missing: Vec<(String, String, u32)> = Vec::new(); // (platform, include, cost)
+    for (side, is_new) in live_sides(ctx) {
+        let Some(profile_spf) = &side.profile.spf else {
+            continue;
+        };
+        if profile_spf.placement != SpfPlacement::FromDomain {
+            continue;
+        }
+        let present = current
+            .as_ref()
+            .is_some_and(|(r, _, _)| profile_spf.includes.iter().any(|i| spf::includes(r, i)));
+        if present {
+            continue;
+        }
+        let Some(include) = profile_spf.includes.first() else {
+            continue;
+        };
+        let Ok(target) = DomainName::parse(include) else {
+            continue;
+        };
+        let cost = spf::include_cost(records, &target).lookups;
+        missing.push((side.profile.name.clone(), include.clone(), cost));
+        if is_new {
+            findings.push(
+                Finding::new(
+                    "coexist.spf-new-missing",
+                    Severity::Fail,
+                    format!(
+                        "The SPF record of {domain} does not authorise {} yet: its mail from this domain fails SPF.",
+                        side.profile.name
+                    ),
+                )
+                .evidence(evidence_record.clone())
+                .fix(format!("Add `include:{include}` before the `all` term (it costs {cost} lookups).")),
+            );
+        } else {
+            findings.push(
+                Finding::new(
+                    "coexist.premature-removal",
+                    Severity::Fail,
+                    format!(
+                        "{} still sends until the cutover, but the SPF record of {domain} no longer includes it: its mail fails SPF.",
+                        side.profile.name
+                    ),
+                )
+                .evidence(evidence_record.clone())
+                .fix(format!("Put `include:{include}` back until the cutover stage.")),
+            );
+        }
+    }
+    if !ctx.before_cutover {
+        if let (Some(profile_spf), Some((record, _, _))) = (&ctx.old.profile.spf, &current) {
+            for include in profile_spf.includes.iter().filter(|i| spf::includes(record, i)) {
+                let freed = DomainName::parse(include)
+                    .map(|t| spf::include_cost(records, &t).lookups)
+                    .unwrap_or(1);
+                findings.push(
+                    Finding::new(
+                        "coexist.old-still-present",
+                        Severity::Info,
+                        format!(
+                            "The cutover is done, but the SPF record still includes {} (`include:{include}`).",
+                            ctx.old.profile.name
+                        ),
+                    )
+                    .evidence(evidence_record.clone())
+                    .fix(format!("Remove `include:{include}` to free {freed} lookups and stop authorising the old platform.")),
+                );
+            }
+        }
+    }
+    if !missing.is_empty() || current.is_some() {
+        let added: u32 = missing.iter().map(|(_, _, c)| c).sum();
+        let merged = current_lookups + added;
+        let mut lines = vec![format!("current record: {current_lookups} lookups")];
+        for (name, include, cost) in &missing {
+            lines.push(format!("+ include:{include} ({name}): {cost}"));
+        }
+        lines.push(format!("merged record: {merged} of {} lookups", spf::LOOKUP_LIMIT));
+        let evidence = format!("{evidence_record}\n{}", lines.join("\n"));
+        let what = if missing.is_empty() {
+            "The SPF record already authorises both platforms".to_string()
+        } else {
+            let names: Vec<&str> = missing.iter().map(|(n, _, _)| n.as_str()).collect();
+            format!("With {} added, the SPF record", names.join(" and "))
+        };
+        if merged > spf::LOOKUP_LIMIT {
+            findings.push(
+                Finding::new(
+                    "coexist.spf-budget",
+                    Severity::Fail,
+                    format!(
+                        "{what} needs {merged} DNS lookups, over the limit of {}: receivers would return permerror and SPF would fail for all mail. Fix it before publishing.",
+                        spf::LOOKUP_LIMIT
+                    ),
+                )
+                .evidence(evidence)
+                .fix(budget_suggestions(ctx, current.as_ref().map(|(_, t, _)| t))),
+            );
+        } else if merged >= spf::LOOKUP_LIMIT - 1 {
+            findings.push(
+                Finding::new(
+                    "coexist.spf-budget",
+                    Severity::Warn,
+                    format!("{what} uses {merged} of {} DNS lookups: it fits, with no room left.", spf::LOOKUP_LIMIT),
+                )
+                .evidence(evidence)
+                .fix(budget_suggestions(ctx, current.as_ref().map(|(_, t, _)| t))),
+            );
+        } else if !missing.is_empty() || ctx.before_cutover {
+            findings.push(
+                Finding::new(
+                    "coexist.spf-budget",
+                    Severity::Pass,
+                    format!("{what} uses {merged} of {} DNS lookups.", spf::LOOKUP_LIMIT),
+                )
+                .evidence(evidence),
+            );
+        }
+    }
+    findings
+}
+
+fn budget_suggestions(ctx: &Context<'_>, tree: Option<&spf::SpfNode>) -> String {
+    let mut ideas = Vec::new();
+    let platform_includes: Vec<String> = [ctx.old.profile, ctx.new.profile]
+        .iter()
+        .filter_map(|p| p.spf.as_ref())
+        .flat_map(|s| s.includes.iter().map(|i| i.to_ascii_lowercase()))
+        .collect();
+    if let Some(tree) = tree {
+        let mut others: Vec<(String, u32)> = tree
+            .terms
+            .iter()
+            .filter(|t| t.cost > 0)
+            .filter(|t| {
+                !platform_includes
+                    .iter()
+                    .any(|i| t.term.to_ascii_lowercase().ends_with(&format!("include:{i}")))
+            })
+            .map(|t| (t.term.clone(), t.cost + t.child.as_ref().map_or(0, |c| c.lookups)))
+            .collect();
+        others.sort_by_key(|(_, c)| std::cmp::Reverse(*c));
+        if !others.is_empty() {
+            let list: Vec<String> = others.iter().take(4).map(|(t, c)| format!("`{t}` ({c})")).collect();
+            ideas.push(format!(
+                "drop includes of services that no longer send for this domain (here: {})",
+                list.join(", ")
+            ));
+        }
+        let own: Vec<String> = tree
+            .terms
+            .iter()
+            .filter(|t| {
+                let lower = t.term.trim_start_matches(['+', '-', '~', '?']).to_ascii_lowercase();
+                lower == "a" || lower == "mx" || lower.starts_with("a:") || lower.starts_with("mx:") || lower.starts_with("a/") || lower.starts_with("mx/")
+            })
+            .map(|t| format!("`{}`", t.term))
+            .collect();
+        if !own.is_empty() {
+            ideas.push(format!(
+                "replace {} with the fixed addresses as `ip4:`/`ip6:` terms (0 lookups)",
+                own.join(", ")
+            ));
+        }
+    }
+    if let Some(rp) = &ctx.new.profile.return_path {
+        if rp.aligns && rp.kind != ReturnPathKind::PlatformOwned {
+            let host = rp.host_hint.as_deref().unwrap_or("a bounce subdomain");
+            ideas.push(format!(
+                "let {} send with its own return-path subdomain ({host}.{}): its SPF lives there, costs the root record nothing and still aligns",
+                ctx.new.profile.name, ctx.domain.name
+            ));
+        }
+    }
+    ideas.push(format!(
+        "move one platform's mail to a subdomain of {} with its own SPF record and budget",
+        ctx.domain.name
+    ));
+    format!("To fit in 10: {}.", ideas.join("; "))
+}
+
+fn ip_authorization(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if m.ip_checks.is_empty() {
+        findings.push(Finding::new(
+            "coexist.ips-unknown",
+            Severity::Info,
+            format!(
+                "{} publishes no sending ranges and the plan lists no `new_sending_ips`, so SPF was not evaluated for its IPs (seed tests will show the real result).",
+                ctx.new.profile.name
+            ),
+        ));
+        return findings;
+    }
+    let mut passed = Vec::new();
+    for check in &m.ip_checks {
+        let from = match &check.source {
+            crate::migration::IpSource::Plan => "from the plan".to_string(),
+            crate::migration::IpSource::PublishedRange(r) => format!("first address of the published range {r}"),
+        };
+        match check.verdict.result {
+            SpfResult::Pass => passed.push(format!("{} ({from})", check.ip)),
+            SpfResult::TempError => findings.push(
+                Finding::new(
+                    "coexist.inconclusive",
+                    Severity::Inconclusive,
+                    format!(
+                        "SPF for {} at {} could not be evaluated (temperror): a lookup failed.",
+                        check.ip, check.spf_domain
+                    ),
+                )
+                .evidence(format!("check_host({}, {}) = temperror", check.ip, check.spf_domain)),
+            ),
+            other => findings.push(
+                Finding::new(
+                    "spf.ip-not-authorized",
+                    Severity::Fail,
+                    format!(
+                        "Mail from {} ({}, {from}) gets SPF {} for {}: the record does not authorise the new platform's servers.",
+                        check.ip,
+                        ctx.new.profile.name,
+                        result_name(other),
+                        check.spf_domain
+                    ),
+                )
+                .evidence(format!(
+                    "check_host({}, {}) = {}{}",
+                    check.ip,
+                    check.spf_domain,
+                    result_name(other),
+                    check.verdict.explanation.as_deref().map_or(String::new(), |e| format!(" ({e})"))
+                ))
+                .fix(match ctx.new.profile.spf.as_ref().and_then(|s| s.includes.first()) {
+                    Some(include) => format!("Add `include:{include}` (or `ip4:{}`) to the SPF record of {}.", check.ip, check.spf_domain),
+                    None => format!("Authorise {} in the SPF record of {}.", check.ip, check.spf_domain),
+                }),
+            ),
+        }
+    }
+    if !passed.is_empty() {
+        findings.push(Finding::new(
+            "spf.ip-authorized",
+            Severity::Pass,
+            format!("SPF passes for the new platform's sending IPs: {}.", passed.join(", ")),
+        ));
+    }
+    findings
+}
+
+fn result_name(r: SpfResult) -> &'static str {
+    match r {
+        SpfResult::Pass => "pass",
+        SpfResult::Fail => "fail",
+        SpfResult::SoftFail => "softfail",
+        SpfResult::Neutral => "neutral",
+        SpfResult::None => "none (no SPF record)",
+        SpfResult::TempError => "temperror",
+        SpfResult::PermError => "permerror",
+    }
+}
+
+/// Why a selector's key is not usable, or its parsed key.
+fn selector_key(answer: Option<&Answer>) -> Result<DkimKeyRecord, String> {
+    let Some(answer) = answer else {
+        return Err("not fetched".into());
+    };
+    match &answer.outcome {
+        Outcome::Failed(e) => return Err(format!("lookup failed: {e}")),
+        Outcome::CnameLoop => return Err("its CNAME chain loops".into()),
+        Outcome::NxDomain | Outcome::NoData if !answer.cname_chain.is_empty() => {
+            return Err(format!(
+                "it is a CNAME to {}, which has no key",
+                answer.cname_chain.last().map(|c| c.to_string()).unwrap_or_default()
+            ))
+        }
+        Outcome::NxDomain | Outcome::NoData => return Err("there is no key record".into()),
+        Outcome::Records(_) => {}
+    }
+    let txts = answer.txt_strings();
+    let [text] = txts.as_slice() else {
+        return Err(format!("{} TXT records at one selector", txts.len()));
+    };
+    let key = DkimKeyRecord::parse(text);
+    if key.key == PublicKey::Revoked {
+        return Err("the key is revoked (empty p=)".into());
+    }
+    if !key.errors.is_empty() {
+        return Err(format!("the key record is malformed: {}", key.errors.join("; ")));
+    }
+    Ok(key)
+}
+
+fn dkim_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
+    let domain = &ctx.domain.name;
+    let mut findings = Vec::new();
+    for (side, is_new) in live_sides(ctx) {
+        let selectors = side.selectors();
+        let per_account = side.profile.dkim.as_ref().is_some_and(|d| d.per_account_selectors);
+        if selectors.is_empty() {
+            if side.profile.dkim.is_some() {
+                findings.push(
+                    Finding::new(
+                        "coexist.selectors-unknown",
+                        Severity::Warn,
+                        format!(
+                            "The plan names no DKIM selectors for {} at {domain}{}, so its keys were not checked.",
+                            side.profile.name,
+                            if per_account { " (they are generated per account)" } else { "" }
+                        ),
+                    )
+                    .fix(format!("Add the selectors {} shows to the plan's [domain.{}] selectors.", side.profile.name, if is_new { "new" } else { "old" })),
+                );
+            }
+            continue;
+        }
+        for selector in selectors {
+            let name = domain.child(&format!("{selector}._domainkey"));
+            let answer = records.get(&name, QueryType::Txt);
+            let evidence = answer.map(Answer::describe).unwrap_or_default();
+            match selector_key(answer) {
+                Err(why) => {
+                    let (id, message, fix) = if is_new {
+                        (
+                            "coexist.dkim-new-missing",
+                            format!("{}'s DKIM selector {selector} is not live at {domain}: {why}. Its mail is not DKIM-signed as {domain}.", side.profile.name),
+                            format!("Publish the record {} shows for {name}.", side.profile.name),
+                        )
+                    } else {
+                        (
+                            "coexist.premature-removal",
+                            format!("{} still sends until the cutover, but its DKIM selector {selector} is gone from {domain}: {why}.", side.profile.name),
+                            format!("Restore {name} until the cutover stage (the snapshot has the old record)."),
+                        )
+                    };
+                    findings.push(Finding::new(id, Severity::Fail, message).evidence(evidence).fix(fix));
+                }
+                Ok(key) => {
+                    if is_new && key.key_type == KeyType::Rsa && key.bits().unwrap_or(0) < NEW_KEY_MIN_BITS {
+                        findings.push(
+                            Finding::new(
+                                "coexist.dkim-new-weak",
+                                Severity::Fail,
+                                format!(
+                                    "The new platform's key at selector {selector} is {} bits; a new setup should use at least {NEW_KEY_MIN_BITS}.",
+                                    key.bits().unwrap_or(0)
+                                ),
+                            )
+                            .evidence(evidence.clone())
+                            .fix(format!("Ask {} for a {NEW_KEY_MIN_BITS}-bit key (most platforms offer it when the domain is set up).", side.profile.name)),
+                        );
+                    }
+                    let target = answer.and_then(|a| a.cname_chain.first()).map(|t| t.to_string());
+                    match (&target, side.profile.dkim_target_matches(target.as_deref().unwrap_or(""))) {
+                        (Some(t), Some(false)) => findings.push(
+                            Finding::new(
+                                "coexist.dkim-target-mismatch",
+                                Severity::Warn,
+                                format!(
+                                    "Selector {selector} points at {t}, which is not where {} keeps its keys: it may belong to another platform or account.",
+                                    side.profile.name
+                                ),
+                            )
+                            .evidence(evidence.clone())
+                            .fix(format!("Check the CNAME target against {}'s console.", side.profile.name)),
+                        ),
+                        (None, _) if is_new
+                            && side.profile.dkim.as_ref().is_some_and(|d| d.record == crate::catalog::providers::DkimRecordKind::Cname) =>
+                        {
+                            findings.push(
+                                Finding::new(
+                                    "coexist.dkim-not-delegated",
+                                    Severity::Warn,
+                                    format!(
+                                        "Selector {selector} holds a copy of the key, but {} delegates its selectors by CNAME and rotates the keys: the copy will stop matching.",
+                                        side.profile.name
+                                    ),
+                                )
+                                .evidence(evidence.clone())
+                                .fix(format!("Replace the TXT record at {name} with the CNAME {} shows.", side.profile.name)),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    findings
+}
+
+fn cname_target(records: &DomainRecords, host: &DomainName) -> Result<Option<String>, String> {
+    match records.get(host, QueryType::Cname) {
+        None => Err("not fetched".into()),
+        Some(a) => match &a.outcome {
+            Outcome::Failed(e) => Err(e.to_string()),
+            _ => Ok(a.records().iter().find_map(|r| match &r.data {
+                RecordData::Cname(t) => Some(t.clone()),
+                _ => None,
+            })),
+        },
+    }
+}
+
+fn return_paths(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (side, is_new) in live_sides(ctx) {
+        let Some(rp) = &side.setup.return_path else {
+            continue;
+        };
+        let profile_rp = side.profile.return_path.as_ref();
+        match profile_rp.map(|p| p.kind) {
+            Some(ReturnPathKind::Cname) => match cname_target(records, rp) {
+                Err(e) => findings.push(Finding::new(
+                    "coexist.inconclusive",
+                    Severity::Inconclusive,
+                    format!("The return path {rp} could not be looked up: {e}."),
+                )),
+                Ok(None) => findings.push(
+                    Finding::new(
+                        "coexist.return-path-missing",
+                        Severity::Fail,
+                        format!(
+                            "The return path {rp} is not a CNAME to {}: bounces cannot reach it and SPF is evaluated against a name the platform does not control.",
+                            side.profile.name
+                        ),
+                    )
+                    .evidence(records.get(rp, QueryType::Cname).map(Answer::describe).unwrap_or_default())
+                    .fix(format!("Publish the CNAME {} shows for {rp}.", side.profile.name)),
+                ),
+                Ok(Some(target)) => {
+                    if let Some(pattern) = profile_rp.and_then(|p| p.target.as_deref()) {
+                        if !full_match(pattern, &target) {
+                            findings.push(
+                                Finding::new(
+                                    "coexist.return-path-mismatch",
+                                    Severity::Warn,
+                                    format!("The return path {rp} points at {target}, which does not look like {}'s bounce host.", side.profile.name),
+                                )
+                                .fix(format!("Check the CNAME target against {}'s console.", side.profile.name)),
+                            );
+                        }
+                    }
+                }
+            },
+            Some(ReturnPathKind::Mx) => {
+                let mx = records.get(rp, QueryType::Mx);
+                let hosts: Vec<String> = mx
+                    .map(|a| {
+                        a.records()
+                            .iter()
+                            .filter_map(|r| match &r.data {
+                                RecordData::Mx { exchange, .. } => Some(exchange.clone()),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let pattern = profile_rp.and_then(|p| p.target.as_deref());
+                let ok = !hosts.is_empty() && pattern.is_none_or(|p| hosts.iter().any(|h| full_match(p, h)));
+                if !ok && mx.is_none_or(|a| a.failed().is_none()) {
+                    findings.push(
+                        Finding::new(
+                            "coexist.return-path-missing",
+                            Severity::Fail,
+                            format!("The return path {rp} does not have {}'s MX records, so bounces do not reach the platform.", side.profile.name),
+                        )
+                        .evidence(mx.map(Answer::describe).unwrap_or_default())
+                        .fix(format!("Publish the MX (and SPF) records {} shows for {rp}.", side.profile.name)),
+                    );
+                }
+            }
+            Some(ReturnPathKind::PlatformOwned) | None => {
+                if is_new {
+                    findings.push(Finding::new(
+                        "coexist.return-path-mismatch",
+                        Severity::Warn,
+                        format!(
+                            "The plan sets a return path ({rp}), but {} sends with its own envelope domain; the setting has no effect.",
+                            side.profile.name
+                        ),
+                    ));
+                }
+            }
+        }
+        for host in &side.setup.tracking {
+            match cname_target(records, host) {
+                Ok(Some(target)) => {
+                    let ok = side.profile.tracking.is_empty()
+                        || side.profile.tracking.iter().any(|t| full_match(&t.target, &target));
+                    if !ok {
+                        findings.push(Finding::new(
+                            "coexist.tracking-missing",
+                            Severity::Warn,
+                            format!("The tracking host {host} points at {target}, not at {}: tracked links may break.", side.profile.name),
+                        ));
+                    }
+                }
+                Ok(None) => findings.push(
+                    Finding::new(
+                        "coexist.tracking-missing",
+                        Severity::Warn,
+                        format!("The tracking host {host} is not a CNAME to {}: links and open tracking in its mail will break.", side.profile.name),
+                    )
+                    .evidence(records.get(host, QueryType::Cname).map(Answer::describe).unwrap_or_default())
+                    .fix(format!("Publish the tracking CNAME {} shows for {host}.", side.profile.name)),
+                ),
+                Err(e) => findings.push(Finding::new(
+                    "coexist.inconclusive",
+                    Severity::Inconclusive,
+                    format!("The tracking host {host} could not be looked up: {e}."),
+                )),
+            }
+        }
+    }
+    findings
+}
+
+fn alignment(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
+    let domain = &ctx.domain.name;
+    let Some(org) = dmarc::organizational_domain(records, domain) else {
+        return vec![Finding::new(
+            "align.inconclusive",
+            Severity::Inconclusive,
+            format!("The DMARC tree walk of {domain} could not be completed, so alignment was not judged."),
+        )];
+    };
+    let strict_spf = dmarc::policy_record(records, domain).is_some_and(|(_, r)| r.aspf_strict);
+    let new = ctx.new;
+    let name = &new.profile.name;
+    let spf_note;
+    let spf_aligns = match (&new.setup.return_path, new.profile.return_path.as_ref()) {
+        (_, Some(rp)) if rp.kind == ReturnPathKind::PlatformOwned => {
+            spf_note = format!(
+                "{name} sends with its own envelope domain{}, so SPF cannot align",
+                rp.default_domain.as_deref().map_or(String::new(), |d| format!(" ({d})"))
+            );
+            false
+        }
+        (None, _) => {
+            spf_note = format!("the plan sets no return path for {name}, so its envelope domain is the platform's and SPF cannot align");
+            false
+        }
+        (Some(rp), _) => match dmarc::organizational_domain(records, rp) {
+            None => {
+                spf_note = format!("the organisational domain of {rp} is unknown");
+                false
+            }
+            Some(_) if strict_spf && rp != domain => {
+                spf_note = format!("the return path {rp} is not {domain} and DMARC asks for strict SPF alignment (aspf=s)");
+                false
+            }
+            Some(rp_org) if rp_org == org => {
+                spf_note = format!("the return path {rp} is in the organisational domain {org}, so SPF aligns (relaxed)");
+                true
+            }
+            Some(rp_org) => {
+                spf_note = format!("the return path {rp} belongs to {rp_org}, not {org}, so SPF cannot align");
+                false
+            }
+        },
+    };
+    let live_selector = new.selectors().into_iter().find(|s| {
+        selector_key(records.get(&domain.child(&format!("{s}._domainkey")), QueryType::Txt)).is_ok()
+    });
+    let dkim_note = match &live_selector {
+        Some(s) => format!("DKIM signs with d={domain} (selector {s} is live), so DKIM aligns"),
+        None => format!("no DKIM selector of {name} is live at {domain}, so DKIM cannot align yet"),
+    };
+    let evidence = format!("{spf_note}.\n{dkim_note}.");
+    match (spf_aligns, live_selector.is_some()) {
+        (_, true) => vec![Finding::new(
+            "align.ok",
+            Severity::Pass,
+            format!("Mail from {name} can pass DMARC for {domain}: {dkim_note}{}.", if spf_aligns { ", and SPF aligns too" } else { "" }),
+        )
+        .evidence(evidence)],
+        (true, false) => vec![Finding::new(
+            "align.spf-only",
+            Severity::Warn,
+            format!("Mail from {name} can only pass DMARC through SPF ({spf_note}); forwarding breaks SPF, so forwarded mail will fail DMARC."),
+        )
+        .evidence(evidence)
+        .fix(format!("Set up {name}'s DKIM selectors at {domain} so DKIM aligns too."))],
+        (false, false) => vec![Finding::new(
+            "align.infeasible",
+            Severity::Fail,
+            format!("Mail from {name} cannot pass DMARC for {domain}: {spf_note}, and {dkim_note}."),
+        )
+        .evidence(evidence)
+        .fix(format!("Publish {name}'s DKIM records at {domain} (DKIM alignment), and set up its return-path subdomain (SPF alignment)."))],
+    }
+}
+
+fn reverse_dns(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut good = Vec::new();
+    for ip in ctx.new_ips {
+        let rname = reverse_name(*ip);
+        let Some(ptr) = records.get(&rname, QueryType::Ptr) else {
+            continue;
+        };
+        if let Some(e) = ptr.failed() {
+            findings.push(Finding::new(
+                "ptr.inconclusive",
+                Severity::Inconclusive,
+                format!("The reverse DNS of {ip} could not be looked up: {e}."),
+            ));
+            continue;
+        }
+        let names: Vec<String> = ptr
+            .records()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RecordData::Ptr(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        if names.is_empty() {
+            findings.push(
+                Finding::new(
+                    "ptr.missing",
+                    Severity::Fail,
+                    format!("The sending IP {ip} has no reverse DNS (PTR): Gmail and Yahoo reject or junk mail from it."),
+                )
+                .evidence(ptr.describe())
+                .fix(format!("Ask {} (or whoever owns the IP) to set a PTR for {ip} to a host name that resolves back to it.", ctx.new.profile.name)),
+            );
+            continue;
+        }
+        let confirmed = names.iter().find(|n| {
+            DomainName::parse(n).ok().is_some_and(|name| {
+                [QueryType::A, QueryType::Aaaa].iter().any(|t| {
+                    records.get(&name, *t).is_some_and(|a| {
+                        a.records().iter().any(|r| match r.data {
+                            RecordData::A(v4) => std::net::IpAddr::V4(v4) == *ip,
+                            RecordData::Aaaa(v6) => std::net::IpAddr::V6(v6) == *ip,
+                            _ => false,
+                        })
+                    })
+                })
+            })
+        });
+        match confirmed {
+            Some(name) => good.push(format!("{ip} ↔ {name}")),
+            None => findings.push(
+                Finding::new(
+                    "ptr.mismatch",
+                    Severity::Fail,
+                    format!(
+                        "The reverse DNS of {ip} names {}, which does not resolve back to {ip}: the check receivers call forward-confirmed reverse DNS fails.",
+                        names.join(", ")
+                    ),
+                )
+                .evidence(ptr.describe())
+                .fix(format!("Publish an A/AAAA record for {} pointing to {ip}, or change the PTR to a name that does.", names.first().map(String::as_str).unwrap_or("the PTR name"))),
+            ),
+        }
+    }
+    if !good.is_empty() {
+        findings.push(Finding::new(
+            "ptr.ok",
+            Severity::Pass,
+            format!("Forward-confirmed reverse DNS: {}.", good.join(", ")),
+        ));
+    }
+    findings
+}

@@ -1,0 +1,620 @@
+//! Migration plans: the TOML file that says what moves where, in which stages, behind which gates.
+//!
+//! A plan names the old and new platform (provider profiles), the sending domains with what each
+//! platform needs there (DKIM selectors, return-path and tracking hosts), the new platform's
+//! dedicated sending IPs, the mailbox-provider policies to meet, the stages in order with the
+//! requirements of each stage's gate, and overrides (check ids to ignore or downgrade, each with a
+//! reason). [`Plan::load`] reads and validates one; every problem is reported with file, line,
+//! column and field (`plan.toml:14:12: stage[2].requires[1]: unknown requirement `dnss``), and all
+//! of them are reported at once.
+
+use crate::catalog::policies::is_check_pattern;
+use crate::catalog::Catalog;
+use crate::domain::{parse_selector, DomainName};
+use serde::Deserialize;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// One problem in a plan file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanProblem {
+    pub line: usize,
+    pub column: usize,
+    /// The field, as a path (`stage[2].requires[1]`); empty for syntax errors.
+    pub field: String,
+    pub message: String,
+}
+
+/// A plan that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot read the plan {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", render_problems(.path, .problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<PlanProblem>,
+    },
+}
+
+fn render_problems(path: &Path, problems: &[PlanProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| {
+            let field = if p.field.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", p.field)
+            };
+            format!("{}:{}:{}: {field}{}", path.display(), p.line, p.column, p.message)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+// ---- the file as written ------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    migration: Spanned<RawMigration>,
+    #[serde(default, rename = "domain")]
+    domains: Vec<Spanned<RawDomain>>,
+    #[serde(default, rename = "stage")]
+    stages: Vec<Spanned<RawStage>>,
+    #[serde(default, rename = "override")]
+    overrides: Vec<Spanned<RawOverride>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMigration {
+    name: Spanned<String>,
+    from: Spanned<String>,
+    to: Spanned<String>,
+    #[serde(default)]
+    policies: Vec<Spanned<String>>,
+    #[serde(default)]
+    new_sending_ips: Vec<Spanned<String>>,
+    #[serde(default)]
+    snapshot: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPlatform {
+    #[serde(default)]
+    selectors: Vec<Spanned<String>>,
+    #[serde(default)]
+    return_path: Option<Spanned<String>>,
+    #[serde(default)]
+    tracking: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDomain {
+    name: Spanned<String>,
+    #[serde(default)]
+    old: Option<Spanned<RawPlatform>>,
+    #[serde(default)]
+    new: Option<Spanned<RawPlatform>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStage {
+    name: Spanned<String>,
+    #[serde(default)]
+    requires: Vec<Spanned<String>>,
+    /// The stage at which the old platform is retired (default: the stage named `cutover`).
+    #[serde(default)]
+    cutover: Option<Spanned<bool>>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOverride {
+    check: Spanned<String>,
+    action: Spanned<String>,
+    #[serde(default)]
+    reason: Option<Spanned<String>>,
+    #[serde(default)]
+    domain: Option<Spanned<String>>,
+}
+
+// ---- the validated plan ------------------------------------------------------------------
+
+/// What one platform needs at one sending domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PlatformSetup {
+    pub selectors: Vec<String>,
+    pub return_path: Option<DomainName>,
+    pub tracking: Vec<DomainName>,
+}
+
+/// A From domain of the migration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SendingDomain {
+    pub name: DomainName,
+    pub old: PlatformSetup,
+    pub new: PlatformSetup,
+}
+
+/// A requirement of a stage's gate. New kinds are added here (and to [`Requirement::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "id")]
+pub enum Requirement {
+    /// A backup of the records, taken before any change (`[migration] snapshot`).
+    Snapshot,
+    /// The DNS checks of every plan domain pass (after overrides).
+    Dns,
+    /// The migration-aware checks pass: both platforms authorised, budgets, alignment, rDNS.
+    Coexistence,
+    /// Every policy named in `[migration] policies`.
+    Policies,
+    /// One policy (`policy:gmail-2024`).
+    Policy(String),
+    /// Seed messages arrived authenticated (filled in by seed tests).
+    Seed,
+    /// Warmup metrics of the previous cohort are within bounds (filled in by warmup monitoring).
+    Warmup,
+}
+
+impl Requirement {
+    pub const KNOWN: &'static str =
+        "snapshot, dns, coexistence, policies, policy:<id>, seed, warmup";
+
+    pub fn parse(text: &str) -> Option<Requirement> {
+        Some(match text.trim() {
+            "snapshot" => Requirement::Snapshot,
+            "dns" => Requirement::Dns,
+            "coexistence" => Requirement::Coexistence,
+            "policies" => Requirement::Policies,
+            "seed" => Requirement::Seed,
+            "warmup" => Requirement::Warmup,
+            other => Requirement::Policy(other.strip_prefix("policy:")?.trim().to_string()),
+        })
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Requirement::Snapshot => f.write_str("snapshot"),
+            Requirement::Dns => f.write_str("dns"),
+            Requirement::Coexistence => f.write_str("coexistence"),
+            Requirement::Policies => f.write_str("policies"),
+            Requirement::Policy(id) => write!(f, "policy:{id}"),
+            Requirement::Seed => f.write_str("seed"),
+            Requirement::Warmup => f.write_str("warmup"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Stage {
+    pub name: String,
+    pub description: Option<String>,
+    pub requires: Vec<Requirement>,
+    /// The old platform is retired from this stage on.
+    pub cutover: bool,
+}
+
+/// What an override does to matching findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverrideAction {
+    /// The finding no longer counts (it is still listed, marked as overridden).
+    Ignore,
+    /// One step less severe: fail becomes warn, warn becomes info.
+    Downgrade,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Override {
+    /// A check id or pattern (`dmarc.policy-none`, `spf.*`).
+    pub check: String,
+    pub action: OverrideAction,
+    pub reason: String,
+    /// Only for this domain (and names below it), when given.
+    pub domain: Option<DomainName>,
+}
+
+/// A validated plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Plan {
+    pub path: PathBuf,
+    pub name: String,
+    /// Provider id of the old platform.
+    pub from: String,
+    /// Provider id of the new platform.
+    pub to: String,
+    pub policies: Vec<String>,
+    pub new_sending_ips: Vec<IpAddr>,
+    /// The backup zone file, resolved relative to the plan.
+    pub snapshot: Option<PathBuf>,
+    pub domains: Vec<SendingDomain>,
+    pub stages: Vec<Stage>,
+    pub overrides: Vec<Override>,
+}
+
+/// Line and column (1-based) of a byte offset.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    (line, column)
+}
+
+struct Problems<'a> {
+    text: &'a str,
+    list: Vec<PlanProblem>,
+}
+
+impl Problems<'_> {
+    fn at(&mut self, span: std::ops::Range<usize>, field: impl Into<String>, message: impl Into<String>) {
+        let (line, column) = position(self.text, span.start);
+        self.list.push(PlanProblem {
+            line,
+            column,
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+}
+
+impl Plan {
+    /// Reads and validates a plan against the catalog (provider and policy ids).
+    pub fn load(path: &Path, catalog: &Catalog) -> Result<Plan, PlanError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Plan::parse(&text, path, catalog)
+    }
+
+    /// Validates plan text; `path` names it in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path, catalog: &Catalog) -> Result<Plan, PlanError> {
+        let invalid = |problems| PlanError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        };
+        let raw: RawPlan = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((1, 1), |s| position(text, s.start));
+            invalid(vec![PlanProblem {
+                line,
+                column,
+                field: String::new(),
+                message: e.message().trim().to_string(),
+            }])
+        })?;
+        let mut problems = Problems {
+            text,
+            list: Vec::new(),
+        };
+        let plan = build(raw, path, catalog, &mut problems);
+        if problems.list.is_empty() {
+            Ok(plan)
+        } else {
+            problems.list.sort_by_key(|p| (p.line, p.column));
+            Err(invalid(problems.list))
+        }
+    }
+
+    /// The stage named `name`.
+    pub fn stage(&self, name: &str) -> Option<(usize, &Stage)> {
+        self.stages.iter().enumerate().find(|(_, s)| s.name == name)
+    }
+
+    /// Index of the cutover stage (the old platform is retired from there on).
+    pub fn cutover_index(&self) -> Option<usize> {
+        self.stages.iter().position(|s| s.cutover)
+    }
+
+    /// Before the cutover stage both platforms send, so both must be authorised.
+    pub fn before_cutover(&self, stage: usize) -> bool {
+        self.cutover_index().is_none_or(|c| stage < c)
+    }
+}
+
+fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'_>) -> Plan {
+    let migration_span = raw.migration.span();
+    let migration = raw.migration.into_inner();
+    let mut provider = |field: &str, value: &Spanned<String>| {
+        if catalog.provider(value.get_ref()).is_none() {
+            let known: Vec<&str> = catalog.providers.iter().map(|p| p.id.as_str()).collect();
+            problems.at(
+                value.span(),
+                format!("migration.{field}"),
+                format!(
+                    "unknown provider `{}` (known: {}; add your own with --checks-dir)",
+                    value.get_ref(),
+                    known.join(", ")
+                ),
+            );
+        }
+        value.get_ref().to_ascii_lowercase()
+    };
+    let from = provider("from", &migration.from);
+    let to = provider("to", &migration.to);
+    if from == to {
+        problems.at(migration.to.span(), "migration.to", "the new platform is the same as the old one");
+    }
+    if migration.name.get_ref().trim().is_empty() {
+        problems.at(migration.name.span(), "migration.name", "the migration needs a name");
+    }
+    let mut policies = Vec::new();
+    for (i, p) in migration.policies.iter().enumerate() {
+        if catalog.policy(p.get_ref()).is_none() {
+            let known: Vec<&str> = catalog.policies.iter().map(|p| p.id.as_str()).collect();
+            problems.at(
+                p.span(),
+                format!("migration.policies[{i}]"),
+                format!("unknown policy `{}` (known: {})", p.get_ref(), known.join(", ")),
+            );
+        }
+        policies.push(p.get_ref().to_ascii_lowercase());
+    }
+    let mut new_sending_ips = Vec::new();
+    for (i, ip) in migration.new_sending_ips.iter().enumerate() {
+        match ip.get_ref().trim().parse::<IpAddr>() {
+            Ok(addr) => new_sending_ips.push(addr),
+            Err(_) => problems.at(
+                ip.span(),
+                format!("migration.new_sending_ips[{i}]"),
+                format!("`{}` is not an IP address", ip.get_ref()),
+            ),
+        }
+    }
+    let snapshot = migration.snapshot.as_ref().map(|s| {
+        let p = PathBuf::from(s.get_ref());
+        if p.is_absolute() {
+            p
+        } else {
+            path.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    });
+
+    if raw.domains.is_empty() {
+        problems.at(migration_span.clone(), "domain", "the plan names no sending domain: add a [[domain]] with its name");
+    }
+    let mut domains: Vec<SendingDomain> = Vec::new();
+    for (i, d) in raw.domains.iter().enumerate() {
+        let d = d.get_ref();
+        let field = format!("domain[{i}]");
+        let name = match DomainName::parse(d.name.get_ref()) {
+            Ok(n) => n,
+            Err(e) => {
+                problems.at(d.name.span(), format!("{field}.name"), e.to_string());
+                continue;
+            }
+        };
+        if domains.iter().any(|x| x.name == name) {
+            problems.at(d.name.span(), format!("{field}.name"), format!("{name} is listed twice"));
+        }
+        let old = platform(d.old.as_ref(), &format!("{field}.old"), problems);
+        let new = platform(d.new.as_ref(), &format!("{field}.new"), problems);
+        domains.push(SendingDomain { name, old, new });
+    }
+
+    if raw.stages.is_empty() {
+        problems.at(migration_span, "stage", "the plan has no stages: add [[stage]] entries in order (setup, seed, warmup-1, …, cutover)");
+    }
+    let mut stages: Vec<Stage> = Vec::new();
+    for (i, s) in raw.stages.iter().enumerate() {
+        let s = s.get_ref();
+        let field = format!("stage[{i}]");
+        let name = s.name.get_ref().trim().to_string();
+        let valid_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid_name {
+            problems.at(
+                s.name.span(),
+                format!("{field}.name"),
+                format!("`{name}` is not a stage name (letters, digits, `-`, `_`, `.`)"),
+            );
+        }
+        if stages.iter().any(|x| x.name == name) {
+            problems.at(s.name.span(), format!("{field}.name"), format!("stage `{name}` is defined twice"));
+        }
+        let mut requires = Vec::new();
+        for (j, r) in s.requires.iter().enumerate() {
+            let rfield = format!("{field}.requires[{j}]");
+            match Requirement::parse(r.get_ref()) {
+                None => problems.at(
+                    r.span(),
+                    rfield,
+                    format!("unknown requirement `{}` (known: {})", r.get_ref(), Requirement::KNOWN),
+                ),
+                Some(Requirement::Policy(id)) if catalog.policy(&id).is_none() => problems.at(
+                    r.span(),
+                    rfield,
+                    format!("unknown policy `{id}`"),
+                ),
+                Some(Requirement::Snapshot) if snapshot.is_none() => problems.at(
+                    r.span(),
+                    rfield,
+                    "requires a snapshot, but [migration] names no `snapshot` file",
+                ),
+                Some(Requirement::Policies) if policies.is_empty() => problems.at(
+                    r.span(),
+                    rfield,
+                    "requires the policies, but [migration] lists none in `policies`",
+                ),
+                Some(req) => {
+                    if requires.contains(&req) {
+                        problems.at(r.span(), rfield, format!("`{req}` is listed twice"));
+                    } else {
+                        requires.push(req);
+                    }
+                }
+            }
+        }
+        let cutover = s
+            .cutover
+            .as_ref()
+            .map_or(name == "cutover", |c| *c.get_ref());
+        stages.push(Stage {
+            name,
+            description: s.description.clone(),
+            requires,
+            cutover,
+        });
+    }
+    let cutovers: Vec<usize> = stages
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.cutover)
+        .map(|(i, _)| i)
+        .collect();
+    if cutovers.len() > 1 {
+        if let Some(s) = raw.stages.get(cutovers[1]) {
+            problems.at(
+                s.span(),
+                format!("stage[{}]", cutovers[1]),
+                "more than one stage is marked as the cutover",
+            );
+        }
+    }
+
+    let mut overrides = Vec::new();
+    for (i, o) in raw.overrides.iter().enumerate() {
+        let o = o.get_ref();
+        let field = format!("override[{i}]");
+        let check = o.check.get_ref().trim().to_string();
+        if !is_check_pattern(&check) {
+            problems.at(
+                o.check.span(),
+                format!("{field}.check"),
+                format!("`{check}` is not a check id or pattern (`dmarc.policy-none`, `spf.*`)"),
+            );
+        }
+        let action = match o.action.get_ref().trim() {
+            "ignore" => OverrideAction::Ignore,
+            "downgrade" => OverrideAction::Downgrade,
+            other => {
+                problems.at(
+                    o.action.span(),
+                    format!("{field}.action"),
+                    format!("`{other}` is not an action: use `ignore` or `downgrade`"),
+                );
+                OverrideAction::Ignore
+            }
+        };
+        let reason = match &o.reason {
+            Some(r) if !r.get_ref().trim().is_empty() => r.get_ref().trim().to_string(),
+            Some(r) => {
+                problems.at(r.span(), format!("{field}.reason"), "the reason is empty: say why this check may be overridden");
+                String::new()
+            }
+            None => {
+                problems.at(
+                    o.check.span(),
+                    format!("{field}.reason"),
+                    "an override needs a `reason` (why it is safe, and until when)",
+                );
+                String::new()
+            }
+        };
+        let domain = o.domain.as_ref().and_then(|d| match DomainName::parse(d.get_ref()) {
+            Ok(name) => Some(name),
+            Err(e) => {
+                problems.at(d.span(), format!("{field}.domain"), e.to_string());
+                None
+            }
+        });
+        overrides.push(Override {
+            check,
+            action,
+            reason,
+            domain,
+        });
+    }
+
+    Plan {
+        path: path.to_path_buf(),
+        name: migration.name.get_ref().trim().to_string(),
+        from,
+        to,
+        policies,
+        new_sending_ips,
+        snapshot,
+        domains,
+        stages,
+        overrides,
+    }
+}
+
+fn platform(raw: Option<&Spanned<RawPlatform>>, field: &str, problems: &mut Problems<'_>) -> PlatformSetup {
+    let Some(raw) = raw else {
+        return PlatformSetup::default();
+    };
+    let raw = raw.get_ref();
+    let mut setup = PlatformSetup::default();
+    for (i, s) in raw.selectors.iter().enumerate() {
+        match parse_selector(s.get_ref()) {
+            Ok(sel) => setup.selectors.push(sel),
+            Err(e) => problems.at(s.span(), format!("{field}.selectors[{i}]"), e),
+        }
+    }
+    if let Some(rp) = &raw.return_path {
+        match DomainName::parse(rp.get_ref()) {
+            Ok(n) => setup.return_path = Some(n),
+            Err(e) => problems.at(rp.span(), format!("{field}.return_path"), e.to_string()),
+        }
+    }
+    for (i, t) in raw.tracking.iter().enumerate() {
+        match DomainName::parse(t.get_ref()) {
+            Ok(n) => setup.tracking.push(n),
+            Err(e) => problems.at(t.span(), format!("{field}.tracking[{i}]"), e.to_string()),
+        }
+    }
+    setup
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::embedded().unwrap()
+    }
+
+    const GOOD: &str = r#"
+[migration]
+name = "Northwind"
+from = "sendgrid"
+to = "sendgrid-eu"
+"#;
+
+    #[test]
+    fn positions_are_one_based() {
+        assert_eq!(position("ab\ncd", 0), (1, 1));
+        assert_eq!(position("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn syntax_errors_name_line_and_column() {
+        let err = Plan::parse("[migration\nname = 1\n", Path::new("p.toml"), &catalog()).unwrap_err();
+        assert!(err.to_string().starts_with("p.toml:1:"), "{err}");
+        let err = Plan::parse(&format!("{GOOD}bogus = 1\n"), Path::new("p.toml"), &catalog()).unwrap_err();
+        assert!(err.to_string().contains("unknown field `bogus`"), "{err}");
+    }
+
+    #[test]
+    fn requirements_parse() {
+        assert_eq!(Requirement::parse("dns"), Some(Requirement::Dns));
+        assert_eq!(Requirement::parse("policy:gmail-2024"), Some(Requirement::Policy("gmail-2024".into())));
+        assert_eq!(Requirement::parse("dnss"), None);
+    }
+}
