@@ -88,6 +88,18 @@ pub struct CheckOptions {
     pub selectors: Vec<String>,
     /// The probe list (`checks/dkim-selectors.toml`).
     pub probe: Vec<(String, String)>,
+    /// Also check each domain against one platform's profile (`check --provider`).
+    pub provider: Option<ProviderCheck>,
+}
+
+/// What `check --provider` adds: the platform, and where it sends from.
+#[derive(Debug, Clone)]
+pub struct ProviderCheck {
+    pub profile: crate::catalog::ProviderProfile,
+    /// The platform's return-path host for the checked domain, if set up.
+    pub return_path: Option<crate::domain::DomainName>,
+    /// The platform's dedicated sending IPs.
+    pub sending_ips: Vec<std::net::IpAddr>,
 }
 
 impl Default for CheckOptions {
@@ -96,6 +108,7 @@ impl Default for CheckOptions {
             concurrency: 64,
             selectors: Vec::new(),
             probe: crate::catalog::common_dkim_selectors(),
+            provider: None,
         }
     }
 }
@@ -106,10 +119,18 @@ pub async fn check_domain(
     request: &DomainRequest,
     options: &CheckOptions,
 ) -> DomainReport {
-    let named = if request.selectors.is_empty() {
+    let provider_selectors: Vec<String> = options
+        .provider
+        .as_ref()
+        .and_then(|p| p.profile.dkim.as_ref())
+        .map(|d| d.selectors.clone())
+        .unwrap_or_default();
+    let named = if !request.selectors.is_empty() {
+        &request.selectors
+    } else if !options.selectors.is_empty() {
         &options.selectors
     } else {
-        &request.selectors
+        &provider_selectors
     };
     let selectors = if named.is_empty() {
         probe_selectors(&options.probe)
@@ -124,7 +145,30 @@ pub async fn check_domain(
             .collect()
     };
     let records = fetch_domain(resolver, &request.domain, selectors).await;
-    let findings = checks::analyse(&records);
+    let mut findings = checks::analyse(&records);
+    if let Some(provider) = &options.provider {
+        let domain = crate::plan::SendingDomain {
+            name: request.domain.clone(),
+            old: crate::plan::PlatformSetup::default(),
+            new: crate::plan::PlatformSetup {
+                selectors: named.clone(),
+                return_path: provider.return_path.clone(),
+                tracking: Vec::new(),
+            },
+        };
+        let ctx = crate::migration::Context {
+            domain: &domain,
+            old: None,
+            new: crate::migration::Side {
+                profile: &provider.profile,
+                setup: &domain.new,
+            },
+            before_cutover: false,
+            new_ips: &provider.sending_ips,
+        };
+        let migration = crate::migration::fetch_migration(resolver, &ctx).await;
+        findings.extend(checks::coexist::analyse(&migration, &ctx));
+    }
     DomainReport {
         domain: request.domain.to_string(),
         unicode: request.domain.unicode(),

@@ -43,7 +43,9 @@ impl Side<'_> {
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     pub domain: &'a SendingDomain,
-    pub old: Side<'a>,
+    /// The platform being left; `None` when checking a domain against one platform
+    /// (`check --provider`).
+    pub old: Option<Side<'a>>,
     pub new: Side<'a>,
     /// Both platforms send (the stage is before the cutover).
     pub before_cutover: bool,
@@ -83,7 +85,10 @@ pub fn reverse_name(ip: IpAddr) -> DomainName {
     match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();
-            DomainName::from_ascii_unchecked(format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0]))
+            DomainName::from_ascii_unchecked(format!(
+                "{}.{}.{}.{}.in-addr.arpa",
+                o[3], o[2], o[1], o[0]
+            ))
         }
         IpAddr::V6(v6) => {
             let mut labels: Vec<String> = Vec::with_capacity(34);
@@ -109,8 +114,12 @@ pub fn sending_ips(ctx: &Context<'_>) -> Vec<(IpAddr, IpSource)> {
             let (addr, prefix) = crate::catalog::providers::parse_cidr(range).ok()?;
             // The first host of the range (not the network address, when the range has hosts).
             let ip = match addr {
-                IpAddr::V4(v4) if prefix < 31 => IpAddr::V4((u32::from(v4).saturating_add(1)).into()),
-                IpAddr::V6(v6) if prefix < 127 => IpAddr::V6((u128::from(v6).saturating_add(1)).into()),
+                IpAddr::V4(v4) if prefix < 31 => {
+                    IpAddr::V4((u32::from(v4).saturating_add(1)).into())
+                }
+                IpAddr::V6(v6) if prefix < 127 => {
+                    IpAddr::V6((u128::from(v6).saturating_add(1)).into())
+                }
                 other => other,
             };
             Some((ip, IpSource::PublishedRange(range.clone())))
@@ -132,7 +141,7 @@ pub fn new_spf_domain(ctx: &Context<'_>) -> DomainName {
 pub async fn fetch_migration(resolver: &Resolver, ctx: &Context<'_>) -> MigrationRecords {
     let domain = &ctx.domain.name;
     let mut selectors: Vec<Selector> = Vec::new();
-    for side in [ctx.old, ctx.new] {
+    for side in ctx.old.iter().chain([&ctx.new]) {
         for name in side.selectors() {
             if !selectors.iter().any(|s| s.name == name) {
                 selectors.push(Selector {
@@ -145,9 +154,13 @@ pub async fn fetch_migration(resolver: &Resolver, ctx: &Context<'_>) -> Migratio
     }
     let mut spf_roots: Vec<DomainName> = Vec::new();
     let mut hosts: Vec<DomainName> = Vec::new();
-    for side in [ctx.old, ctx.new] {
+    for side in ctx.old.iter().chain([&ctx.new]) {
         if let Some(spf) = &side.profile.spf {
-            spf_roots.extend(spf.includes.iter().filter_map(|i| DomainName::parse(i).ok()));
+            spf_roots.extend(
+                spf.includes
+                    .iter()
+                    .filter_map(|i| DomainName::parse(i).ok()),
+            );
         }
         spf_roots.extend(side.setup.return_path.iter().cloned());
         hosts.extend(side.setup.return_path.iter().cloned());
@@ -155,7 +168,11 @@ pub async fn fetch_migration(resolver: &Resolver, ctx: &Context<'_>) -> Migratio
     }
     let mut walks: Vec<DomainName> = vec![domain.clone()];
     walks.extend(ctx.new.setup.return_path.iter().cloned());
-    walks.extend(ctx.old.setup.return_path.iter().cloned());
+    walks.extend(
+        ctx.old
+            .iter()
+            .flat_map(|o| o.setup.return_path.iter().cloned()),
+    );
     let ips = sending_ips(ctx);
     let spf_domain = new_spf_domain(ctx);
 
@@ -199,16 +216,18 @@ pub async fn fetch_migration(resolver: &Resolver, ctx: &Context<'_>) -> Migratio
     for answer in extra {
         records.insert(answer);
     }
-    MigrationRecords {
-        records,
-        ip_checks,
-    }
+    MigrationRecords { records, ip_checks }
 }
 
 /// PTR of each IP, then the addresses of each PTR name (forward confirmation).
 async fn fetch_reverse(resolver: &Resolver, ips: Vec<IpAddr>) -> Vec<Arc<Answer>> {
     let reverse: Vec<DomainName> = ips.iter().map(|ip| reverse_name(*ip)).collect();
-    let ptrs = join_all(reverse.iter().map(|name| resolver.lookup(name, QueryType::Ptr))).await;
+    let ptrs = join_all(
+        reverse
+            .iter()
+            .map(|name| resolver.lookup(name, QueryType::Ptr)),
+    )
+    .await;
     let mut names: Vec<DomainName> = Vec::new();
     for answer in &ptrs {
         for record in answer.records() {
@@ -237,7 +256,10 @@ mod tests {
 
     #[test]
     fn reverse_names() {
-        assert_eq!(reverse_name("192.0.2.7".parse().unwrap()).as_str(), "7.2.0.192.in-addr.arpa");
+        assert_eq!(
+            reverse_name("192.0.2.7".parse().unwrap()).as_str(),
+            "7.2.0.192.in-addr.arpa"
+        );
         assert_eq!(
             reverse_name("2001:db8::1".parse().unwrap()).as_str(),
             "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"

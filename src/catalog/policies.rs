@@ -42,9 +42,13 @@ pub struct Rule {
     pub verified_by: VerifiedBy,
     #[serde(default = "all_senders")]
     pub applies_to: Applies,
-    /// Check-id patterns (`spf.*`, `dmarc.missing`) the rule rests on (DNS rules).
+    /// Check-id patterns (`spf.*`, `dmarc.missing`) that must all pass (DNS rules).
     #[serde(default)]
     pub checks: Vec<String>,
+    /// Groups of patterns of which at least one group must pass ("SPF or DKIM":
+    /// `[["spf.*"], ["dkim.*"]]`).
+    #[serde(default)]
+    pub any_of: Vec<Vec<String>>,
     /// Does a warning among those checks break the rule too (e.g. DMARC must exist, but p=none
     /// is enough: `false`).
     #[serde(default)]

@@ -54,6 +54,9 @@ pub enum ReturnPathKind {
     Mx,
     /// The platform's own domain: SPF passes but cannot align with the customer's From.
     PlatformOwned,
+    /// The customer's own From domain is the envelope sender (mailbox providers): SPF is
+    /// evaluated at the From domain and aligns.
+    FromDomain,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -43,8 +43,8 @@ pub fn analyse(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
 /// The sides whose records must be live: the new one always, the old one until the cutover.
 fn live_sides<'a>(ctx: &Context<'a>) -> Vec<(Side<'a>, bool)> {
     let mut sides = vec![(ctx.new, true)];
-    if ctx.before_cutover {
-        sides.push((ctx.old, false));
+    if let (true, Some(old)) = (ctx.before_cutover, ctx.old) {
+        sides.push((old, false));
     }
     sides
 }
@@ -109,9 +109,13 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
             );
         }
     }
-    if !ctx.before_cutover {
-        if let (Some(profile_spf), Some((record, _, _))) = (&ctx.old.profile.spf, &current) {
-            for include in profile_spf.includes.iter().filter(|i| spf::includes(record, i)) {
+    if let (false, Some(old)) = (ctx.before_cutover, ctx.old) {
+        if let (Some(profile_spf), Some((record, _, _))) = (&old.profile.spf, &current) {
+            for include in profile_spf
+                .includes
+                .iter()
+                .filter(|i| spf::includes(record, i))
+            {
                 let freed = DomainName::parse(include)
                     .map(|t| spf::include_cost(records, &t).lookups)
                     .unwrap_or(1);
@@ -121,7 +125,7 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                         Severity::Info,
                         format!(
                             "The cutover is done, but the SPF record still includes {} (`include:{include}`).",
-                            ctx.old.profile.name
+                            old.profile.name
                         ),
                     )
                     .evidence(evidence_record.clone())
@@ -137,7 +141,10 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
         for (name, include, cost) in &missing {
             lines.push(format!("+ include:{include} ({name}): {cost}"));
         }
-        lines.push(format!("merged record: {merged} of {} lookups", spf::LOOKUP_LIMIT));
+        lines.push(format!(
+            "merged record: {merged} of {} lookups",
+            spf::LOOKUP_LIMIT
+        ));
         let evidence = format!("{evidence_record}\n{}", lines.join("\n"));
         let what = if missing.is_empty() {
             "The SPF record already authorises both platforms".to_string()
@@ -163,7 +170,10 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                 Finding::new(
                     "coexist.spf-budget",
                     Severity::Warn,
-                    format!("{what} uses {merged} of {} DNS lookups: it fits, with no room left.", spf::LOOKUP_LIMIT),
+                    format!(
+                        "{what} uses {merged} of {} DNS lookups: it fits, with no room left.",
+                        spf::LOOKUP_LIMIT
+                    ),
                 )
                 .evidence(evidence)
                 .fix(budget_suggestions(ctx, current.as_ref().map(|(_, t, _)| t))),
@@ -184,8 +194,11 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
 
 fn budget_suggestions(ctx: &Context<'_>, tree: Option<&spf::SpfNode>) -> String {
     let mut ideas = Vec::new();
-    let platform_includes: Vec<String> = [ctx.old.profile, ctx.new.profile]
+    let platform_includes: Vec<String> = ctx
+        .old
         .iter()
+        .map(|o| o.profile)
+        .chain([ctx.new.profile])
         .filter_map(|p| p.spf.as_ref())
         .flat_map(|s| s.includes.iter().map(|i| i.to_ascii_lowercase()))
         .collect();
@@ -195,15 +208,26 @@ fn budget_suggestions(ctx: &Context<'_>, tree: Option<&spf::SpfNode>) -> String 
             .iter()
             .filter(|t| t.cost > 0)
             .filter(|t| {
-                !platform_includes
-                    .iter()
-                    .any(|i| t.term.to_ascii_lowercase().ends_with(&format!("include:{i}")))
+                !platform_includes.iter().any(|i| {
+                    t.term
+                        .to_ascii_lowercase()
+                        .ends_with(&format!("include:{i}"))
+                })
             })
-            .map(|t| (t.term.clone(), t.cost + t.child.as_ref().map_or(0, |c| c.lookups)))
+            .map(|t| {
+                (
+                    t.term.clone(),
+                    t.cost + t.child.as_ref().map_or(0, |c| c.lookups),
+                )
+            })
             .collect();
         others.sort_by_key(|(_, c)| std::cmp::Reverse(*c));
         if !others.is_empty() {
-            let list: Vec<String> = others.iter().take(4).map(|(t, c)| format!("`{t}` ({c})")).collect();
+            let list: Vec<String> = others
+                .iter()
+                .take(4)
+                .map(|(t, c)| format!("`{t}` ({c})"))
+                .collect();
             ideas.push(format!(
                 "drop includes of services that no longer send for this domain (here: {})",
                 list.join(", ")
@@ -213,8 +237,16 @@ fn budget_suggestions(ctx: &Context<'_>, tree: Option<&spf::SpfNode>) -> String 
             .terms
             .iter()
             .filter(|t| {
-                let lower = t.term.trim_start_matches(['+', '-', '~', '?']).to_ascii_lowercase();
-                lower == "a" || lower == "mx" || lower.starts_with("a:") || lower.starts_with("mx:") || lower.starts_with("a/") || lower.starts_with("mx/")
+                let lower = t
+                    .term
+                    .trim_start_matches(['+', '-', '~', '?'])
+                    .to_ascii_lowercase();
+                lower == "a"
+                    || lower == "mx"
+                    || lower.starts_with("a:")
+                    || lower.starts_with("mx:")
+                    || lower.starts_with("a/")
+                    || lower.starts_with("mx/")
             })
             .map(|t| format!("`{}`", t.term))
             .collect();
@@ -258,7 +290,9 @@ fn ip_authorization(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
     for check in &m.ip_checks {
         let from = match &check.source {
             crate::migration::IpSource::Plan => "from the plan".to_string(),
-            crate::migration::IpSource::PublishedRange(r) => format!("first address of the published range {r}"),
+            crate::migration::IpSource::PublishedRange(r) => {
+                format!("first address of the published range {r}")
+            }
         };
         match check.verdict.result {
             SpfResult::Pass => passed.push(format!("{} ({from})", check.ip)),
@@ -303,7 +337,10 @@ fn ip_authorization(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
         findings.push(Finding::new(
             "spf.ip-authorized",
             Severity::Pass,
-            format!("SPF passes for the new platform's sending IPs: {}.", passed.join(", ")),
+            format!(
+                "SPF passes for the new platform's sending IPs: {}.",
+                passed.join(", ")
+            ),
         ));
     }
     findings
@@ -332,7 +369,11 @@ fn selector_key(answer: Option<&Answer>) -> Result<DkimKeyRecord, String> {
         Outcome::NxDomain | Outcome::NoData if !answer.cname_chain.is_empty() => {
             return Err(format!(
                 "it is a CNAME to {}, which has no key",
-                answer.cname_chain.last().map(|c| c.to_string()).unwrap_or_default()
+                answer
+                    .cname_chain
+                    .last()
+                    .map(|c| c.to_string())
+                    .unwrap_or_default()
             ))
         }
         Outcome::NxDomain | Outcome::NoData => return Err("there is no key record".into()),
@@ -347,7 +388,10 @@ fn selector_key(answer: Option<&Answer>) -> Result<DkimKeyRecord, String> {
         return Err("the key is revoked (empty p=)".into());
     }
     if !key.errors.is_empty() {
-        return Err(format!("the key record is malformed: {}", key.errors.join("; ")));
+        return Err(format!(
+            "the key record is malformed: {}",
+            key.errors.join("; ")
+        ));
     }
     Ok(key)
 }
@@ -357,7 +401,11 @@ fn dkim_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> 
     let mut findings = Vec::new();
     for (side, is_new) in live_sides(ctx) {
         let selectors = side.selectors();
-        let per_account = side.profile.dkim.as_ref().is_some_and(|d| d.per_account_selectors);
+        let per_account = side
+            .profile
+            .dkim
+            .as_ref()
+            .is_some_and(|d| d.per_account_selectors);
         if selectors.is_empty() {
             if side.profile.dkim.is_some() {
                 findings.push(
@@ -394,10 +442,17 @@ fn dkim_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> 
                             format!("Restore {name} until the cutover stage (the snapshot has the old record)."),
                         )
                     };
-                    findings.push(Finding::new(id, Severity::Fail, message).evidence(evidence).fix(fix));
+                    findings.push(
+                        Finding::new(id, Severity::Fail, message)
+                            .evidence(evidence)
+                            .fix(fix),
+                    );
                 }
                 Ok(key) => {
-                    if is_new && key.key_type == KeyType::Rsa && key.bits().unwrap_or(0) < NEW_KEY_MIN_BITS {
+                    if is_new
+                        && key.key_type == KeyType::Rsa
+                        && key.bits().unwrap_or(0) < NEW_KEY_MIN_BITS
+                    {
                         findings.push(
                             Finding::new(
                                 "coexist.dkim-new-weak",
@@ -411,7 +466,9 @@ fn dkim_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> 
                             .fix(format!("Ask {} for a {NEW_KEY_MIN_BITS}-bit key (most platforms offer it when the domain is set up).", side.profile.name)),
                         );
                     }
-                    let target = answer.and_then(|a| a.cname_chain.first()).map(|t| t.to_string());
+                    let target = answer
+                        .and_then(|a| a.cname_chain.first())
+                        .map(|t| t.to_string());
                     match (&target, side.profile.dkim_target_matches(target.as_deref().unwrap_or(""))) {
                         (Some(t), Some(false)) => findings.push(
                             Finding::new(
@@ -531,13 +588,13 @@ fn return_paths(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                     );
                 }
             }
-            Some(ReturnPathKind::PlatformOwned) | None => {
+            Some(ReturnPathKind::PlatformOwned | ReturnPathKind::FromDomain) | None => {
                 if is_new {
                     findings.push(Finding::new(
                         "coexist.return-path-mismatch",
-                        Severity::Warn,
+                        Severity::Info,
                         format!(
-                            "The plan sets a return path ({rp}), but {} sends with its own envelope domain; the setting has no effect.",
+                            "The plan sets a return path ({rp}), but {}'s profile says it normally sends with another envelope domain; check that your account supports a custom return path.",
                             side.profile.name
                         ),
                     ));
@@ -591,10 +648,17 @@ fn alignment(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
     let name = &new.profile.name;
     let spf_note;
     let spf_aligns = match (&new.setup.return_path, new.profile.return_path.as_ref()) {
+        (_, Some(rp)) if rp.kind == ReturnPathKind::FromDomain => {
+            spf_note =
+                format!("{name} sends with {domain} itself as envelope domain, so SPF aligns");
+            true
+        }
         (_, Some(rp)) if rp.kind == ReturnPathKind::PlatformOwned => {
             spf_note = format!(
                 "{name} sends with its own envelope domain{}, so SPF cannot align",
-                rp.default_domain.as_deref().map_or(String::new(), |d| format!(" ({d})"))
+                rp.default_domain
+                    .as_deref()
+                    .map_or(String::new(), |d| format!(" ({d})"))
             );
             false
         }
@@ -616,7 +680,9 @@ fn alignment(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                 true
             }
             Some(rp_org) => {
-                spf_note = format!("the return path {rp} belongs to {rp_org}, not {org}, so SPF cannot align");
+                spf_note = format!(
+                    "the return path {rp} belongs to {rp_org}, not {org}, so SPF cannot align"
+                );
                 false
             }
         },

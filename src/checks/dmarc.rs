@@ -348,7 +348,11 @@ pub fn organizational_domain(records: &DomainRecords, domain: &DomainName) -> Op
             _ => {}
         }
     }
-    Some(found.last().map_or_else(|| domain.clone(), |(name, _)| name.clone()))
+    Some(
+        found
+            .last()
+            .map_or_else(|| domain.clone(), |(name, _)| name.clone()),
+    )
 }
 
 #[cfg(test)]
@@ -381,7 +385,10 @@ mod org_tests {
         let answers = crate::fetch::dmarc_walk_names(&d)
             .iter()
             .map(|n| {
-                let text = records.iter().find(|(r, _)| *r == n.as_str()).and_then(|(_, t)| *t);
+                let text = records
+                    .iter()
+                    .find(|(r, _)| *r == n.as_str())
+                    .and_then(|(_, t)| *t);
                 txt(n.as_str(), text)
             })
             .collect();
@@ -393,17 +400,35 @@ mod org_tests {
     fn rfc9989_organizational_domain() {
         // The shortest name with a record wins when no psd= tag decides.
         assert_eq!(
-            org("shop.example.com", &[("_dmarc.shop.example.com", Some("v=DMARC1; p=reject")), ("_dmarc.example.com", Some("v=DMARC1; p=none"))]).as_deref(),
+            org(
+                "shop.example.com",
+                &[
+                    ("_dmarc.shop.example.com", Some("v=DMARC1; p=reject")),
+                    ("_dmarc.example.com", Some("v=DMARC1; p=none"))
+                ]
+            )
+            .as_deref(),
             Some("example.com")
         );
         // psd=n marks the organisational domain.
         assert_eq!(
-            org("a.b.example.com", &[("_dmarc.b.example.com", Some("v=DMARC1; p=reject; psd=n")), ("_dmarc.example.com", Some("v=DMARC1; p=none"))]).as_deref(),
+            org(
+                "a.b.example.com",
+                &[
+                    ("_dmarc.b.example.com", Some("v=DMARC1; p=reject; psd=n")),
+                    ("_dmarc.example.com", Some("v=DMARC1; p=none"))
+                ]
+            )
+            .as_deref(),
             Some("b.example.com")
         );
         // psd=y at a public suffix: one label below it.
         assert_eq!(
-            org("mail.agency.gov.example", &[("_dmarc.gov.example", Some("v=DMARC1; p=reject; psd=y"))]).as_deref(),
+            org(
+                "mail.agency.gov.example",
+                &[("_dmarc.gov.example", Some("v=DMARC1; p=reject; psd=y"))]
+            )
+            .as_deref(),
             Some("agency.gov.example")
         );
         // No record at all: the domain itself.
@@ -413,7 +438,10 @@ mod org_tests {
 
 /// The DMARC record that applies to `domain`: the first single record of the tree walk, with
 /// the name it was found at (its policy domain).
-pub fn policy_record(records: &DomainRecords, domain: &DomainName) -> Option<(DomainName, DmarcRecord)> {
+pub fn policy_record(
+    records: &DomainRecords,
+    domain: &DomainName,
+) -> Option<(DomainName, DmarcRecord)> {
     for name in crate::fetch::dmarc_walk_names(domain) {
         let Some(answer) = records.get(&name, QueryType::Txt) else {
             continue;
@@ -425,7 +453,12 @@ pub fn policy_record(records: &DomainRecords, domain: &DomainName) -> Option<(Do
             .collect();
         match candidates.as_slice() {
             [] => continue,
-            [only] => return Some((name.parent().unwrap_or_else(|| name.clone()), DmarcRecord::parse(only))),
+            [only] => {
+                return Some((
+                    name.parent().unwrap_or_else(|| name.clone()),
+                    DmarcRecord::parse(only),
+                ))
+            }
             _ => return None,
         }
     }

@@ -788,7 +788,10 @@ fn render_terms(node: &SpfNode, indent: &str, out: &mut String) {
 
 /// The single SPF record at `domain`, its lookup tree and totals, as fetched; `None` when the
 /// domain has no single parseable record.
-pub fn walk_domain(records: &DomainRecords, domain: &DomainName) -> Option<(SpfRecord, SpfNode, SpfWalk)> {
+pub fn walk_domain(
+    records: &DomainRecords,
+    domain: &DomainName,
+) -> Option<(SpfRecord, SpfNode, SpfWalk)> {
     let answer = records.get(domain, QueryType::Txt)?;
     let record = crate::fetch::single_spf(answer)?;
     let mut walk = SpfWalk::default();

@@ -1,17 +1,17 @@
 //! `mailshift check`: domains in, verdicts out.
 
-use crate::dns::{DnsConfig, Resolver};
+use super::common::{open_sink, runtime, to_terminal, CatalogArgs, ColorChoice, DnsArgs};
+use crate::dns::Resolver;
 use crate::domain::{
     parse_domains_text, parse_selector, read_domains_file, DomainName, DomainRequest, InputError,
 };
-use crate::engine::{check_domains, check_domains_streaming, CheckOptions};
+use crate::engine::{check_domains, check_domains_streaming, CheckOptions, ProviderCheck};
 use crate::exit::{ExitStatus, FailOn};
 use crate::output::{self, ndjson, Format, Style};
 use anyhow::{bail, Context};
-use std::io::{IsTerminal, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::io::Write;
+use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = super::EXIT_CODES)]
@@ -31,6 +31,23 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub dns: DnsArgs,
+
+    /// Also check the domains against this sending platform's profile (`mailshift providers`
+    /// lists them): its SPF include, DKIM selectors and their targets, return path, alignment.
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+
+    /// With --provider: the platform's return-path (bounce) host for the domain.
+    #[arg(long, value_name = "HOST", requires = "provider")]
+    pub return_path: Option<String>,
+
+    /// With --provider: a dedicated sending IP of the platform (repeatable); SPF and reverse DNS
+    /// are evaluated for it.
+    #[arg(long = "sending-ip", value_name = "IP", requires = "provider")]
+    pub sending_ips: Vec<IpAddr>,
+
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
 
     /// Domains checked at the same time.
     #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=4096))]
@@ -60,75 +77,6 @@ pub struct CheckArgs {
     /// Show the evidence of passing findings too.
     #[arg(long, short)]
     pub verbose: bool,
-}
-
-/// Where DNS answers come from.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DnsArgs {
-    /// Ask this server instead of the system resolver: IP, IP:PORT or [IPv6]:PORT
-    /// (repeatable; point it at the domain's authoritative servers to check unpropagated records).
-    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_nameserver)]
-    pub nameserver: Vec<SocketAddr>,
-
-    /// Answer names inside these zones from an RFC 1035 zone file, or a directory of *.zone
-    /// files (repeatable): checks draft records before they are published.
-    #[arg(long, value_name = "PATH")]
-    pub zone: Vec<PathBuf>,
-
-    /// Never use the network; names outside --zone files are inconclusive.
-    #[arg(long)]
-    pub offline: bool,
-
-    /// Seconds to wait for each DNS answer.
-    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
-    pub timeout: f64,
-
-    /// Extra attempts after a DNS timeout or SERVFAIL.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub retries: usize,
-}
-
-impl DnsArgs {
-    pub fn config(&self) -> anyhow::Result<DnsConfig> {
-        if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 300.0) {
-            bail!(
-                "--timeout must be between 0 and 300 seconds (got {})",
-                self.timeout
-            );
-        }
-        Ok(DnsConfig {
-            nameservers: self.nameserver.clone(),
-            zones: self.zone.clone(),
-            offline: self.offline,
-            timeout: Duration::from_secs_f64(self.timeout),
-            attempts: self.retries.saturating_add(1).min(10),
-            ..DnsConfig::default()
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
-
-/// `IP`, `IP:PORT`, `[IPv6]:PORT` → a socket address (port 53 by default).
-pub fn parse_nameserver(text: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    if let Ok(ip) = text
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
-        return Ok(SocketAddr::new(ip, 53));
-    }
-    Err(format!(
-        "`{text}` is not an IP address with an optional port (e.g. 192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53)"
-    ))
 }
 
 fn gather_inputs(args: &CheckArgs) -> anyhow::Result<Vec<Result<DomainRequest, InputError>>> {
@@ -174,42 +122,45 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
         .map(|s| parse_selector(s).map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let dns = args.dns.config()?;
+    let provider = match &args.provider {
+        None => None,
+        Some(name) => {
+            let catalog = args.catalog.load()?;
+            let Some(profile) = catalog.provider(name) else {
+                let known: Vec<&str> = catalog.providers.iter().map(|p| p.id.as_str()).collect();
+                bail!("unknown provider `{name}` (known: {})", known.join(", "));
+            };
+            let return_path = match &args.return_path {
+                Some(h) => Some(DomainName::parse(h).context("--return-path")?),
+                None => None,
+            };
+            Some(ProviderCheck {
+                profile: profile.clone(),
+                return_path,
+                sending_ips: args.sending_ips.clone(),
+            })
+        }
+    };
 
-    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+    let to_terminal = to_terminal(args.output.as_deref());
     let format = args.format.unwrap_or(if to_terminal {
         Format::Table
     } else {
         Format::Json
     });
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
     let style = Style {
-        color,
+        color: args.color.enabled(to_terminal),
         verbose: args.verbose,
         wrap: to_terminal,
     };
-    let mut sink: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create the output file {}", path.display()))?,
-        )),
-        None => Box::new(std::io::stdout().lock()),
-    };
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let mut sink = open_sink(args.output.as_deref())?;
+    let runtime = runtime()?;
     let total = inputs.len();
     let progress = crate::progress::Progress::new(total);
     let options = CheckOptions {
         concurrency: usize::from(args.concurrency),
         selectors,
+        provider,
         ..CheckOptions::default()
     };
     let mut write_error: Option<std::io::Error> = None;

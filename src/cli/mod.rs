@@ -4,6 +4,11 @@
 //! output) and returns an [`ExitStatus`]; `main` only maps it to the process exit code.
 
 pub mod check;
+pub mod common;
+pub mod gate;
+pub mod plan;
+pub mod providers;
+pub mod snapshot;
 
 use crate::exit::ExitStatus;
 use clap::{Parser, Subcommand};
@@ -11,7 +16,8 @@ use clap::{Parser, Subcommand};
 /// mailshift: make an email-platform migration safe.
 ///
 /// Checks the DNS authentication of sending domains (SPF, DKIM, DMARC, MX), explains every
-/// problem with its fix, and exits with a code CI can gate on.
+/// problem with its fix, gates each stage of a migration plan, and exits with a code CI can
+/// gate on.
 #[derive(Debug, Parser)]
 #[command(name = "mailshift", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
@@ -23,6 +29,15 @@ pub struct Cli {
 pub enum Command {
     /// Check the DNS authentication records of sending domains.
     Check(check::CheckArgs),
+    /// Evaluate the gate of a migration stage: open, closed or inconclusive.
+    Gate(gate::GateArgs),
+    /// Validate a migration plan, or show its stages.
+    #[command(subcommand)]
+    Plan(plan::PlanCommand),
+    /// List the sending platforms (provider profiles) mailshift knows.
+    Providers(providers::ProvidersArgs),
+    /// Back up every mail-related record of domains as a zone file; `snapshot diff` compares two.
+    Snapshot(snapshot::SnapshotArgs),
 }
 
 pub const EXIT_CODES: &str = "Exit codes: 0 passed, 1 checks failed, 2 bad invocation or input, \
@@ -32,5 +47,9 @@ pub const EXIT_CODES: &str = "Exit codes: 0 passed, 1 checks failed, 2 bad invoc
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Gate(args) => gate::run(args),
+        Command::Plan(command) => plan::run(command),
+        Command::Providers(args) => providers::run(args),
+        Command::Snapshot(args) => snapshot::run(args),
     }
 }

@@ -132,6 +132,30 @@ impl ZoneOverlay {
         ZoneAnswer::NxDomain
     }
 
+    /// Every record in the overlay as `(owner, type, record)`, sorted by owner and type.
+    pub fn records(&self) -> Vec<(String, QueryType, Record)> {
+        let mut out: Vec<(String, QueryType, Record)> = self
+            .nodes
+            .iter()
+            .flat_map(|(owner, node)| {
+                node.records.iter().flat_map(move |(qtype, records)| {
+                    records
+                        .iter()
+                        .map(move |r| (owner.clone(), *qtype, r.clone()))
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        out
+    }
+
+    /// The zone apexes (SOA owners and `$ORIGIN`s), sorted.
+    pub fn apexes(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.apexes.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
     /// True when `name` holds a CNAME beside other data (invalid DNS, RFC 1034 §3.6.2).
     pub fn has_cname_conflict(&self, name: &str) -> bool {
         self.nodes.get(name).is_some_and(|node| {

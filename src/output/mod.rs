@@ -3,6 +3,7 @@
 //! A new format is one file here and one variant of [`Format`]. Formatters only render; colour
 //! and width decisions are made by the caller and passed in [`Style`].
 
+pub mod gate;
 pub mod json;
 pub mod ndjson;
 pub mod table;

@@ -1,0 +1,159 @@
+//! What the subcommands share: DNS options, colour, where output goes, the async runtime.
+
+use crate::dns::DnsConfig;
+use anyhow::{bail, Context};
+use std::io::{IsTerminal, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where DNS answers come from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DnsArgs {
+    /// Ask this server instead of the system resolver: IP, IP:PORT or [IPv6]:PORT
+    /// (repeatable; point it at the domain's authoritative servers to check unpropagated records).
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_nameserver)]
+    pub nameserver: Vec<SocketAddr>,
+
+    /// Answer names inside these zones from an RFC 1035 zone file, or a directory of *.zone
+    /// files (repeatable): checks draft records before they are published.
+    #[arg(long, value_name = "PATH")]
+    pub zone: Vec<PathBuf>,
+
+    /// Never use the network; names outside --zone files are inconclusive.
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Seconds to wait for each DNS answer.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    pub timeout: f64,
+
+    /// Extra attempts after a DNS timeout or SERVFAIL.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub retries: usize,
+}
+
+impl DnsArgs {
+    pub fn config(&self) -> anyhow::Result<DnsConfig> {
+        if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 300.0) {
+            bail!(
+                "--timeout must be between 0 and 300 seconds (got {})",
+                self.timeout
+            );
+        }
+        Ok(DnsConfig {
+            nameservers: self.nameserver.clone(),
+            zones: self.zone.clone(),
+            offline: self.offline,
+            timeout: Duration::from_secs_f64(self.timeout),
+            attempts: self.retries.saturating_add(1).min(10),
+            ..DnsConfig::default()
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// `auto` colours a terminal unless `NO_COLOR` is set.
+    pub fn enabled(self, to_terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
+/// `IP`, `IP:PORT`, `[IPv6]:PORT` → a socket address (port 53 by default).
+pub fn parse_nameserver(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = text
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    Err(format!(
+        "`{text}` is not an IP address with an optional port (e.g. 192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53)"
+    ))
+}
+
+/// True when the report goes to a terminal (no `--output`, stdout is a tty).
+pub fn to_terminal(output: Option<&Path>) -> bool {
+    output.is_none() && std::io::stdout().is_terminal()
+}
+
+/// Standard output, or the `--output` file.
+pub fn open_sink(output: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create the output file {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    })
+}
+
+/// Writes a whole report and flushes.
+pub fn write_report(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    let mut sink = open_sink(output)?;
+    sink.write_all(text.as_bytes())
+        .and_then(|_| sink.flush())
+        .context("cannot write the report")
+}
+
+/// The multi-threaded runtime the commands run on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Where answers come from, for headers ("127.0.0.1:5300", "zone files …", "the system resolver").
+pub fn describe_source(config: &DnsConfig) -> String {
+    let mut parts = Vec::new();
+    if !config.zones.is_empty() {
+        let zones: Vec<String> = config
+            .zones
+            .iter()
+            .map(|z| z.display().to_string())
+            .collect();
+        parts.push(format!("zone files {}", zones.join(", ")));
+    }
+    if config.offline {
+        parts.push("no network (--offline)".to_string());
+    } else if config.nameservers.is_empty() {
+        parts.push("the system resolver".to_string());
+    } else {
+        let ns: Vec<String> = config.nameservers.iter().map(|n| n.to_string()).collect();
+        parts.push(format!("nameserver {}", ns.join(", ")));
+    }
+    parts.join(" and ")
+}
+
+/// `--checks-dir`: extra provider profiles and policies.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CatalogArgs {
+    /// Add provider profiles and policies from DIR/providers/*.toml and DIR/policies/*.toml
+    /// (they replace built-in ones with the same id).
+    #[arg(long, value_name = "DIR")]
+    pub checks_dir: Option<PathBuf>,
+}
+
+impl CatalogArgs {
+    pub fn load(&self) -> anyhow::Result<crate::catalog::Catalog> {
+        Ok(crate::catalog::Catalog::load(self.checks_dir.as_deref())?)
+    }
+}

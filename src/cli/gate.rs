@@ -1,0 +1,127 @@
+//! `mailshift gate PLAN [--stage NAME]`: may this stage of the migration start?
+
+use super::common::{runtime, to_terminal, write_report, CatalogArgs, ColorChoice, DnsArgs};
+use super::plan::load_plan;
+use crate::dns::Resolver;
+use crate::exit::ExitStatus;
+use crate::gate::{default_state_path, evaluate, Decision, GateState};
+use crate::output::gate::{formatter, GateFormat};
+use anyhow::Context;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 the gate is open, 1 closed, 2 bad plan or invocation, 3 inconclusive (DNS errors)."
+)]
+pub struct GateArgs {
+    /// The migration plan (TOML).
+    pub plan: PathBuf,
+
+    /// The stage whose gate to evaluate [default: the next stage not yet passed].
+    #[arg(long, value_name = "NAME")]
+    pub stage: Option<String>,
+
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<GateFormat>,
+
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// State file recording which gates have opened [default: PLAN.state.json beside the plan].
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// Do not record an open gate in the state file (e.g. on pull requests).
+    #[arg(long)]
+    pub no_record: bool,
+
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
+    let Some((plan, catalog)) = load_plan(&args.plan, &args.catalog)? else {
+        return Ok(ExitStatus::BadInput);
+    };
+    let state_path = args
+        .state
+        .clone()
+        .unwrap_or_else(|| default_state_path(&args.plan));
+    let mut state = GateState::load(&state_path).map_err(anyhow::Error::msg)?;
+    let stage = match &args.stage {
+        Some(name) => match plan.stage(name) {
+            Some((i, _)) => i,
+            None => {
+                let names: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
+                eprintln!(
+                    "error: the plan has no stage `{name}` (stages: {})",
+                    names.join(", ")
+                );
+                return Ok(ExitStatus::BadInput);
+            }
+        },
+        None => match state.next_stage(&plan) {
+            Some((i, _)) => i,
+            None => {
+                println!(
+                    "Every stage of \"{}\" has passed its gate (state: {}).",
+                    plan.name,
+                    state_path.display()
+                );
+                return Ok(ExitStatus::Passed);
+            }
+        },
+    };
+    let dns = args.dns.config()?;
+    let report = runtime()?.block_on(async {
+        let resolver = Resolver::new(&dns)?;
+        evaluate(&resolver, &plan, &catalog, stage)
+            .await
+            .map_err(anyhow::Error::msg)
+    })?;
+    let tty = to_terminal(args.output.as_deref());
+    let format = args.format.unwrap_or(if tty {
+        GateFormat::Table
+    } else {
+        GateFormat::Json
+    });
+    write_report(
+        args.output.as_deref(),
+        &formatter(format, args.color.enabled(tty)).format(&report),
+    )?;
+    if format == GateFormat::Github {
+        if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+            let markdown = formatter(GateFormat::Markdown, false).format(&report);
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&summary)
+                .and_then(|mut f| f.write_all(markdown.as_bytes()))
+                .with_context(|| {
+                    format!(
+                        "cannot append to GITHUB_STEP_SUMMARY ({})",
+                        PathBuf::from(&summary).display()
+                    )
+                })?;
+        }
+    }
+    Ok(match report.decision {
+        Decision::Open => {
+            if !args.no_record {
+                state.record(&plan.name, &report.stage);
+                state.save(&state_path).map_err(anyhow::Error::msg)?;
+            }
+            ExitStatus::Passed
+        }
+        Decision::Closed => ExitStatus::ChecksFailed,
+        Decision::Inconclusive => ExitStatus::Inconclusive,
+    })
+}

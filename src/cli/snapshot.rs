@@ -1,0 +1,156 @@
+//! `mailshift snapshot DOMAIN… --output FILE.zone` and `mailshift snapshot diff OLD NEW`.
+
+use super::common::{describe_source, runtime, write_report, CatalogArgs, DnsArgs};
+use super::plan::load_plan;
+use crate::dns::Resolver;
+use crate::domain::{parse_selector, DomainName};
+use crate::exit::ExitStatus;
+use crate::fetch::{probe_selectors, Selector};
+use anyhow::{bail, Context};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SnapshotArgs {
+    #[command(subcommand)]
+    pub command: Option<SnapshotCommand>,
+
+    /// Domains to back up.
+    #[arg(value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+
+    /// Also back up the plan's domains, selectors, return-path and tracking hosts.
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+
+    /// DKIM selectors to include (repeatable) [default: the plan's, or the common ones found].
+    #[arg(long = "selector", value_name = "NAME")]
+    pub selectors: Vec<String>,
+
+    /// The zone file to write (`-` for standard output).
+    #[arg(long, short, value_name = "FILE.zone")]
+    pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SnapshotCommand {
+    /// What changed between two snapshots, in words (exit 0 when nothing did, 1 when something did).
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        /// `text` lines, or a JSON list of changes.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiffFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
+}
+
+pub fn run(args: SnapshotArgs) -> anyhow::Result<ExitStatus> {
+    if let Some(SnapshotCommand::Diff { old, new, format }) = &args.command {
+        let changes = match crate::snapshot::diff(old, new) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitStatus::BadInput);
+            }
+        };
+        let text = match format {
+            DiffFormat::Json => serde_json::to_string_pretty(&changes)? + "\n",
+            DiffFormat::Text if changes.is_empty() => "No changes.\n".to_string(),
+            DiffFormat::Text => changes
+                .iter()
+                .map(|c| format!("{:<8} {}\n", c.kind, c.summary))
+                .collect(),
+        };
+        write_report(None, &text)?;
+        return Ok(if changes.is_empty() {
+            ExitStatus::Passed
+        } else {
+            ExitStatus::ChecksFailed
+        });
+    }
+    let Some(output) = &args.output else {
+        bail!("say where to write the snapshot: --output FILE.zone (or --output - for standard output)");
+    };
+    let explicit: Vec<String> = args
+        .selectors
+        .iter()
+        .map(|s| parse_selector(s).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<_>>()?;
+    let selectors_of = |names: &[String]| -> Vec<Selector> {
+        if names.is_empty() {
+            probe_selectors(&crate::catalog::common_dkim_selectors())
+        } else {
+            names
+                .iter()
+                .map(|n| Selector {
+                    name: n.clone(),
+                    used_by: None,
+                    explicit: true,
+                })
+                .collect()
+        }
+    };
+    let mut domains: Vec<(DomainName, Vec<Selector>)> = Vec::new();
+    let mut hosts: Vec<DomainName> = Vec::new();
+    for text in &args.domains {
+        let d = DomainName::parse(text)?;
+        domains.push((d, selectors_of(&explicit)));
+    }
+    if let Some(plan_path) = &args.plan {
+        let Some((plan, _)) = load_plan(plan_path, &args.catalog)? else {
+            return Ok(ExitStatus::BadInput);
+        };
+        for d in &plan.domains {
+            let mut names: Vec<String> = d
+                .old
+                .selectors
+                .iter()
+                .chain(&d.new.selectors)
+                .cloned()
+                .collect();
+            names.extend(explicit.iter().cloned());
+            names.dedup();
+            if !domains.iter().any(|(x, _)| *x == d.name) {
+                domains.push((d.name.clone(), selectors_of(&names)));
+            }
+            for side in [&d.old, &d.new] {
+                hosts.extend(side.return_path.iter().cloned());
+                hosts.extend(side.tracking.iter().cloned());
+            }
+        }
+    }
+    if domains.is_empty() {
+        bail!("no domains to back up: name them, or give --plan");
+    }
+    let dns = args.dns.config()?;
+    let source = describe_source(&dns);
+    let snapshot = runtime()?.block_on(async {
+        let resolver = Resolver::new(&dns)?;
+        anyhow::Ok(crate::snapshot::take(&resolver, &domains, &hosts, source).await)
+    })?;
+    let text = crate::snapshot::render(&snapshot);
+    let target = (output.as_os_str() != "-").then_some(output.as_path());
+    write_report(target, &text)
+        .with_context(|| format!("cannot write the snapshot to {}", output.display()))?;
+    if let Some(path) = target {
+        let records: usize = snapshot.records.values().map(Vec::len).sum();
+        eprintln!(
+            "Wrote {records} records for {} domain(s) to {}.",
+            domains.len(),
+            path.display()
+        );
+    }
+    Ok(ExitStatus::Passed)
+}

@@ -1,0 +1,604 @@
+//! Gates: may the next stage of a migration start?
+//!
+//! [`evaluate`] runs every check a stage's gate requires — the DNS checks of each plan domain,
+//! the migration-aware checks, the mailbox-provider policies, the backup snapshot — applies the
+//! plan's overrides, and decides: `open` (every requirement passed), `closed` (one failed) or
+//! `inconclusive` (none failed, but one could not be decided, e.g. DNS timed out). Which stages
+//! have opened is kept in a small state file next to the plan, so `mailshift gate PLAN` without
+//! `--stage` evaluates the next stage not yet passed.
+
+use crate::catalog::policies::check_matches;
+use crate::catalog::policies::Applies;
+use crate::catalog::{Catalog, VerifiedBy};
+use crate::checks;
+use crate::dns::{DnsStats, Resolver};
+use crate::domain::DomainName;
+use crate::engine::{check_domain, CheckOptions};
+use crate::fetch::fetch_domain;
+use crate::finding::{Finding, Severity};
+use crate::migration::{fetch_migration, Context, Side};
+use crate::plan::{OverrideAction, Plan, Requirement, Stage};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The gate's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Open,
+    Closed,
+    Inconclusive,
+}
+
+/// One requirement's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequirementStatus {
+    Passed,
+    /// Not decided by DNS (e.g. a policy rule proven by seed tests); does not block.
+    Deferred,
+    Inconclusive,
+    Failed,
+}
+
+/// A finding with the domain it is about, and the override that changed it, if any.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateFinding {
+    pub domain: String,
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// The override that applied, as `action: reason`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overridden: Option<String>,
+}
+
+/// A policy rule's result, under the `policies` / `policy:<id>` requirements.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleResult {
+    pub policy: String,
+    pub rule: String,
+    pub title: String,
+    pub status: RequirementStatus,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RequirementResult {
+    pub requirement: String,
+    pub status: RequirementStatus,
+    /// One line: why it passed or failed.
+    pub summary: String,
+    /// The findings behind the result (fail, warn and inconclusive ones; passes for the record).
+    pub findings: Vec<GateFinding>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleResult>,
+}
+
+/// The whole evaluation of one stage's gate.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateReport {
+    pub plan: String,
+    pub plan_file: String,
+    pub stage: String,
+    /// 1-based position of the stage in the plan.
+    pub stage_number: usize,
+    pub stages: usize,
+    /// Both platforms are expected to send (the stage is before the cutover).
+    pub before_cutover: bool,
+    pub decision: Decision,
+    pub requirements: Vec<RequirementResult>,
+    pub queries: u64,
+    pub elapsed_ms: u64,
+}
+
+/// Which stages have opened (the state file).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GateState {
+    pub plan: String,
+    pub passed: Vec<PassedStage>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PassedStage {
+    pub stage: String,
+    /// RFC 3339 time the gate opened.
+    pub opened_at: String,
+}
+
+/// Where the state of `plan` is kept unless `--state` says otherwise: `<plan>.state.json`.
+pub fn default_state_path(plan_path: &Path) -> PathBuf {
+    let mut name = plan_path
+        .file_stem()
+        .map(|s| s.to_os_string())
+        .unwrap_or_default();
+    name.push(".state.json");
+    plan_path.with_file_name(name)
+}
+
+impl GateState {
+    /// Reads the state; a missing file is an empty state.
+    pub fn load(path: &Path) -> Result<GateState, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| format!("{}: not a mailshift state file ({e})", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(GateState::default()),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    pub fn has_passed(&self, stage: &str) -> bool {
+        self.passed.iter().any(|p| p.stage == stage)
+    }
+
+    pub fn record(&mut self, plan: &str, stage: &str) {
+        self.plan = plan.to_string();
+        if !self.has_passed(stage) {
+            self.passed.push(PassedStage {
+                stage: stage.to_string(),
+                opened_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                    .to_string(),
+            });
+        }
+    }
+
+    /// The first stage of `plan` whose gate has not opened yet.
+    pub fn next_stage<'p>(&self, plan: &'p Plan) -> Option<(usize, &'p Stage)> {
+        plan.stages
+            .iter()
+            .enumerate()
+            .find(|(_, s)| !self.has_passed(&s.name))
+    }
+}
+
+/// Applies the plan's overrides to one domain's findings.
+pub fn apply_overrides(
+    plan: &Plan,
+    domain: &DomainName,
+    findings: Vec<Finding>,
+) -> Vec<GateFinding> {
+    findings
+        .into_iter()
+        .map(|mut finding| {
+            let rule = plan.overrides.iter().find(|o| {
+                check_matches(&o.check, &finding.id)
+                    && o.domain.as_ref().is_none_or(|d| domain.is_within(d))
+            });
+            let overridden = rule.map(|o| {
+                let (label, severity) = match o.action {
+                    OverrideAction::Ignore => ("ignored", Severity::Info),
+                    OverrideAction::Downgrade => (
+                        "downgraded",
+                        match finding.severity {
+                            Severity::Fail => Severity::Warn,
+                            Severity::Warn => Severity::Info,
+                            other => other,
+                        },
+                    ),
+                };
+                if finding.severity > Severity::Info || o.action == OverrideAction::Downgrade {
+                    finding.severity = severity.min(finding.severity);
+                }
+                format!("{label}: {}", o.reason)
+            });
+            GateFinding {
+                domain: domain.to_string(),
+                finding,
+                overridden,
+            }
+        })
+        .collect()
+}
+
+/// Status of a set of findings: failed on a fail (or a warn, with `warn_fails`), inconclusive on
+/// an inconclusive, else passed.
+fn status_of<'a>(
+    findings: impl Iterator<Item = &'a GateFinding>,
+    warn_fails: bool,
+) -> RequirementStatus {
+    let worst = findings.map(|f| f.finding.severity).max();
+    match worst {
+        Some(Severity::Fail) => RequirementStatus::Failed,
+        Some(Severity::Warn) if warn_fails => RequirementStatus::Failed,
+        Some(Severity::Inconclusive) => RequirementStatus::Inconclusive,
+        _ => RequirementStatus::Passed,
+    }
+}
+
+fn counts(findings: &[GateFinding]) -> String {
+    let n = |s: Severity| findings.iter().filter(|f| f.finding.severity == s).count();
+    format!(
+        "{} fail, {} warn, {} inconclusive, {} pass",
+        n(Severity::Fail),
+        n(Severity::Warn),
+        n(Severity::Inconclusive),
+        n(Severity::Pass)
+    )
+}
+
+/// Everything the checks found for a plan at one stage, after overrides.
+struct Evidence {
+    dns: Vec<GateFinding>,
+    coexist: Vec<GateFinding>,
+    dns_stats: DnsStats,
+}
+
+async fn gather(
+    resolver: &Resolver,
+    plan: &Plan,
+    catalog: &Catalog,
+    stage: usize,
+) -> Result<Evidence, String> {
+    let new_profile = catalog
+        .provider(&plan.to)
+        .ok_or_else(|| format!("unknown provider `{}`", plan.to))?;
+    let old_profile = catalog
+        .provider(&plan.from)
+        .ok_or_else(|| format!("unknown provider `{}`", plan.from))?;
+    let before_cutover = plan.before_cutover(stage);
+    let options = CheckOptions::default();
+    let mut dns = Vec::new();
+    let mut coexist = Vec::new();
+    let per_domain = futures::future::join_all(plan.domains.iter().map(|d| {
+        let options = &options;
+        async move {
+            let ctx = Context {
+                domain: d,
+                old: Some(Side {
+                    profile: old_profile,
+                    setup: &d.old,
+                }),
+                new: Side {
+                    profile: new_profile,
+                    setup: &d.new,
+                },
+                before_cutover,
+                new_ips: &plan.new_sending_ips,
+            };
+            let mut selectors = ctx.new.selectors();
+            if before_cutover {
+                if let Some(old) = ctx.old {
+                    for s in old.selectors() {
+                        if !selectors.contains(&s) {
+                            selectors.push(s);
+                        }
+                    }
+                }
+            }
+            let request = crate::domain::DomainRequest {
+                domain: d.name.clone(),
+                selectors,
+            };
+            let (report, migration) = futures::join!(
+                check_domain(resolver, &request, options),
+                fetch_migration(resolver, &ctx)
+            );
+            let mut dns_findings = apply_overrides(plan, &d.name, report.findings);
+            // Return paths carry SPF (and MX for bounces) but not DKIM or DMARC of their own.
+            for rp in d.new.return_path.iter().chain(if before_cutover {
+                d.old.return_path.as_ref()
+            } else {
+                None
+            }) {
+                let records = fetch_domain(resolver, rp, Vec::new()).await;
+                let (mut f, exists) = checks::domain::analyse(&records);
+                if exists {
+                    f.extend(checks::spf::analyse(&records));
+                    f.extend(checks::mx::analyse(&records));
+                }
+                dns_findings.extend(apply_overrides(plan, rp, f));
+            }
+            let coexist_findings =
+                apply_overrides(plan, &d.name, checks::coexist::analyse(&migration, &ctx));
+            (dns_findings, coexist_findings)
+        }
+    }))
+    .await;
+    for (d, c) in per_domain {
+        dns.extend(d);
+        coexist.extend(c);
+    }
+    Ok(Evidence {
+        dns,
+        coexist,
+        dns_stats: resolver.stats(),
+    })
+}
+
+fn requirement_from_findings(
+    requirement: &Requirement,
+    findings: &[GateFinding],
+    what: &str,
+) -> RequirementResult {
+    let status = status_of(findings.iter(), false);
+    let shown: Vec<GateFinding> = findings
+        .iter()
+        .filter(|f| f.finding.severity != Severity::Info || f.overridden.is_some())
+        .cloned()
+        .collect();
+    RequirementResult {
+        requirement: requirement.to_string(),
+        status,
+        summary: format!("{what}: {}", counts(findings)),
+        findings: shown,
+        rules: Vec::new(),
+    }
+}
+
+fn policy_result(
+    requirement: &Requirement,
+    policy_ids: &[String],
+    catalog: &Catalog,
+    evidence: &Evidence,
+) -> RequirementResult {
+    let all: Vec<&GateFinding> = evidence.dns.iter().chain(&evidence.coexist).collect();
+    let mut rules = Vec::new();
+    let mut behind: Vec<GateFinding> = Vec::new();
+    for id in policy_ids {
+        let Some(policy) = catalog.policy(id) else {
+            rules.push(RuleResult {
+                policy: id.clone(),
+                rule: String::new(),
+                title: "unknown policy".into(),
+                status: RequirementStatus::Failed,
+                detail: format!("no policy `{id}` in the catalog"),
+            });
+            continue;
+        };
+        for rule in &policy.rules {
+            let (status, detail) = match rule.verified_by {
+                VerifiedBy::Seed => (
+                    RequirementStatus::Deferred,
+                    "proven by seed tests, not by DNS".to_string(),
+                ),
+                VerifiedBy::Metrics => (
+                    RequirementStatus::Deferred,
+                    "proven by sending metrics during warmup, not by DNS".to_string(),
+                ),
+                VerifiedBy::Dns => {
+                    let matching_of = |patterns: &[String]| -> Vec<&GateFinding> {
+                        all.iter()
+                            .copied()
+                            .filter(|f| patterns.iter().any(|p| check_matches(p, &f.finding.id)))
+                            .collect()
+                    };
+                    let matching = matching_of(&rule.checks);
+                    let mut status = status_of(matching.iter().copied(), rule.warn_fails);
+                    // "SPF or DKIM": the best group decides.
+                    let groups: Vec<(RequirementStatus, Vec<&GateFinding>)> = rule
+                        .any_of
+                        .iter()
+                        .map(|g| {
+                            let m = matching_of(g);
+                            (status_of(m.iter().copied(), rule.warn_fails), m)
+                        })
+                        .collect();
+                    let best_group = groups.iter().map(|(s, _)| *s).min();
+                    if let Some(best) = best_group {
+                        status = status.max(best);
+                    }
+                    let matching: Vec<&GateFinding> =
+                        if best_group.is_some_and(|b| b != RequirementStatus::Passed) {
+                            matching
+                                .into_iter()
+                                .chain(groups.iter().flat_map(|(_, m)| m.iter().copied()))
+                                .collect()
+                        } else {
+                            matching
+                        };
+                    let bad: Vec<&GateFinding> = matching
+                        .iter()
+                        .copied()
+                        .filter(|f| {
+                            f.finding.severity == Severity::Fail
+                                || f.finding.severity == Severity::Inconclusive
+                                || (rule.warn_fails && f.finding.severity == Severity::Warn)
+                        })
+                        .collect();
+                    for f in &bad {
+                        if !behind.iter().any(|b| {
+                            b.domain == f.domain
+                                && b.finding.id == f.finding.id
+                                && b.finding.message == f.finding.message
+                        }) {
+                            behind.push((*f).clone());
+                        }
+                    }
+                    let detail = if bad.is_empty() {
+                        format!("{} matching findings, none failing", matching.len())
+                    } else {
+                        bad.iter()
+                            .map(|f| {
+                                format!("{} {} ({})", f.domain, f.finding.id, f.finding.severity)
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    (status, detail)
+                }
+            };
+            let scope = match rule.applies_to {
+                Applies::All => "",
+                Applies::Bulk => " [bulk senders]",
+            };
+            rules.push(RuleResult {
+                policy: policy.id.clone(),
+                rule: rule.id.clone(),
+                title: format!("{}{scope}", rule.title),
+                status,
+                detail,
+            });
+        }
+    }
+    let status = rules
+        .iter()
+        .map(|r| r.status)
+        .filter(|s| *s != RequirementStatus::Deferred)
+        .max()
+        .unwrap_or(RequirementStatus::Passed);
+    let n = |s: RequirementStatus| rules.iter().filter(|r| r.status == s).count();
+    RequirementResult {
+        requirement: requirement.to_string(),
+        status,
+        summary: format!(
+            "{} rules: {} passed, {} failed, {} inconclusive, {} left to seed tests or metrics",
+            rules.len(),
+            n(RequirementStatus::Passed),
+            n(RequirementStatus::Failed),
+            n(RequirementStatus::Inconclusive),
+            n(RequirementStatus::Deferred)
+        ),
+        findings: behind,
+        rules,
+    }
+}
+
+fn snapshot_result(plan: &Plan) -> RequirementResult {
+    let requirement = Requirement::Snapshot.to_string();
+    let Some(path) = &plan.snapshot else {
+        return RequirementResult {
+            requirement,
+            status: RequirementStatus::Failed,
+            summary: "the plan names no snapshot file".into(),
+            findings: Vec::new(),
+            rules: Vec::new(),
+        };
+    };
+    let fail = |summary: String| RequirementResult {
+        requirement: Requirement::Snapshot.to_string(),
+        status: RequirementStatus::Failed,
+        summary,
+        findings: Vec::new(),
+        rules: Vec::new(),
+    };
+    if !path.exists() {
+        let domains: Vec<String> = plan.domains.iter().map(|d| d.name.to_string()).collect();
+        return fail(format!(
+            "no backup at {}: take one before changing anything, with `mailshift snapshot {} --plan {} --output {}`",
+            path.display(),
+            domains.join(" "),
+            plan.path.display(),
+            path.display()
+        ));
+    }
+    match crate::dns::ZoneOverlay::load(std::slice::from_ref(path)) {
+        Err(e) => fail(format!("the snapshot cannot be read: {e}")),
+        Ok(overlay) => {
+            let missing: Vec<String> = plan
+                .domains
+                .iter()
+                .filter(|d| overlay.covering_file(d.name.as_str()).is_none())
+                .map(|d| d.name.to_string())
+                .collect();
+            if missing.is_empty() {
+                let taken =
+                    crate::snapshot::taken_at(path).unwrap_or_else(|| "at an unknown time".into());
+                RequirementResult {
+                    requirement: Requirement::Snapshot.to_string(),
+                    status: RequirementStatus::Passed,
+                    summary: format!(
+                        "backup {} covers every plan domain (taken {taken})",
+                        path.display()
+                    ),
+                    findings: Vec::new(),
+                    rules: Vec::new(),
+                }
+            } else {
+                fail(format!(
+                    "the snapshot {} does not cover {}",
+                    path.display(),
+                    missing.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+/// Evaluates the gate of stage `stage` (0-based index into `plan.stages`).
+pub async fn evaluate(
+    resolver: &Resolver,
+    plan: &Plan,
+    catalog: &Catalog,
+    stage: usize,
+) -> Result<GateReport, String> {
+    let started = Instant::now();
+    let stage_def = plan
+        .stages
+        .get(stage)
+        .ok_or_else(|| format!("the plan has no stage {}", stage + 1))?;
+    let needs_checks = stage_def.requires.iter().any(|r| {
+        !matches!(
+            r,
+            Requirement::Snapshot | Requirement::Seed | Requirement::Warmup
+        )
+    });
+    let evidence = if needs_checks {
+        Some(gather(resolver, plan, catalog, stage).await?)
+    } else {
+        None
+    };
+    let mut requirements = Vec::new();
+    for requirement in &stage_def.requires {
+        let result = match (requirement, &evidence) {
+            (Requirement::Snapshot, _) => snapshot_result(plan),
+            (Requirement::Dns, Some(e)) => requirement_from_findings(requirement, &e.dns, "DNS checks of the plan's domains"),
+            (Requirement::Coexistence, Some(e)) => {
+                requirement_from_findings(requirement, &e.coexist, "migration checks (both platforms, budget, alignment, rDNS)")
+            }
+            (Requirement::Policies, Some(e)) => policy_result(requirement, &plan.policies, catalog, e),
+            (Requirement::Policy(id), Some(e)) => policy_result(requirement, std::slice::from_ref(id), catalog, e),
+            (Requirement::Seed, _) => RequirementResult {
+                requirement: requirement.to_string(),
+                status: RequirementStatus::Inconclusive,
+                summary: "no seed results to judge: seed tests are not available in this version of mailshift".into(),
+                findings: Vec::new(),
+                rules: Vec::new(),
+            },
+            (Requirement::Warmup, _) => RequirementResult {
+                requirement: requirement.to_string(),
+                status: RequirementStatus::Inconclusive,
+                summary: "no warmup metrics to judge: warmup monitoring is not available in this version of mailshift".into(),
+                findings: Vec::new(),
+                rules: Vec::new(),
+            },
+            (_, None) => unreachable_requirement(requirement),
+        };
+        requirements.push(result);
+    }
+    let decision = match requirements.iter().map(|r| r.status).max() {
+        Some(RequirementStatus::Failed) => Decision::Closed,
+        Some(RequirementStatus::Inconclusive) => Decision::Inconclusive,
+        _ => Decision::Open,
+    };
+    let queries = evidence.as_ref().map_or(0, |e| e.dns_stats.queries);
+    Ok(GateReport {
+        plan: plan.name.clone(),
+        plan_file: plan.path.display().to_string(),
+        stage: stage_def.name.clone(),
+        stage_number: stage + 1,
+        stages: plan.stages.len(),
+        before_cutover: plan.before_cutover(stage),
+        decision,
+        requirements,
+        queries,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// The checks were not run because no requirement needed them; cannot happen for a
+/// requirement that does, but is reported rather than panicking.
+fn unreachable_requirement(requirement: &Requirement) -> RequirementResult {
+    RequirementResult {
+        requirement: requirement.to_string(),
+        status: RequirementStatus::Inconclusive,
+        summary: "the checks this requirement needs were not run".into(),
+        findings: Vec::new(),
+        rules: Vec::new(),
+    }
+}

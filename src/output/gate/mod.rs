@@ -1,0 +1,67 @@
+//! Formatters for a gate decision: one file per format, behind [`GateFormatter`].
+
+pub mod github;
+pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod table;
+
+use crate::gate::{Decision, GateReport, RequirementStatus};
+
+/// The formats `mailshift gate` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GateFormat {
+    /// Human-readable tables (the default on a terminal).
+    Table,
+    /// One JSON document.
+    Json,
+    /// JUnit XML: one test case per requirement, for CI test reports.
+    Junit,
+    /// GitHub Actions workflow annotations (and a step summary in $GITHUB_STEP_SUMMARY).
+    Github,
+    /// A Markdown report (for merge-request comments and wikis).
+    Markdown,
+}
+
+pub trait GateFormatter {
+    fn format(&self, report: &GateReport) -> String;
+}
+
+pub fn formatter(format: GateFormat, color: bool) -> Box<dyn GateFormatter> {
+    match format {
+        GateFormat::Table => Box::new(table::TableFormatter { color }),
+        GateFormat::Json => Box::new(json::JsonFormatter),
+        GateFormat::Junit => Box::new(junit::JunitFormatter),
+        GateFormat::Github => Box::new(github::GithubFormatter),
+        GateFormat::Markdown => Box::new(markdown::MarkdownFormatter),
+    }
+}
+
+pub(crate) fn decision_word(d: Decision) -> &'static str {
+    match d {
+        Decision::Open => "OPEN",
+        Decision::Closed => "CLOSED",
+        Decision::Inconclusive => "INCONCLUSIVE",
+    }
+}
+
+pub(crate) fn status_word(s: RequirementStatus) -> &'static str {
+    match s {
+        RequirementStatus::Passed => "passed",
+        RequirementStatus::Deferred => "deferred",
+        RequirementStatus::Inconclusive => "inconclusive",
+        RequirementStatus::Failed => "failed",
+    }
+}
+
+/// The one-line headline of a report.
+pub(crate) fn headline(report: &GateReport) -> String {
+    format!(
+        "Gate for stage `{}` ({} of {}) of \"{}\": {}",
+        report.stage,
+        report.stage_number,
+        report.stages,
+        report.plan,
+        decision_word(report.decision)
+    )
+}

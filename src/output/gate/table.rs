@@ -1,0 +1,135 @@
+//! `--format table`: the decision, a row per requirement, then what is behind each one that
+//! did not pass.
+
+use super::{decision_word, headline, status_word, GateFormatter};
+use crate::finding::Severity;
+use crate::gate::{Decision, GateReport, RequirementStatus};
+use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
+
+pub struct TableFormatter {
+    pub color: bool,
+}
+
+impl TableFormatter {
+    fn paint(&self, text: &str, color: Color) -> Cell {
+        let cell = Cell::new(text);
+        if self.color {
+            cell.fg(color)
+        } else {
+            cell
+        }
+    }
+
+    fn table(&self) -> Table {
+        let mut table = Table::new();
+        table.load_preset(presets::UTF8_FULL_CONDENSED);
+        table.set_content_arrangement(ContentArrangement::Dynamic);
+        if table.width().is_none_or(|w| w < 60) {
+            table.set_width(120);
+        }
+        if self.color {
+            table.enforce_styling();
+        } else {
+            table.force_no_tty();
+        }
+        table
+    }
+}
+
+fn status_color(s: RequirementStatus) -> Color {
+    match s {
+        RequirementStatus::Passed => Color::Green,
+        RequirementStatus::Deferred => Color::Blue,
+        RequirementStatus::Inconclusive => Color::Magenta,
+        RequirementStatus::Failed => Color::Red,
+    }
+}
+
+impl GateFormatter for TableFormatter {
+    fn format(&self, report: &GateReport) -> String {
+        let mut out = String::new();
+        let word = decision_word(report.decision);
+        let head = headline(report).replace(word, "");
+        let code = match report.decision {
+            Decision::Open => "32",
+            Decision::Closed => "31",
+            Decision::Inconclusive => "35",
+        };
+        if self.color {
+            out.push_str(&format!("{head}\x1b[1;{code}m{word}\x1b[0m\n"));
+        } else {
+            out.push_str(&format!("{head}{word}\n"));
+        }
+        out.push_str(&format!(
+            "Both platforms are {}expected to send at this stage.\n",
+            if report.before_cutover {
+                ""
+            } else {
+                "no longer "
+            }
+        ));
+        let mut table = self.table();
+        table.set_header(vec!["", "Requirement", "Result"]);
+        for r in &report.requirements {
+            table.add_row(vec![
+                self.paint(status_word(r.status), status_color(r.status)),
+                Cell::new(&r.requirement),
+                Cell::new(&r.summary),
+            ]);
+        }
+        out.push_str(&table.to_string());
+        out.push('\n');
+        for r in &report.requirements {
+            if !r.rules.is_empty() {
+                let mut rules = self.table();
+                rules.set_header(vec!["", "Rule", "Detail"]);
+                for rule in &r.rules {
+                    rules.add_row(vec![
+                        self.paint(status_word(rule.status), status_color(rule.status)),
+                        Cell::new(format!("{}/{}: {}", rule.policy, rule.rule, rule.title)),
+                        Cell::new(&rule.detail),
+                    ]);
+                }
+                out.push_str(&format!("\n{}:\n{rules}\n", r.requirement));
+            }
+            let behind: Vec<_> = r
+                .findings
+                .iter()
+                .filter(|f| f.finding.severity >= Severity::Warn || f.overridden.is_some())
+                .collect();
+            if behind.is_empty() {
+                continue;
+            }
+            let mut details = self.table();
+            details.set_header(vec!["", "Domain", "Check", "Finding"]);
+            for f in behind {
+                let mut text = f.finding.message.clone();
+                if let Some(fix) = &f.finding.fix {
+                    text.push_str(&format!("\nFix: {fix}"));
+                }
+                if let Some(o) = &f.overridden {
+                    text.push_str(&format!("\nOverride: {o}"));
+                }
+                let color = match f.finding.severity {
+                    Severity::Fail => Color::Red,
+                    Severity::Inconclusive => Color::Magenta,
+                    Severity::Warn => Color::Yellow,
+                    _ => Color::Blue,
+                };
+                details.add_row(vec![
+                    self.paint(f.finding.severity.as_str(), color),
+                    Cell::new(&f.domain),
+                    Cell::new(&f.finding.id),
+                    Cell::new(text),
+                ]);
+            }
+            out.push_str(&format!("\nBehind `{}`:\n{details}\n", r.requirement));
+        }
+        out.push_str(&format!(
+            "\n{} DNS queries · {:.2} s\n",
+            report.queries,
+            report.elapsed_ms as f64 / 1000.0
+        ));
+        out
+    }
+}
