@@ -409,6 +409,17 @@ async fn fetch_dkim(
     .await
 }
 
+/// Every `_dmarc` name of the tree walk, without stopping at the first record: the
+/// organisational domain (RFC 9989 §4.10.2) depends on all of them.
+pub async fn fetch_dmarc_walk_all(resolver: &Resolver, domain: &DomainName) -> Vec<Arc<Answer>> {
+    join_all(
+        dmarc_walk_names(domain)
+            .iter()
+            .map(|name| resolver.lookup(name, QueryType::Txt)),
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,15 +467,4 @@ mod tests {
             "example.com._report._dmarc.dmarc.example.net"
         );
     }
-}
-
-/// Every `_dmarc` name of the tree walk, without stopping at the first record: the
-/// organisational domain (RFC 9989 §4.10.2) depends on all of them.
-pub async fn fetch_dmarc_walk_all(resolver: &Resolver, domain: &DomainName) -> Vec<Arc<Answer>> {
-    join_all(
-        dmarc_walk_names(domain)
-            .iter()
-            .map(|name| resolver.lookup(name, QueryType::Txt)),
-    )
-    .await
 }

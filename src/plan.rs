@@ -51,7 +51,13 @@ fn render_problems(path: &Path, problems: &[PlanProblem]) -> String {
             } else {
                 format!("{}: ", p.field)
             };
-            format!("{}:{}:{}: {field}{}", path.display(), p.line, p.column, p.message)
+            format!(
+                "{}:{}:{}: {field}{}",
+                path.display(),
+                p.line,
+                p.column,
+                p.message
+            )
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -250,7 +256,10 @@ pub struct Plan {
 fn position(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset.min(text.len())).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }
 
@@ -260,7 +269,12 @@ struct Problems<'a> {
 }
 
 impl Problems<'_> {
-    fn at(&mut self, span: std::ops::Range<usize>, field: impl Into<String>, message: impl Into<String>) {
+    fn at(
+        &mut self,
+        span: std::ops::Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         let (line, column) = position(self.text, span.start);
         self.list.push(PlanProblem {
             line,
@@ -346,10 +360,18 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
     let from = provider("from", &migration.from);
     let to = provider("to", &migration.to);
     if from == to {
-        problems.at(migration.to.span(), "migration.to", "the new platform is the same as the old one");
+        problems.at(
+            migration.to.span(),
+            "migration.to",
+            "the new platform is the same as the old one",
+        );
     }
     if migration.name.get_ref().trim().is_empty() {
-        problems.at(migration.name.span(), "migration.name", "the migration needs a name");
+        problems.at(
+            migration.name.span(),
+            "migration.name",
+            "the migration needs a name",
+        );
     }
     let mut policies = Vec::new();
     for (i, p) in migration.policies.iter().enumerate() {
@@ -358,7 +380,11 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
             problems.at(
                 p.span(),
                 format!("migration.policies[{i}]"),
-                format!("unknown policy `{}` (known: {})", p.get_ref(), known.join(", ")),
+                format!(
+                    "unknown policy `{}` (known: {})",
+                    p.get_ref(),
+                    known.join(", ")
+                ),
             );
         }
         policies.push(p.get_ref().to_ascii_lowercase());
@@ -384,7 +410,11 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
     });
 
     if raw.domains.is_empty() {
-        problems.at(migration_span.clone(), "domain", "the plan names no sending domain: add a [[domain]] with its name");
+        problems.at(
+            migration_span.clone(),
+            "domain",
+            "the plan names no sending domain: add a [[domain]] with its name",
+        );
     }
     let mut domains: Vec<SendingDomain> = Vec::new();
     for (i, d) in raw.domains.iter().enumerate() {
@@ -398,7 +428,11 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
             }
         };
         if domains.iter().any(|x| x.name == name) {
-            problems.at(d.name.span(), format!("{field}.name"), format!("{name} is listed twice"));
+            problems.at(
+                d.name.span(),
+                format!("{field}.name"),
+                format!("{name} is listed twice"),
+            );
         }
         let old = platform(d.old.as_ref(), &format!("{field}.old"), problems);
         let new = platform(d.new.as_ref(), &format!("{field}.new"), problems);
@@ -425,7 +459,11 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
             );
         }
         if stages.iter().any(|x| x.name == name) {
-            problems.at(s.name.span(), format!("{field}.name"), format!("stage `{name}` is defined twice"));
+            problems.at(
+                s.name.span(),
+                format!("{field}.name"),
+                format!("stage `{name}` is defined twice"),
+            );
         }
         let mut requires = Vec::new();
         for (j, r) in s.requires.iter().enumerate() {
@@ -434,13 +472,15 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
                 None => problems.at(
                     r.span(),
                     rfield,
-                    format!("unknown requirement `{}` (known: {})", r.get_ref(), Requirement::KNOWN),
+                    format!(
+                        "unknown requirement `{}` (known: {})",
+                        r.get_ref(),
+                        Requirement::KNOWN
+                    ),
                 ),
-                Some(Requirement::Policy(id)) if catalog.policy(&id).is_none() => problems.at(
-                    r.span(),
-                    rfield,
-                    format!("unknown policy `{id}`"),
-                ),
+                Some(Requirement::Policy(id)) if catalog.policy(&id).is_none() => {
+                    problems.at(r.span(), rfield, format!("unknown policy `{id}`"))
+                }
                 Some(Requirement::Snapshot) if snapshot.is_none() => problems.at(
                     r.span(),
                     rfield,
@@ -514,7 +554,11 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         let reason = match &o.reason {
             Some(r) if !r.get_ref().trim().is_empty() => r.get_ref().trim().to_string(),
             Some(r) => {
-                problems.at(r.span(), format!("{field}.reason"), "the reason is empty: say why this check may be overridden");
+                problems.at(
+                    r.span(),
+                    format!("{field}.reason"),
+                    "the reason is empty: say why this check may be overridden",
+                );
                 String::new()
             }
             None => {
@@ -526,13 +570,16 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
                 String::new()
             }
         };
-        let domain = o.domain.as_ref().and_then(|d| match DomainName::parse(d.get_ref()) {
-            Ok(name) => Some(name),
-            Err(e) => {
-                problems.at(d.span(), format!("{field}.domain"), e.to_string());
-                None
-            }
-        });
+        let domain = o
+            .domain
+            .as_ref()
+            .and_then(|d| match DomainName::parse(d.get_ref()) {
+                Ok(name) => Some(name),
+                Err(e) => {
+                    problems.at(d.span(), format!("{field}.domain"), e.to_string());
+                    None
+                }
+            });
         overrides.push(Override {
             check,
             action,
@@ -555,7 +602,11 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
     }
 }
 
-fn platform(raw: Option<&Spanned<RawPlatform>>, field: &str, problems: &mut Problems<'_>) -> PlatformSetup {
+fn platform(
+    raw: Option<&Spanned<RawPlatform>>,
+    field: &str,
+    problems: &mut Problems<'_>,
+) -> PlatformSetup {
     let Some(raw) = raw else {
         return PlatformSetup::default();
     };
@@ -605,16 +656,25 @@ to = "sendgrid-eu"
 
     #[test]
     fn syntax_errors_name_line_and_column() {
-        let err = Plan::parse("[migration\nname = 1\n", Path::new("p.toml"), &catalog()).unwrap_err();
+        let err =
+            Plan::parse("[migration\nname = 1\n", Path::new("p.toml"), &catalog()).unwrap_err();
         assert!(err.to_string().starts_with("p.toml:1:"), "{err}");
-        let err = Plan::parse(&format!("{GOOD}bogus = 1\n"), Path::new("p.toml"), &catalog()).unwrap_err();
+        let err = Plan::parse(
+            &format!("{GOOD}bogus = 1\n"),
+            Path::new("p.toml"),
+            &catalog(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("unknown field `bogus`"), "{err}");
     }
 
     #[test]
     fn requirements_parse() {
         assert_eq!(Requirement::parse("dns"), Some(Requirement::Dns));
-        assert_eq!(Requirement::parse("policy:gmail-2024"), Some(Requirement::Policy("gmail-2024".into())));
+        assert_eq!(
+            Requirement::parse("policy:gmail-2024"),
+            Some(Requirement::Policy("gmail-2024".into()))
+        );
         assert_eq!(Requirement::parse("dnss"), None);
     }
 }

@@ -118,7 +118,7 @@ pub async fn take(
         }
     }
     for entries in snapshot.records.values_mut() {
-        entries.sort_by(|a, b| (a.0, a.2.presentation()).cmp(&(b.0, b.2.presentation())));
+        entries.sort_by_key(|e| (e.0, e.2.presentation()));
     }
     snapshot.outside.sort();
     snapshot
@@ -449,7 +449,7 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "s.zone", &render(&snapshot));
-        let overlay = ZoneOverlay::load(&[path.clone()]).unwrap();
+        let overlay = ZoneOverlay::load(std::slice::from_ref(&path)).unwrap();
         let records = overlay.records();
         assert_eq!(
             records[0].2.data.txt_joined().unwrap(),

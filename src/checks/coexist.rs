@@ -52,6 +52,13 @@ fn live_sides<'a>(ctx: &Context<'a>) -> Vec<(Side<'a>, bool)> {
 fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
     let domain = &ctx.domain.name;
     let mut findings = Vec::new();
+    if let Some(e) = records.get(domain, QueryType::Txt).and_then(|a| a.failed()) {
+        return vec![Finding::new(
+            "coexist.inconclusive",
+            Severity::Inconclusive,
+            format!("The SPF record of {domain} could not be fetched ({e}), so neither platform's authorisation nor the merged budget was judged."),
+        )];
+    }
     let current = spf::walk_domain(records, domain);
     let current_lookups = current.as_ref().map_or(0, |(_, _, w)| w.lookups);
     let record_text = current.as_ref().map(|(r, _, _)| r.text.clone());
@@ -79,7 +86,16 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
         let Ok(target) = DomainName::parse(include) else {
             continue;
         };
-        let cost = spf::include_cost(records, &target).lookups;
+        let walk = spf::include_cost(records, &target);
+        if let Some((question, e)) = walk.failed.first() {
+            findings.push(Finding::new(
+                "coexist.inconclusive",
+                Severity::Inconclusive,
+                format!("The cost of `include:{include}` is unknown: {question} could not be answered ({e})."),
+            ));
+            continue;
+        }
+        let cost = walk.lookups;
         missing.push((side.profile.name.clone(), include.clone(), cost));
         if is_new {
             findings.push(
@@ -258,11 +274,14 @@ fn budget_suggestions(ctx: &Context<'_>, tree: Option<&spf::SpfNode>) -> String 
         }
     }
     if let Some(rp) = &ctx.new.profile.return_path {
-        if rp.aligns && rp.kind != ReturnPathKind::PlatformOwned {
-            let host = rp.host_hint.as_deref().unwrap_or("a bounce subdomain");
+        if rp.aligns && matches!(rp.kind, ReturnPathKind::Cname | ReturnPathKind::Mx) {
+            let host = match rp.host_hint.as_deref() {
+                Some(hint) => format!("{hint}.{}", ctx.domain.name),
+                None => format!("a bounce subdomain of {}", ctx.domain.name),
+            };
             ideas.push(format!(
-                "let {} send with its own return-path subdomain ({host}.{}): its SPF lives there, costs the root record nothing and still aligns",
-                ctx.new.profile.name, ctx.domain.name
+                "let {} send with its own return-path subdomain ({host}): its SPF lives there, costs the root record nothing and still aligns",
+                ctx.new.profile.name
             ));
         }
     }
@@ -358,6 +377,24 @@ fn result_name(r: SpfResult) -> &'static str {
     }
 }
 
+/// What a selector's lookup says: a usable key, why there is none, or that it could not be told.
+enum SelectorKey {
+    Usable(DkimKeyRecord),
+    Missing(String),
+    Unknown(String),
+}
+
+fn selector_state(answer: Option<&Answer>) -> SelectorKey {
+    match answer.map(|a| (a, a.failed())) {
+        None => SelectorKey::Unknown("not fetched".into()),
+        Some((_, Some(e))) => SelectorKey::Unknown(format!("lookup failed: {e}")),
+        Some((a, None)) => match selector_key(Some(a)) {
+            Ok(key) => SelectorKey::Usable(key),
+            Err(why) => SelectorKey::Missing(why),
+        },
+    }
+}
+
 /// Why a selector's key is not usable, or its parsed key.
 fn selector_key(answer: Option<&Answer>) -> Result<DkimKeyRecord, String> {
     let Some(answer) = answer else {
@@ -427,7 +464,19 @@ fn dkim_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> 
             let name = domain.child(&format!("{selector}._domainkey"));
             let answer = records.get(&name, QueryType::Txt);
             let evidence = answer.map(Answer::describe).unwrap_or_default();
-            match selector_key(answer) {
+            let key = match selector_state(answer) {
+                SelectorKey::Unknown(why) => {
+                    findings.push(Finding::new(
+                        "coexist.inconclusive",
+                        Severity::Inconclusive,
+                        format!("DKIM selector {selector} of {} at {domain} could not be checked: {why}.", side.profile.name),
+                    ).evidence(evidence));
+                    continue;
+                }
+                SelectorKey::Missing(why) => Err(why),
+                SelectorKey::Usable(key) => Ok(key),
+            };
+            match key {
                 Err(why) => {
                     let (id, message, fix) = if is_new {
                         (
@@ -576,7 +625,13 @@ fn return_paths(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                     .unwrap_or_default();
                 let pattern = profile_rp.and_then(|p| p.target.as_deref());
                 let ok = !hosts.is_empty() && pattern.is_none_or(|p| hosts.iter().any(|h| full_match(p, h)));
-                if !ok && mx.is_none_or(|a| a.failed().is_none()) {
+                if let Some(e) = mx.and_then(|a| a.failed()) {
+                    findings.push(Finding::new(
+                        "coexist.inconclusive",
+                        Severity::Inconclusive,
+                        format!("The MX records of the return path {rp} could not be looked up: {e}."),
+                    ));
+                } else if !ok {
                     findings.push(
                         Finding::new(
                             "coexist.return-path-missing",
@@ -687,9 +742,30 @@ fn alignment(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
             }
         },
     };
-    let live_selector = new.selectors().into_iter().find(|s| {
-        selector_key(records.get(&domain.child(&format!("{s}._domainkey")), QueryType::Txt)).is_ok()
-    });
+    let states: Vec<(String, SelectorKey)> = new
+        .selectors()
+        .into_iter()
+        .map(|s| {
+            let state = selector_state(
+                records.get(&domain.child(&format!("{s}._domainkey")), QueryType::Txt),
+            );
+            (s, state)
+        })
+        .collect();
+    let live_selector = states
+        .iter()
+        .find(|(_, st)| matches!(st, SelectorKey::Usable(_)))
+        .map(|(s, _)| s.clone());
+    let unknown = states
+        .iter()
+        .any(|(_, st)| matches!(st, SelectorKey::Unknown(_)));
+    if live_selector.is_none() && unknown {
+        return vec![Finding::new(
+            "align.inconclusive",
+            Severity::Inconclusive,
+            format!("The DKIM selectors of {name} at {domain} could not be looked up, so alignment was not judged."),
+        )];
+    }
     let dkim_note = match &live_selector {
         Some(s) => format!("DKIM signs with d={domain} (selector {s} is live), so DKIM aligns"),
         None => format!("no DKIM selector of {name} is live at {domain}, so DKIM cannot align yet"),
@@ -768,8 +844,20 @@ fn reverse_dns(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                 })
             })
         });
+        let forward_failed = names.iter().any(|n| {
+            DomainName::parse(n).ok().is_some_and(|name| {
+                [QueryType::A, QueryType::Aaaa]
+                    .iter()
+                    .any(|t| records.get(&name, *t).is_some_and(|a| a.failed().is_some()))
+            })
+        });
         match confirmed {
             Some(name) => good.push(format!("{ip} ↔ {name}")),
+            None if forward_failed => findings.push(Finding::new(
+                "ptr.inconclusive",
+                Severity::Inconclusive,
+                format!("The addresses of {} (the PTR name of {ip}) could not be looked up.", names.join(", ")),
+            )),
             None => findings.push(
                 Finding::new(
                     "ptr.mismatch",

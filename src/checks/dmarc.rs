@@ -355,6 +355,35 @@ pub fn organizational_domain(records: &DomainRecords, domain: &DomainName) -> Op
     )
 }
 
+/// The DMARC record that applies to `domain`: the first single record of the tree walk, with
+/// the name it was found at (its policy domain).
+pub fn policy_record(
+    records: &DomainRecords,
+    domain: &DomainName,
+) -> Option<(DomainName, DmarcRecord)> {
+    for name in crate::fetch::dmarc_walk_names(domain) {
+        let Some(answer) = records.get(&name, QueryType::Txt) else {
+            continue;
+        };
+        let candidates: Vec<String> = answer
+            .txt_strings()
+            .into_iter()
+            .filter(|t| is_dmarc_candidate(t))
+            .collect();
+        match candidates.as_slice() {
+            [] => continue,
+            [only] => {
+                return Some((
+                    name.parent().unwrap_or_else(|| name.clone()),
+                    DmarcRecord::parse(only),
+                ))
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod org_tests {
     use super::*;
@@ -434,33 +463,4 @@ mod org_tests {
         // No record at all: the domain itself.
         assert_eq!(org("x.example.net", &[]).as_deref(), Some("x.example.net"));
     }
-}
-
-/// The DMARC record that applies to `domain`: the first single record of the tree walk, with
-/// the name it was found at (its policy domain).
-pub fn policy_record(
-    records: &DomainRecords,
-    domain: &DomainName,
-) -> Option<(DomainName, DmarcRecord)> {
-    for name in crate::fetch::dmarc_walk_names(domain) {
-        let Some(answer) = records.get(&name, QueryType::Txt) else {
-            continue;
-        };
-        let candidates: Vec<String> = answer
-            .txt_strings()
-            .into_iter()
-            .filter(|t| is_dmarc_candidate(t))
-            .collect();
-        match candidates.as_slice() {
-            [] => continue,
-            [only] => {
-                return Some((
-                    name.parent().unwrap_or_else(|| name.clone()),
-                    DmarcRecord::parse(only),
-                ))
-            }
-            _ => return None,
-        }
-    }
-    None
 }

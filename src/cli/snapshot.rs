@@ -109,18 +109,19 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<ExitStatus> {
         domains.push((d, selectors_of(&explicit)));
     }
     if let Some(plan_path) = &args.plan {
-        let Some((plan, _)) = load_plan(plan_path, &args.catalog)? else {
+        let Some((plan, catalog)) = load_plan(plan_path, &args.catalog)? else {
             return Ok(ExitStatus::BadInput);
         };
         for d in &plan.domains {
-            let mut names: Vec<String> = d
-                .old
-                .selectors
-                .iter()
-                .chain(&d.new.selectors)
-                .cloned()
-                .collect();
+            // The plan's selectors, or each platform's defaults when the plan names none.
+            let mut names: Vec<String> = Vec::new();
+            for (id, setup) in [(&plan.from, &d.old), (&plan.to, &d.new)] {
+                if let Some(profile) = catalog.provider(id) {
+                    names.extend(crate::migration::Side { profile, setup }.selectors());
+                }
+            }
             names.extend(explicit.iter().cloned());
+            names.sort();
             names.dedup();
             if !domains.iter().any(|(x, _)| *x == d.name) {
                 domains.push((d.name.clone(), selectors_of(&names)));

@@ -4,4 +4,5 @@
 //! concrete case ("would mail from 198.51.100.7 pass SPF for this domain?"), using mail-auth's
 //! evaluators fed from mailshift's own resolver, so `--zone` overlays and the run's cache apply.
 
+pub mod cache;
 pub mod spf;
