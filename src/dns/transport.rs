@@ -139,7 +139,15 @@ impl Transport {
                 }
                 Ok(Ok(Err(e))) => return Err(LookupError::Network(e)),
                 Ok(Ok(Ok(bytes))) => {
-                    if let Some(message) = matching_answer(&bytes, id, query) {
+                    // An answer with our id that does not even decode is the server's answer
+                    // gone wrong (e.g. a TXT record with no strings): fail now, not at the timeout.
+                    let message = Message::from_vec(&bytes).map_err(|e| {
+                        LookupError::Network(format!(
+                            "{} sent an answer that cannot be decoded: {e}",
+                            self.servers[server]
+                        ))
+                    })?;
+                    if is_answer_to(&message, id, query) {
                         return Ok(message);
                     }
                     // Same id, different question: not our answer (a late or spoofed reply).
@@ -179,19 +187,17 @@ fn encode(id: u16, query: &Query) -> Result<Vec<u8>, LookupError> {
         .map_err(|e| LookupError::Network(format!("cannot encode the question: {e}")))
 }
 
-/// Decodes `bytes` if it is the answer to `query` with message id `id`.
-fn matching_answer(bytes: &[u8], id: u16, query: &Query) -> Option<Message> {
-    let message = Message::from_vec(bytes).ok()?;
+/// True when `message` is the answer to `query` with message id `id`.
+fn is_answer_to(message: &Message, id: u16, query: &Query) -> bool {
     // Name equality is case-insensitive, as DNS requires.
     let same_question = message.queries.first().is_some_and(|q| {
         q.query_type() == query.query_type()
             && q.query_class() == query.query_class()
             && q.name() == query.name()
     });
-    (message.metadata.id == id
+    message.metadata.id == id
         && message.metadata.message_type == MessageType::Response
-        && same_question)
-        .then_some(message)
+        && same_question
 }
 
 fn open_lane(server: SocketAddr) -> std::io::Result<Lane> {
@@ -281,10 +287,19 @@ async fn tcp_exchange(
     match tokio::time::timeout(timeout, io).await {
         Err(_) => Err(LookupError::Timeout),
         Ok(Err(e)) => Err(LookupError::Network(format!("TCP to {server}: {e}"))),
-        Ok(Ok(answer)) => matching_answer(&answer, id, query).ok_or_else(|| {
-            LookupError::Network(format!(
-                "TCP to {server}: the answer does not match the question"
-            ))
-        }),
+        Ok(Ok(answer)) => {
+            let message = Message::from_vec(&answer).map_err(|e| {
+                LookupError::Network(format!(
+                    "TCP to {server}: the answer cannot be decoded: {e}"
+                ))
+            })?;
+            if is_answer_to(&message, id, query) {
+                Ok(message)
+            } else {
+                Err(LookupError::Network(format!(
+                    "TCP to {server}: the answer does not match the question"
+                )))
+            }
+        }
     }
 }

@@ -205,7 +205,10 @@ impl SpfRecord {
             record.errors.push(TermError {
                 position: culprit.map_or(0, |t| t.position),
                 raw: culprit.map_or_else(|| text.to_string(), |t| t.raw.clone()),
-                reason: "receivers' SPF parsers (mail-auth) reject this".into(),
+                reason:
+                    "RFC 7208 allows this, but the SPF parser of mail-auth (used by Stalwart and \
+                         other receivers) rejects it, so those receivers return permerror"
+                        .into(),
             });
         }
         record
@@ -413,16 +416,29 @@ fn modifier_parts(raw: &str) -> Option<(&str, &str)> {
     Some((name, value))
 }
 
-/// Splits `:domain/24//64` into the domain-spec part and the dual-cidr part.
+/// Splits `:domain/24//64` into the domain-spec part and the dual-cidr part. The cidr is only a
+/// trailing `/N`, `//N` or `/N//N`: a domain-spec may itself contain `/` (RFC 7208 §7.1
+/// macro-literal), as in `a:foo:bar/baz.example.com`.
 fn split_cidr(args: &str) -> (Option<&str>, &str) {
-    let (spec, cidr) = match args.strip_prefix(':') {
-        Some(rest) => match rest.find('/') {
-            Some(pos) => (Some(&rest[..pos]), &rest[pos..]),
-            None => (Some(rest), ""),
-        },
-        None => (None, args),
+    let Some(rest) = args.strip_prefix(':') else {
+        return (None, args);
     };
-    (spec, cidr)
+    let digits_after = |s: &str, at: usize, skip: usize| {
+        s.get(at + skip..)
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let mut end = rest.len();
+    if let Some(pos) = rest.rfind("//") {
+        if digits_after(rest, pos, 2) {
+            end = pos;
+        }
+    }
+    if let Some(pos) = rest[..end].rfind('/') {
+        if rest[pos..end].len() > 1 && rest[pos + 1..end].bytes().all(|b| b.is_ascii_digit()) {
+            end = pos;
+        }
+    }
+    (Some(&rest[..end]), &rest[end..])
 }
 
 fn parse_dual_cidr(cidr: &str) -> Result<(Option<u8>, Option<u8>), String> {
@@ -473,17 +489,19 @@ fn parse_domain_spec(spec: &str, exp: bool) -> Result<DomainSpec, String> {
         if label.is_empty() || label.len() > 63 {
             return Err(format!("`{spec}` has an empty or over-long label"));
         }
-        if let Some(bad) = label
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_')))
-        {
+        // RFC 7208 §7.1: any visible character but `%` is a macro-literal.
+        if let Some(bad) = label.chars().find(|c| !matches!(c, '!'..='$' | '&'..='~')) {
             return Err(format!(
                 "`{spec}` contains `{bad}`, which is not allowed in a domain"
             ));
         }
     }
     let top = labels.last().copied().unwrap_or_default();
-    if top.bytes().all(|b| b.is_ascii_digit()) || top.starts_with('-') || top.ends_with('-') {
+    let top_ok = top.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && top.chars().any(|c| c.is_ascii_alphabetic() || c == '-')
+        && !top.starts_with('-')
+        && !top.ends_with('-');
+    if !top_ok {
         return Err(format!("`{spec}` does not end in a valid top-level label"));
     }
     if name.len() > 253 {
@@ -639,6 +657,33 @@ mod tests {
             let e = errs(record);
             assert!(e.iter().any(|m| m.contains(expect)), "{record}: {e:?}");
         }
+    }
+
+    #[test]
+    fn domain_specs_may_contain_any_macro_literal() {
+        let r = SpfRecord::parse("v=spf1 a:foo:bar/baz.example.com mx:x.example.com/24//64 -all");
+        // Valid by the RFC grammar; flagged only because mail-auth's parser rejects it.
+        assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+        assert!(
+            r.errors[0].reason.starts_with("RFC 7208 allows this"),
+            "{:?}",
+            r.errors
+        );
+        match &r.terms[0].kind {
+            TermKind::Directive {
+                mechanism: Mechanism::A { domain, cidr4, .. },
+                ..
+            } => {
+                assert_eq!(
+                    domain,
+                    &Some(DomainSpec::Literal("foo:bar/baz.example.com".into()))
+                );
+                assert_eq!(*cidr4, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!errs("v=spf1 a:example.com/99 -all").is_empty());
+        assert!(!errs("v=spf1 a:example.123 -all").is_empty());
     }
 
     #[test]
