@@ -70,6 +70,17 @@ pub async fn take(
         answers.extend(records.answers().map(|a| Arc::new(a.clone())));
         answers.extend(extras);
     }
+    // The CNAME records themselves (with their own TTLs) for every hop of every chain.
+    let mut hops: Vec<DomainName> = Vec::new();
+    for answer in &answers {
+        let owners = std::iter::once(&answer.name).chain(answer.cname_chain.iter());
+        for owner in owners.take(answer.cname_chain.len()) {
+            if !hops.contains(owner) {
+                hops.push(owner.clone());
+            }
+        }
+    }
+    let cnames = join_all(hops.iter().map(|h| resolver.lookup(h, QueryType::Cname))).await;
     let names: Vec<DomainName> = domains.iter().map(|(d, _)| d.clone()).collect();
     let mut snapshot = Snapshot {
         domains: names.clone(),
@@ -102,17 +113,18 @@ pub async fn take(
             }
         }
     };
-    for answer in &answers {
-        // The CNAME hops first, then the data at the end of the chain.
-        let mut owner = answer.name.to_string();
-        for hop in &answer.cname_chain {
-            let record = Record {
-                ttl: answer.records().first().map_or(300, |r| r.ttl),
-                data: RecordData::Cname(hop.to_string()),
-            };
-            add(&mut snapshot, &owner, QueryType::Cname, &record);
-            owner = hop.to_string();
+    for cname in &cnames {
+        for record in cname.records() {
+            add(&mut snapshot, cname.name.as_str(), QueryType::Cname, record);
         }
+    }
+    for answer in &answers {
+        // The data sits at the end of the chain.
+        let owner = answer
+            .cname_chain
+            .last()
+            .unwrap_or(&answer.name)
+            .to_string();
         for record in answer.records() {
             add(&mut snapshot, &owner, answer.qtype, record);
         }
