@@ -6,13 +6,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 use std::collections::HashSet;
-use support::{dns_server, fixture_server, fixtures};
-
-fn mailshift() -> Command {
-    let mut cmd = Command::cargo_bin("mailshift").unwrap();
-    cmd.env_remove("NO_COLOR").env("CI", "1");
-    cmd
-}
+use support::{dns_server, fixture_server, fixtures, json, mailshift, run_json};
 
 fn check(server: &dns_server::TestDnsServer) -> Command {
     let mut cmd = mailshift();
@@ -24,16 +18,6 @@ fn check(server: &dns_server::TestDnsServer) -> Command {
         "2",
     ]);
     cmd
-}
-
-/// Runs `cmd`, asserts its exit code, and parses its standard output as JSON.
-fn run_json(cmd: &mut Command, code: i32) -> Value {
-    json(&cmd.assert().code(code).get_output().stdout)
-}
-
-fn json(output: &[u8]) -> Value {
-    serde_json::from_slice(output)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(output)))
 }
 
 #[test]

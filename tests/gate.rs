@@ -8,15 +8,7 @@ use predicates::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use support::{fixture_server, fixtures};
-
-fn mailshift() -> Command {
-    let mut cmd = Command::cargo_bin("mailshift").unwrap();
-    cmd.env_remove("NO_COLOR")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .env("CI", "1");
-    cmd
-}
+use support::{fixture_server, fixtures, mailshift, run_json};
 
 fn plan(name: &str) -> PathBuf {
     fixtures().join("plans").join(format!("{name}.toml"))
@@ -32,12 +24,6 @@ fn gate_offline(name: &str, stage: &str) -> Command {
         .args(["--checks-dir"])
         .arg(fixtures().join("plans/checks"));
     cmd
-}
-
-fn run_json(cmd: &mut Command, code: i32) -> Value {
-    let out = cmd.assert().code(code).get_output().stdout.clone();
-    serde_json::from_slice(&out)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out)))
 }
 
 fn failing_ids(report: &Value) -> BTreeSet<String> {

@@ -5,7 +5,6 @@ use super::providers::ListFormat;
 use crate::exit::ExitStatus;
 use crate::gate::{default_state_path, GateState};
 use crate::plan::Plan;
-use comfy_table::{presets, ContentArrangement, Table};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Subcommand)]
@@ -81,9 +80,7 @@ pub fn run(command: PlanCommand) -> anyhow::Result<ExitStatus> {
                     serde_json::to_string_pretty(&doc)? + "\n"
                 }
                 ListFormat::Table => {
-                    let mut table = Table::new();
-                    table.load_preset(presets::UTF8_FULL_CONDENSED);
-                    table.set_content_arrangement(ContentArrangement::Dynamic);
+                    let mut table = crate::output::new_table(false, true);
                     table.set_header(vec![
                         "#",
                         "stage",

@@ -3,7 +3,6 @@
 use super::common::{write_report, CatalogArgs};
 use crate::catalog::providers::{DkimRecordKind, ReturnPathKind, SpfPlacement};
 use crate::exit::ExitStatus;
-use comfy_table::{presets, ContentArrangement, Table};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -68,9 +67,7 @@ pub fn run(args: ProvidersArgs) -> anyhow::Result<ExitStatus> {
     let text = match args.format {
         ListFormat::Json => serde_json::to_string_pretty(&rows)? + "\n",
         ListFormat::Table => {
-            let mut table = Table::new();
-            table.load_preset(presets::UTF8_FULL_CONDENSED);
-            table.set_content_arrangement(ContentArrangement::Dynamic);
+            let mut table = crate::output::new_table(false, true);
             table.set_header(vec![
                 "id",
                 "platform",

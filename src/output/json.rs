@@ -9,9 +9,6 @@ pub struct JsonFormatter;
 
 impl RunFormatter for JsonFormatter {
     fn format(&self, run: &CheckRun) -> String {
-        let mut out = serde_json::to_string_pretty(run)
-            .unwrap_or_else(|e| format!("{{\"error\":\"cannot serialise the report: {e}\"}}"));
-        out.push('\n');
-        out
+        crate::output::pretty_json(run)
     }
 }

@@ -44,3 +44,33 @@ pub fn formatter(format: Format, style: Style) -> Box<dyn RunFormatter> {
         Format::Ndjson => Box::new(ndjson::NdjsonFormatter),
     }
 }
+
+/// A table in mailshift's style: condensed UTF-8 borders; wrapped to the terminal (or 120
+/// columns when the terminal reports a uselessly small width) when `wrap`; colour only when
+/// `color`.
+pub fn new_table(color: bool, wrap: bool) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    if wrap {
+        table.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+        // Some terminals (and pseudo-terminals under `script` or CI runners) report a width of
+        // zero or a few columns; wrapping to that would print one character per line.
+        if table.width().is_none_or(|w| w < 60) {
+            table.set_width(120);
+        }
+    }
+    if color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    table
+}
+
+/// A value as pretty JSON with a final newline (or a JSON error object, never a panic).
+pub fn pretty_json<T: serde::Serialize>(value: &T) -> String {
+    let mut out = serde_json::to_string_pretty(value)
+        .unwrap_or_else(|e| format!("{{\"error\":\"cannot serialise the report: {e}\"}}"));
+    out.push('\n');
+    out
+}

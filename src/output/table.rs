@@ -3,11 +3,7 @@
 use super::{RunFormatter, Style};
 use crate::engine::{CheckRun, DomainReport};
 use crate::finding::{Severity, Status};
-use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
-
-/// Narrower reported terminals are treated as unknown.
-const MIN_WIDTH: u16 = 60;
-const FALLBACK_WIDTH: u16 = 120;
+use comfy_table::{Attribute, Cell, Color};
 
 pub struct TableFormatter {
     pub style: Style,
@@ -66,23 +62,7 @@ impl TableFormatter {
             out.push_str(&format!("  {error}\n\n"));
             return;
         }
-        let mut table = Table::new();
-        table.load_preset(presets::UTF8_FULL_CONDENSED);
-        table.set_content_arrangement(if self.style.wrap {
-            ContentArrangement::Dynamic
-        } else {
-            ContentArrangement::Disabled
-        });
-        // Some terminals (and pseudo-terminals under `script` or CI runners) report a width of
-        // zero or a few columns; wrapping to that would print one character per line.
-        if self.style.wrap && table.width().is_none_or(|w| w < MIN_WIDTH) {
-            table.set_width(FALLBACK_WIDTH);
-        }
-        if !self.style.color {
-            table.force_no_tty();
-        } else {
-            table.enforce_styling();
-        }
+        let mut table = super::new_table(self.style.color, self.style.wrap);
         table.set_header(vec!["", "Check", "Finding"]);
         let mut findings: Vec<_> = report.findings.iter().collect();
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));

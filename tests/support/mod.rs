@@ -21,3 +21,24 @@ pub fn fixture_server() -> dns_server::TestDnsServer {
         .servfail(SERVFAIL_DOMAIN)
         .start()
 }
+
+/// The `mailshift` binary, with a deterministic environment: no colour override, no GitHub
+/// step summary, and `CI` set (so no progress bar).
+pub fn mailshift() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("mailshift").unwrap();
+    cmd.env_remove("NO_COLOR")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("CI", "1");
+    cmd
+}
+
+/// Runs `cmd`, asserts its exit code, and parses its standard output as JSON.
+pub fn run_json(cmd: &mut assert_cmd::Command, code: i32) -> serde_json::Value {
+    json(&cmd.assert().code(code).get_output().stdout)
+}
+
+/// Parses command output as JSON, showing the output when it is not.
+pub fn json(output: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(output)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(output)))
+}

@@ -4,7 +4,7 @@
 use super::{decision_word, headline, status_word, GateFormatter};
 use crate::finding::Severity;
 use crate::gate::{Decision, GateReport, RequirementStatus};
-use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
+use comfy_table::{Cell, Color, Table};
 
 pub struct TableFormatter {
     pub color: bool,
@@ -21,18 +21,7 @@ impl TableFormatter {
     }
 
     fn table(&self) -> Table {
-        let mut table = Table::new();
-        table.load_preset(presets::UTF8_FULL_CONDENSED);
-        table.set_content_arrangement(ContentArrangement::Dynamic);
-        if table.width().is_none_or(|w| w < 60) {
-            table.set_width(120);
-        }
-        if self.color {
-            table.enforce_styling();
-        } else {
-            table.force_no_tty();
-        }
-        table
+        crate::output::new_table(self.color, true)
     }
 }
 
