@@ -37,3 +37,4 @@ pub mod plan;
 pub mod progress;
 pub mod records;
 pub mod snapshot;
+pub mod verify;
