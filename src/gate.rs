@@ -553,13 +553,7 @@ pub async fn evaluate(
             }
             (Requirement::Policies, Some(e)) => policy_result(requirement, &plan.policies, catalog, e),
             (Requirement::Policy(id), Some(e)) => policy_result(requirement, std::slice::from_ref(id), catalog, e),
-            (Requirement::Seed, _) => RequirementResult {
-                requirement: requirement.to_string(),
-                status: RequirementStatus::Inconclusive,
-                summary: "no seed results to judge: seed tests are not available in this version of mailshift".into(),
-                findings: Vec::new(),
-                rules: Vec::new(),
-            },
+            (Requirement::Seed, _) => seed_result(plan, &stage_def.name),
             (Requirement::Warmup, _) => RequirementResult {
                 requirement: requirement.to_string(),
                 status: RequirementStatus::Inconclusive,
@@ -589,6 +583,78 @@ pub async fn evaluate(
         queries,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// The `seed` requirement: every seed sent for this stage arrived in time, authenticated and
+/// aligned, with one-click unsubscribe.
+fn seed_result(plan: &Plan, stage: &str) -> RequirementResult {
+    let result = |status, summary: String, findings| RequirementResult {
+        requirement: Requirement::Seed.to_string(),
+        status,
+        summary,
+        findings,
+        rules: Vec::new(),
+    };
+    let Some(seed) = &plan.seed else {
+        return result(
+            RequirementStatus::Failed,
+            "the plan has no [seed] section".into(),
+            Vec::new(),
+        );
+    };
+    let send_hint = format!(
+        "send them with `mailshift seed send {} --stage {stage}`",
+        plan.path.display()
+    );
+    let reader = match crate::seed::store::StoreReader::open(&seed.store) {
+        Err(e) => return result(RequirementStatus::Inconclusive, e.to_string(), Vec::new()),
+        Ok(None) => {
+            return result(
+                RequirementStatus::Inconclusive,
+                format!(
+                    "no seeds were sent for stage `{stage}` yet (no store at {}): {send_hint}",
+                    seed.store.display()
+                ),
+                Vec::new(),
+            )
+        }
+        Ok(Some(r)) => r,
+    };
+    let (sent, arrivals) = match (reader.sent(Some(stage)), reader.arrivals()) {
+        (Ok(s), Ok(a)) => (s, a),
+        (Err(e), _) | (_, Err(e)) => {
+            return result(RequirementStatus::Inconclusive, e.to_string(), Vec::new())
+        }
+    };
+    if sent.is_empty() {
+        return result(
+            RequirementStatus::Inconclusive,
+            format!("no seeds were sent for stage `{stage}` yet: {send_hint}"),
+            Vec::new(),
+        );
+    }
+    let outcomes = crate::seed::results::evaluate(
+        &sent,
+        &arrivals,
+        std::time::Duration::from_secs(seed.within_minutes * 60),
+        std::time::SystemTime::now(),
+    );
+    let findings: Vec<GateFinding> = outcomes
+        .iter()
+        .flat_map(|o| apply_overrides(plan, &seed.from_domain, o.findings.clone()))
+        .collect();
+    let passed = outcomes
+        .iter()
+        .filter(|o| o.status == crate::finding::Status::Pass)
+        .count();
+    result(
+        status_of(findings.iter(), false),
+        format!(
+            "{passed} of {} seeds sent for `{stage}` arrived authenticated and aligned",
+            outcomes.len()
+        ),
+        findings,
+    )
 }
 
 /// The checks were not run because no requirement needed them; cannot happen for a

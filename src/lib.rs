@@ -36,5 +36,6 @@ pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod records;
+pub mod seed;
 pub mod snapshot;
 pub mod verify;

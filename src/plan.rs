@@ -75,6 +75,33 @@ struct RawPlan {
     stages: Vec<Spanned<RawStage>>,
     #[serde(default, rename = "override")]
     overrides: Vec<Spanned<RawOverride>>,
+    #[serde(default)]
+    seed: Option<Spanned<RawSeed>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSeed {
+    from: Spanned<String>,
+    recipients: Vec<Spanned<String>>,
+    relay: Spanned<String>,
+    #[serde(default)]
+    tls: Option<Spanned<String>>,
+    #[serde(default)]
+    username: Option<Spanned<String>>,
+    #[serde(default)]
+    username_env: Option<Spanned<String>>,
+    #[serde(default)]
+    password_env: Option<Spanned<String>>,
+    #[serde(default)]
+    password_file: Option<Spanned<String>>,
+    /// Accepted only to say where secrets belong.
+    #[serde(default)]
+    password: Option<Spanned<String>>,
+    #[serde(default)]
+    within_minutes: Option<Spanned<u64>>,
+    #[serde(default)]
+    store: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +261,55 @@ pub struct Override {
     pub domain: Option<DomainName>,
 }
 
+/// How seed messages are sent to the new platform's relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SeedTls {
+    /// Plain connection upgraded with STARTTLS, which is required (port 587 by default).
+    Starttls,
+    /// TLS from the first byte (port 465 by default).
+    Implicit,
+    /// No encryption: only with `seed send --allow-plaintext` (port 25 by default).
+    None,
+}
+
+/// Where a secret comes from. The secret itself is never in the plan, in output or in logs.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Env(name) => write!(f, "env:{name}"),
+            SecretSource::File(path) => write!(f, "file:{}", path.display()),
+        }
+    }
+}
+
+/// The plan's seed tests: who sends, to which seed addresses, through which relay.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SeedSetup {
+    /// The From address (its domain is one of the plan's domains).
+    pub from: String,
+    pub from_domain: DomainName,
+    /// The seed addresses; the inbox accepts mail for these only.
+    pub recipients: Vec<String>,
+    pub relay_host: String,
+    pub relay_port: u16,
+    pub tls: SeedTls,
+    pub username: Option<String>,
+    pub username_env: Option<String>,
+    pub password: Option<SecretSource>,
+    /// A seed that has not arrived this long after it was sent has failed.
+    pub within_minutes: u64,
+    /// The seed store (sent tokens, arrivals), resolved relative to the plan.
+    pub store: PathBuf,
+}
+
 /// A validated plan.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Plan {
@@ -250,6 +326,41 @@ pub struct Plan {
     pub domains: Vec<SendingDomain>,
     pub stages: Vec<Stage>,
     pub overrides: Vec<Override>,
+    pub seed: Option<SeedSetup>,
+}
+
+/// The store of a plan's seed tests: `[seed] store`, or `<plan>.seed.db` beside the plan.
+pub fn default_seed_store(plan_path: &Path) -> PathBuf {
+    let mut name = plan_path
+        .file_stem()
+        .map(|s| s.to_os_string())
+        .unwrap_or_default();
+    name.push(".seed.db");
+    plan_path.with_file_name(name)
+}
+
+/// A plain `local@domain` address (what seed From and recipients must be).
+fn parse_address(text: &str) -> Result<(String, DomainName), String> {
+    let text = text.trim();
+    let (local, domain) = text
+        .rsplit_once('@')
+        .ok_or_else(|| format!("`{text}` is not an email address"))?;
+    if local.is_empty()
+        || local.len() > 64
+        || !local.chars().all(|c| {
+            c.is_ascii_graphic()
+                && !matches!(
+                    c,
+                    '<' | '>' | '(' | ')' | ',' | ';' | ':' | '[' | ']' | '"' | '\\'
+                )
+        })
+    {
+        return Err(format!(
+            "`{text}` does not have a plain mailbox before the `@`"
+        ));
+    }
+    let domain = DomainName::parse(domain).map_err(|e| e.reason)?;
+    Ok((format!("{local}@{domain}"), domain))
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -588,6 +699,24 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         });
     }
 
+    let seed = raw
+        .seed
+        .as_ref()
+        .and_then(|s| seed_setup(s.get_ref(), path, &domains, problems));
+    let needs_seed = stages
+        .iter()
+        .any(|s| s.requires.contains(&Requirement::Seed));
+    if needs_seed && raw.seed.is_none() {
+        if let Some(s) = raw.stages.iter().find(|s| {
+            s.get_ref()
+                .requires
+                .iter()
+                .any(|r| r.get_ref().trim() == "seed")
+        }) {
+            problems.at(s.span(), "seed", "a stage requires seed tests, but the plan has no [seed] section (from, recipients, relay)");
+        }
+    }
+
     Plan {
         path: path.to_path_buf(),
         name: migration.name.get_ref().trim().to_string(),
@@ -599,7 +728,175 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         domains,
         stages,
         overrides,
+        seed,
     }
+}
+
+fn seed_setup(
+    raw: &RawSeed,
+    path: &Path,
+    domains: &[SendingDomain],
+    problems: &mut Problems<'_>,
+) -> Option<SeedSetup> {
+    let before = problems.list.len();
+    let from = match parse_address(raw.from.get_ref()) {
+        Ok((address, domain)) => {
+            if !domains.iter().any(|d| domain.is_within(&d.name)) {
+                problems.at(raw.from.span(), "seed.from", format!("{domain} is not one of the plan's domains (or below one): seeds must test a domain that moves"));
+            }
+            Some((address, domain))
+        }
+        Err(e) => {
+            problems.at(raw.from.span(), "seed.from", e);
+            None
+        }
+    };
+    let mut recipients = Vec::new();
+    if raw.recipients.is_empty() {
+        problems.at(
+            raw.from.span(),
+            "seed.recipients",
+            "no seed addresses: list the addresses the seed inbox receives for",
+        );
+    }
+    for (i, r) in raw.recipients.iter().enumerate() {
+        match parse_address(r.get_ref()) {
+            Ok((address, _)) => recipients.push(address),
+            Err(e) => problems.at(r.span(), format!("seed.recipients[{i}]"), e),
+        }
+    }
+    let tls = match raw
+        .tls
+        .as_ref()
+        .map(|t| t.get_ref().trim().to_ascii_lowercase())
+    {
+        None => SeedTls::Starttls,
+        Some(t) if t == "starttls" => SeedTls::Starttls,
+        Some(t) if t == "implicit" => SeedTls::Implicit,
+        Some(t) if t == "none" => SeedTls::None,
+        Some(other) => {
+            if let Some(t) = &raw.tls {
+                problems.at(
+                    t.span(),
+                    "seed.tls",
+                    format!("`{other}` is not a TLS mode: use starttls, implicit or none"),
+                );
+            }
+            SeedTls::Starttls
+        }
+    };
+    let default_port = match tls {
+        SeedTls::Starttls => 587,
+        SeedTls::Implicit => 465,
+        SeedTls::None => 25,
+    };
+    let relay_text = raw.relay.get_ref().trim();
+    let (host, port) = match relay_text.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.starts_with('[') => match p.parse::<u16>() {
+            Ok(port) if port > 0 => (
+                h.trim_start_matches('[').trim_end_matches(']').to_string(),
+                port,
+            ),
+            _ => {
+                problems.at(
+                    raw.relay.span(),
+                    "seed.relay",
+                    format!("`{p}` is not a port number"),
+                );
+                (h.to_string(), default_port)
+            }
+        },
+        _ => (relay_text.to_string(), default_port),
+    };
+    if host.is_empty() {
+        problems.at(
+            raw.relay.span(),
+            "seed.relay",
+            "the relay needs a host name (smtp.example.com:587)",
+        );
+    }
+    if let Some(p) = &raw.password {
+        problems.at(
+            p.span(),
+            "seed.password",
+            "never put a secret in the plan: name the environment variable that holds it (password_env = \"SENDGRID_API_KEY\") or a file (password_file)",
+        );
+    }
+    let env_name = |v: &Spanned<String>, field: &str, problems: &mut Problems<'_>| {
+        let name = v.get_ref().trim().to_string();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            problems.at(
+                v.span(),
+                format!("seed.{field}"),
+                format!("`{name}` is not an environment variable name"),
+            );
+        }
+        name
+    };
+    let password = match (&raw.password_env, &raw.password_file) {
+        (Some(_), Some(f)) => {
+            problems.at(
+                f.span(),
+                "seed.password_file",
+                "give either password_env or password_file, not both",
+            );
+            None
+        }
+        (Some(e), None) => Some(SecretSource::Env(env_name(e, "password_env", problems))),
+        (None, Some(f)) => {
+            let p = PathBuf::from(f.get_ref());
+            Some(SecretSource::File(if p.is_absolute() {
+                p
+            } else {
+                path.parent().unwrap_or(Path::new(".")).join(p)
+            }))
+        }
+        (None, None) => None,
+    };
+    let username_env = raw
+        .username_env
+        .as_ref()
+        .map(|u| env_name(u, "username_env", problems));
+    let within_minutes = match &raw.within_minutes {
+        Some(w) if *w.get_ref() == 0 || *w.get_ref() > 7 * 24 * 60 => {
+            problems.at(
+                w.span(),
+                "seed.within_minutes",
+                "must be between 1 minute and a week",
+            );
+            30
+        }
+        Some(w) => *w.get_ref(),
+        None => 30,
+    };
+    let store = match &raw.store {
+        Some(s) => {
+            let p = PathBuf::from(s.get_ref());
+            if p.is_absolute() {
+                p
+            } else {
+                path.parent().unwrap_or(Path::new(".")).join(p)
+            }
+        }
+        None => default_seed_store(path),
+    };
+    let (from, from_domain) = from?;
+    (problems.list.len() == before).then_some(SeedSetup {
+        from,
+        from_domain,
+        recipients,
+        relay_host: host,
+        relay_port: port,
+        tls,
+        username: raw
+            .username
+            .as_ref()
+            .map(|u| u.get_ref().trim().to_string()),
+        username_env,
+        password,
+        within_minutes,
+        store,
+    })
 }
 
 fn platform(

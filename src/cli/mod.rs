@@ -8,6 +8,7 @@ pub mod common;
 pub mod gate;
 pub mod plan;
 pub mod providers;
+pub mod seed;
 pub mod snapshot;
 
 use crate::exit::ExitStatus;
@@ -38,6 +39,9 @@ pub enum Command {
     Providers(providers::ProvidersArgs),
     /// Back up every mail-related record of domains as a zone file; `snapshot diff` compares two.
     Snapshot(snapshot::SnapshotArgs),
+    /// Seed tests: send through the new platform, receive in mailshift's own inbox, see results.
+    #[command(subcommand)]
+    Seed(seed::SeedCommand),
 }
 
 pub const EXIT_CODES: &str = "Exit codes: 0 passed, 1 checks failed, 2 bad invocation or input, \
@@ -51,5 +55,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Plan(command) => plan::run(command),
         Command::Providers(args) => providers::run(args),
         Command::Snapshot(args) => snapshot::run(args),
+        Command::Seed(command) => seed::run(command),
     }
 }
