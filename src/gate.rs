@@ -336,8 +336,13 @@ fn policy_result(
     policy_ids: &[String],
     catalog: &Catalog,
     evidence: &Evidence,
+    seed: Option<&Result<SeedEvidence, (RequirementStatus, String)>>,
 ) -> RequirementResult {
-    let all: Vec<&GateFinding> = evidence.dns.iter().chain(&evidence.coexist).collect();
+    let dns_findings: Vec<&GateFinding> = evidence.dns.iter().chain(&evidence.coexist).collect();
+    let seed_findings: Option<Vec<&GateFinding>> = match seed {
+        Some(Ok(e)) if e.arrived > 0 => Some(e.findings.iter().collect()),
+        _ => None,
+    };
     let mut rules = Vec::new();
     let mut behind: Vec<GateFinding> = Vec::new();
     for id in policy_ids {
@@ -352,76 +357,35 @@ fn policy_result(
             continue;
         };
         for rule in &policy.rules {
+            let measured = !rule.checks.is_empty() || !rule.any_of.is_empty();
             let (status, detail) = match rule.verified_by {
-                VerifiedBy::Seed => (
+                VerifiedBy::Seed if !measured => (
                     RequirementStatus::Deferred,
-                    "proven by seed tests, not by DNS".to_string(),
+                    "not measured by mailshift's seed tests: confirm it by hand".to_string(),
                 ),
+                VerifiedBy::Seed => match (&seed_findings, seed) {
+                    (Some(findings), _) => judge_rule(rule, findings, &mut behind),
+                    (None, Some(Ok(e))) => (
+                        RequirementStatus::Deferred,
+                        format!(
+                            "proven by seed tests: none of the {} seeds sent for this stage has arrived yet",
+                            e.sent
+                        ),
+                    ),
+                    (None, Some(Err((_, why)))) => (
+                        RequirementStatus::Deferred,
+                        format!("proven by seed tests: {why}"),
+                    ),
+                    (None, None) => (
+                        RequirementStatus::Deferred,
+                        "proven by seed tests, not by DNS".to_string(),
+                    ),
+                },
                 VerifiedBy::Metrics => (
                     RequirementStatus::Deferred,
                     "proven by sending metrics during warmup, not by DNS".to_string(),
                 ),
-                VerifiedBy::Dns => {
-                    let matching_of = |patterns: &[String]| -> Vec<&GateFinding> {
-                        all.iter()
-                            .copied()
-                            .filter(|f| patterns.iter().any(|p| check_matches(p, &f.finding.id)))
-                            .collect()
-                    };
-                    let matching = matching_of(&rule.checks);
-                    let mut status = status_of(matching.iter().copied(), rule.warn_fails);
-                    // "SPF or DKIM": the best group decides.
-                    let groups: Vec<(RequirementStatus, Vec<&GateFinding>)> = rule
-                        .any_of
-                        .iter()
-                        .map(|g| {
-                            let m = matching_of(g);
-                            (status_of(m.iter().copied(), rule.warn_fails), m)
-                        })
-                        .collect();
-                    let best_group = groups.iter().map(|(s, _)| *s).min();
-                    if let Some(best) = best_group {
-                        status = status.max(best);
-                    }
-                    let matching: Vec<&GateFinding> =
-                        if best_group.is_some_and(|b| b != RequirementStatus::Passed) {
-                            matching
-                                .into_iter()
-                                .chain(groups.iter().flat_map(|(_, m)| m.iter().copied()))
-                                .collect()
-                        } else {
-                            matching
-                        };
-                    let bad: Vec<&GateFinding> = matching
-                        .iter()
-                        .copied()
-                        .filter(|f| {
-                            f.finding.severity == Severity::Fail
-                                || f.finding.severity == Severity::Inconclusive
-                                || (rule.warn_fails && f.finding.severity == Severity::Warn)
-                        })
-                        .collect();
-                    for f in &bad {
-                        if !behind.iter().any(|b| {
-                            b.domain == f.domain
-                                && b.finding.id == f.finding.id
-                                && b.finding.message == f.finding.message
-                        }) {
-                            behind.push((*f).clone());
-                        }
-                    }
-                    let detail = if bad.is_empty() {
-                        format!("{} matching findings, none failing", matching.len())
-                    } else {
-                        bad.iter()
-                            .map(|f| {
-                                format!("{} {} ({})", f.domain, f.finding.id, f.finding.severity)
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    };
-                    (status, detail)
-                }
+                VerifiedBy::Dns => judge_rule(rule, &dns_findings, &mut behind),
             };
             let scope = match rule.applies_to {
                 Applies::All => "",
@@ -447,7 +411,7 @@ fn policy_result(
         requirement: requirement.to_string(),
         status,
         summary: format!(
-            "{} rules: {} passed, {} failed, {} inconclusive, {} left to seed tests or metrics",
+            "{} rules: {} passed, {} failed, {} inconclusive, {} left to seed tests, metrics or you",
             rules.len(),
             n(RequirementStatus::Passed),
             n(RequirementStatus::Failed),
@@ -457,6 +421,71 @@ fn policy_result(
         findings: behind,
         rules,
     }
+}
+
+/// Decides one rule from the findings it names; the failing ones are added to `behind`.
+fn judge_rule(
+    rule: &crate::catalog::policies::Rule,
+    all: &[&GateFinding],
+    behind: &mut Vec<GateFinding>,
+) -> (RequirementStatus, String) {
+    let matching_of = |patterns: &[String]| -> Vec<&GateFinding> {
+        all.iter()
+            .copied()
+            .filter(|f| patterns.iter().any(|p| check_matches(p, &f.finding.id)))
+            .collect()
+    };
+    let matching = matching_of(&rule.checks);
+    let mut status = status_of(matching.iter().copied(), rule.warn_fails);
+    // "SPF or DKIM": the best group decides.
+    let groups: Vec<(RequirementStatus, Vec<&GateFinding>)> = rule
+        .any_of
+        .iter()
+        .map(|g| {
+            let m = matching_of(g);
+            (status_of(m.iter().copied(), rule.warn_fails), m)
+        })
+        .collect();
+    let best_group = groups.iter().map(|(s, _)| *s).min();
+    if let Some(best) = best_group {
+        status = status.max(best);
+    }
+    let matching: Vec<&GateFinding> = if best_group.is_some_and(|b| b != RequirementStatus::Passed)
+    {
+        matching
+            .into_iter()
+            .chain(groups.iter().flat_map(|(_, m)| m.iter().copied()))
+            .collect()
+    } else {
+        matching
+    };
+    let bad: Vec<&GateFinding> = matching
+        .iter()
+        .copied()
+        .filter(|f| {
+            f.finding.severity == Severity::Fail
+                || f.finding.severity == Severity::Inconclusive
+                || (rule.warn_fails && f.finding.severity == Severity::Warn)
+        })
+        .collect();
+    for f in &bad {
+        if !behind.iter().any(|b| {
+            b.domain == f.domain
+                && b.finding.id == f.finding.id
+                && b.finding.message == f.finding.message
+        }) {
+            behind.push((*f).clone());
+        }
+    }
+    let detail = if bad.is_empty() {
+        format!("{} matching findings, none failing", matching.len())
+    } else {
+        bad.iter()
+            .map(|f| format!("{} {} ({})", f.domain, f.finding.id, f.finding.severity))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    (status, detail)
 }
 
 fn snapshot_result(plan: &Plan) -> RequirementResult {
@@ -543,6 +572,16 @@ pub async fn evaluate(
     } else {
         None
     };
+    let seed = stage_def
+        .requires
+        .iter()
+        .any(|r| {
+            matches!(
+                r,
+                Requirement::Seed | Requirement::Policies | Requirement::Policy(_)
+            )
+        })
+        .then(|| seed_evidence(plan, &stage_def.name));
     let mut requirements = Vec::new();
     for requirement in &stage_def.requires {
         let result = match (requirement, &evidence) {
@@ -551,9 +590,16 @@ pub async fn evaluate(
             (Requirement::Coexistence, Some(e)) => {
                 requirement_from_findings(requirement, &e.coexist, "migration checks (both platforms, budget, alignment, rDNS)")
             }
-            (Requirement::Policies, Some(e)) => policy_result(requirement, &plan.policies, catalog, e),
-            (Requirement::Policy(id), Some(e)) => policy_result(requirement, std::slice::from_ref(id), catalog, e),
-            (Requirement::Seed, _) => seed_result(plan, &stage_def.name),
+            (Requirement::Policies, Some(e)) => {
+                policy_result(requirement, &plan.policies, catalog, e, seed.as_ref())
+            }
+            (Requirement::Policy(id), Some(e)) => {
+                policy_result(requirement, std::slice::from_ref(id), catalog, e, seed.as_ref())
+            }
+            (Requirement::Seed, _) => match &seed {
+                Some(evidence) => seed_result(&stage_def.name, evidence),
+                None => unreachable_requirement(requirement),
+            },
             (Requirement::Warmup, _) => RequirementResult {
                 requirement: requirement.to_string(),
                 status: RequirementStatus::Inconclusive,
@@ -585,53 +631,51 @@ pub async fn evaluate(
     })
 }
 
-/// The `seed` requirement: every seed sent for this stage arrived in time, authenticated and
-/// aligned, with one-click unsubscribe.
-fn seed_result(plan: &Plan, stage: &str) -> RequirementResult {
-    let result = |status, summary: String, findings| RequirementResult {
-        requirement: Requirement::Seed.to_string(),
-        status,
-        summary,
-        findings,
-        rules: Vec::new(),
-    };
+/// What the stage's seed tests showed: the findings of every seed sent for the stage (after
+/// overrides), or why there are none to judge.
+struct SeedEvidence {
+    /// How many seeds were sent for the stage, and how many of them have arrived.
+    sent: usize,
+    arrived: usize,
+    passed: usize,
+    findings: Vec<GateFinding>,
+}
+
+/// Reads the seed store for `stage`; `Err` carries the status and summary the `seed`
+/// requirement reports when there is nothing to judge.
+fn seed_evidence(plan: &Plan, stage: &str) -> Result<SeedEvidence, (RequirementStatus, String)> {
     let Some(seed) = &plan.seed else {
-        return result(
+        return Err((
             RequirementStatus::Failed,
             "the plan has no [seed] section".into(),
-            Vec::new(),
-        );
+        ));
     };
     let send_hint = format!(
         "send them with `mailshift seed send {} --stage {stage}`",
         plan.path.display()
     );
     let reader = match crate::seed::store::StoreReader::open(&seed.store) {
-        Err(e) => return result(RequirementStatus::Inconclusive, e.to_string(), Vec::new()),
+        Err(e) => return Err((RequirementStatus::Inconclusive, e.to_string())),
         Ok(None) => {
-            return result(
+            return Err((
                 RequirementStatus::Inconclusive,
                 format!(
                     "no seeds were sent for stage `{stage}` yet (no store at {}): {send_hint}",
                     seed.store.display()
                 ),
-                Vec::new(),
-            )
+            ))
         }
         Ok(Some(r)) => r,
     };
     let (sent, arrivals) = match (reader.sent(Some(stage)), reader.arrivals()) {
         (Ok(s), Ok(a)) => (s, a),
-        (Err(e), _) | (_, Err(e)) => {
-            return result(RequirementStatus::Inconclusive, e.to_string(), Vec::new())
-        }
+        (Err(e), _) | (_, Err(e)) => return Err((RequirementStatus::Inconclusive, e.to_string())),
     };
     if sent.is_empty() {
-        return result(
+        return Err((
             RequirementStatus::Inconclusive,
             format!("no seeds were sent for stage `{stage}` yet: {send_hint}"),
-            Vec::new(),
-        );
+        ));
     }
     let outcomes = crate::seed::results::evaluate(
         &sent,
@@ -639,22 +683,44 @@ fn seed_result(plan: &Plan, stage: &str) -> RequirementResult {
         std::time::Duration::from_secs(seed.within_minutes * 60),
         std::time::SystemTime::now(),
     );
-    let findings: Vec<GateFinding> = outcomes
-        .iter()
-        .flat_map(|o| apply_overrides(plan, &seed.from_domain, o.findings.clone()))
-        .collect();
-    let passed = outcomes
-        .iter()
-        .filter(|o| o.status == crate::finding::Status::Pass)
-        .count();
-    result(
-        status_of(findings.iter(), false),
-        format!(
-            "{passed} of {} seeds sent for `{stage}` arrived authenticated and aligned",
-            outcomes.len()
+    Ok(SeedEvidence {
+        sent: outcomes.len(),
+        arrived: outcomes.iter().filter(|o| o.arrival.is_some()).count(),
+        passed: outcomes
+            .iter()
+            .filter(|o| o.status == crate::finding::Status::Pass)
+            .count(),
+        findings: outcomes
+            .iter()
+            .flat_map(|o| apply_overrides(plan, &seed.from_domain, o.findings.clone()))
+            .collect(),
+    })
+}
+
+/// The `seed` requirement: every seed sent for this stage arrived in time, authenticated and
+/// aligned, with one-click unsubscribe.
+fn seed_result(
+    stage: &str,
+    evidence: &Result<SeedEvidence, (RequirementStatus, String)>,
+) -> RequirementResult {
+    let (status, summary, findings) = match evidence {
+        Err((status, summary)) => (*status, summary.clone(), Vec::new()),
+        Ok(e) => (
+            status_of(e.findings.iter(), false),
+            format!(
+                "{} of {} seeds sent for `{stage}` arrived authenticated and aligned",
+                e.passed, e.sent
+            ),
+            e.findings.clone(),
         ),
+    };
+    RequirementResult {
+        requirement: Requirement::Seed.to_string(),
+        status,
+        summary,
         findings,
-    )
+        rules: Vec::new(),
+    }
 }
 
 /// The checks were not run because no requirement needed them; cannot happen for a

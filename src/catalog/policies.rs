@@ -4,7 +4,9 @@
 //! A rule names the checks it rests on by id pattern (`spf.*`, `dmarc.missing`) and what proves
 //! it: DNS (decided by `mailshift check` findings), a seed test (a real message must show it, such
 //! as one-click unsubscribe headers or TLS), or warmup metrics (spam rate). A DNS rule fails when
-//! any matching finding fails.
+//! any matching finding fails; a seed rule that names checks (`seed.unsubscribe`) is decided the
+//! same way by the findings of the stage's seed tests once a seed has arrived, and is deferred
+//! until then.
 
 use serde::Deserialize;
 
@@ -42,7 +44,9 @@ pub struct Rule {
     pub verified_by: VerifiedBy,
     #[serde(default = "all_senders")]
     pub applies_to: Applies,
-    /// Check-id patterns (`spf.*`, `dmarc.missing`) that must all pass (DNS rules).
+    /// Check-id patterns (`spf.*`, `dmarc.missing`) that must all pass: DNS findings for DNS
+    /// rules, seed findings (`seed.tls`) for seed rules. A seed rule without checks is not
+    /// measured by mailshift and stays deferred.
     #[serde(default)]
     pub checks: Vec<String>,
     /// Groups of patterns of which at least one group must pass ("SPF or DKIM":
@@ -92,12 +96,34 @@ impl Policy {
                     rule.id
                 ));
             }
-            for pattern in &rule.checks {
+            for pattern in rule.checks.iter().chain(rule.any_of.iter().flatten()) {
                 if !is_check_pattern(pattern) {
                     return Err(format!(
                         "rule `{}`: `{pattern}` is not a check id or pattern (`spf.*`, `dmarc.missing`)",
                         rule.id
                     ));
+                }
+                let is_seed = pattern.starts_with("seed.");
+                match rule.verified_by {
+                    VerifiedBy::Seed if !is_seed => {
+                        return Err(format!(
+                            "rule `{}` is verified by seed tests, so its checks are seed findings (`seed.tls`), not `{pattern}`",
+                            rule.id
+                        ))
+                    }
+                    VerifiedBy::Dns if is_seed => {
+                        return Err(format!(
+                            "rule `{}` is verified by DNS, but `{pattern}` is a seed finding: use verified_by = \"seed\"",
+                            rule.id
+                        ))
+                    }
+                    VerifiedBy::Metrics if !rule.checks.is_empty() => {
+                        return Err(format!(
+                            "rule `{}` is verified by metrics and cannot name checks",
+                            rule.id
+                        ))
+                    }
+                    _ => {}
                 }
             }
         }
@@ -123,5 +149,33 @@ pub fn check_matches(pattern: &str, id: &str) -> bool {
     match pattern.strip_suffix(".*") {
         Some(family) => id.split_once('.').is_some_and(|(f, _)| f == family),
         None => pattern == id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Policy;
+
+    fn policy(rule: &str) -> Result<(), String> {
+        let text = format!(
+            "id = \"p\"\nname = \"P\"\neffective = \"2024-01-01\"\nbulk_threshold = \"many\"\ndocs = []\n[[rule]]\nid = \"r\"\ntitle = \"R\"\nwhy = \"W\"\n{rule}"
+        );
+        toml::from_str::<Policy>(&text)
+            .map_err(|e| e.to_string())?
+            .validate()
+    }
+
+    #[test]
+    fn seed_rules_name_seed_findings_and_dns_rules_do_not() {
+        assert!(policy("verified_by = \"seed\"\nchecks = [\"seed.tls\"]\n").is_ok());
+        assert!(policy("verified_by = \"seed\"\n").is_ok());
+        let err = policy("verified_by = \"seed\"\nchecks = [\"spf.*\"]\n").unwrap_err();
+        assert!(err.contains("seed findings"), "{err}");
+        let err = policy("verified_by = \"dns\"\nchecks = [\"seed.tls\"]\n").unwrap_err();
+        assert!(err.contains("verified_by = \"seed\""), "{err}");
+        let err = policy("verified_by = \"dns\"\nchecks = [\"spf.*\"]\nany_of = [[\"SPF\"]]\n")
+            .unwrap_err();
+        assert!(err.contains("`SPF`"), "{err}");
+        assert!(policy("verified_by = \"dns\"\n").is_err());
     }
 }
