@@ -10,6 +10,7 @@ pub mod plan;
 pub mod providers;
 pub mod seed;
 pub mod snapshot;
+pub mod verify;
 
 use crate::exit::ExitStatus;
 use clap::{Parser, Subcommand};
@@ -42,6 +43,8 @@ pub enum Command {
     /// Seed tests: send through the new platform, receive in mailshift's own inbox, see results.
     #[command(subcommand)]
     Seed(seed::SeedCommand),
+    /// Verify saved messages offline: SPF, DKIM, DMARC, ARC and the bulk-sender header rules.
+    Verify(verify::VerifyArgs),
 }
 
 pub const EXIT_CODES: &str = "Exit codes: 0 passed, 1 checks failed, 2 bad invocation or input, \
@@ -56,5 +59,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Providers(args) => providers::run(args),
         Command::Snapshot(args) => snapshot::run(args),
         Command::Seed(command) => seed::run(command),
+        Command::Verify(args) => verify::run(args),
     }
 }

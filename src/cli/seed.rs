@@ -86,6 +86,9 @@ pub struct InboxArgs {
     /// Seconds a client may stay silent.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub idle_timeout: u64,
+    /// Seconds DNS answers (DKIM keys, SPF, DMARC) are reused before they are asked again.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub dns_cache: u64,
     /// The seed store [default: the plan's, or PLAN.seed.db].
     #[arg(long, value_name = "FILE")]
     pub store: Option<PathBuf>,
@@ -292,6 +295,7 @@ fn inbox(args: InboxArgs) -> anyhow::Result<ExitStatus> {
     config.max_message_size = args.max_size.max(1024);
     config.max_connections = args.max_connections.max(1);
     config.command_timeout = Duration::from_secs(args.idle_timeout.max(1));
+    config.dns_cache_lifetime = Duration::from_secs(args.dns_cache.max(1));
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         config.tls = Some(tls_config(cert, key).map_err(anyhow::Error::msg)?);
     }
@@ -299,6 +303,8 @@ fn inbox(args: InboxArgs) -> anyhow::Result<ExitStatus> {
     let dns = args.dns.config()?;
     runtime()?.block_on(async {
         let resolver = Resolver::new(&dns)?;
+        // The first message should not pay for setting up the shared verifier.
+        crate::verify::prepare().map_err(anyhow::Error::msg)?;
         let store = Arc::new(Store::open(&store_path)?);
         let inbox = Inbox::bind(args.listen, config, store, resolver)
             .await

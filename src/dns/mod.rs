@@ -165,6 +165,25 @@ impl Resolver {
         })
     }
 
+    /// Forgets every cached answer (zone-file answers are re-read from the overlay, which is
+    /// kept). Long-running users such as the seed inbox call it periodically so a rotated key or
+    /// a changed record is seen, and so the cache does not grow without bound; lookups in
+    /// flight finish with the answers they already share.
+    pub fn clear_cache(&self) {
+        if let Ok(mut cache) = self.inner.cache.lock() {
+            cache.clear();
+        }
+    }
+
+    /// How many answers are cached (all question types).
+    pub fn cached_answers(&self) -> usize {
+        self.inner
+            .cache
+            .lock()
+            .map(|c| c.values().map(HashMap::len).sum())
+            .unwrap_or(0)
+    }
+
     pub fn stats(&self) -> DnsStats {
         DnsStats {
             queries: self.inner.queries.load(Ordering::Relaxed),

@@ -111,6 +111,8 @@ struct Run {
     exists_pending: Option<u64>,
     /// `<domain>` of the evaluation.
     domain: Option<String>,
+    /// Questions the caches could not answer in this run, so mail-auth asked its resolver.
+    declined: usize,
 }
 
 impl LookupCache {
@@ -161,6 +163,20 @@ impl LookupCache {
     /// (which RFC 7208 §4.6.4 says must not count) are not counted.
     pub fn void_lookups(&self) -> usize {
         self.state().run.void_lookups
+    }
+
+    /// Questions of this run the caches did not answer, so that mail-auth asked its own
+    /// resolver: unknown names, and the outcomes only the fallback server can express. A run
+    /// with none never left the caches, whatever resolver its evaluator was given.
+    pub fn declined(&self) -> usize {
+        self.state().run.declined
+    }
+
+    fn note<T>(&self, served: Option<T>) -> Option<T> {
+        if served.is_none() {
+            self.state().run.declined += 1;
+        }
+        served
     }
 
     /// TXT questions asked in this run.
@@ -456,7 +472,7 @@ impl ResolverCache<Box<str>, Txt> for LookupCache {
         Box<str>: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.txt(name)
+        self.note(self.txt(name))
     }
     fn remove<Q>(&self, _: &Q) -> Option<Txt>
     where
@@ -474,7 +490,7 @@ impl ResolverCache<Box<str>, RecordSet<MX>> for LookupCache {
         Box<str>: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.mx(name)
+        self.note(self.mx(name))
     }
     fn remove<Q>(&self, _: &Q) -> Option<RecordSet<MX>>
     where
@@ -492,10 +508,10 @@ impl ResolverCache<Box<str>, RecordSet<Ipv4Addr>> for LookupCache {
         Box<str>: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.addresses(QueryType::A, name, |d| match d {
+        self.note(self.addresses(QueryType::A, name, |d| match d {
             RecordData::A(a) => Some(*a),
             _ => None,
-        })
+        }))
     }
     fn remove<Q>(&self, _: &Q) -> Option<RecordSet<Ipv4Addr>>
     where
@@ -513,10 +529,10 @@ impl ResolverCache<Box<str>, RecordSet<Ipv6Addr>> for LookupCache {
         Box<str>: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.addresses(QueryType::Aaaa, name, |d| match d {
+        self.note(self.addresses(QueryType::Aaaa, name, |d| match d {
             RecordData::Aaaa(a) => Some(*a),
             _ => None,
-        })
+        }))
     }
     fn remove<Q>(&self, _: &Q) -> Option<RecordSet<Ipv6Addr>>
     where
@@ -537,9 +553,9 @@ impl ResolverCache<IpAddr, RecordSet<Box<str>>> for LookupCache {
         // The only address SPF reverse-resolves is the client's; compare through `Borrow`.
         let client: &Q = self.client.borrow();
         if client != ip {
-            return None;
+            return self.note(None);
         }
-        self.ptr(&self.client)
+        self.note(self.ptr(&self.client))
     }
     fn remove<Q>(&self, _: &Q) -> Option<RecordSet<Box<str>>>
     where
@@ -753,7 +769,7 @@ fn fqdn(name: &str) -> Box<str> {
 }
 
 /// `Example.COM.` → `example.com` (mailshift's form).
-fn plain(name: &str) -> String {
+pub(crate) fn plain(name: &str) -> String {
     name.strip_suffix('.').unwrap_or(name).to_lowercase()
 }
 
@@ -775,7 +791,7 @@ pub fn reverse_name(ip: IpAddr) -> String {
     }
 }
 
-async fn fetch_all(resolver: &Resolver, questions: &[Miss]) -> Vec<Arc<Answer>> {
+pub(crate) async fn fetch_all(resolver: &Resolver, questions: &[Miss]) -> Vec<Arc<Answer>> {
     futures::future::join_all(questions.iter().map(|(qtype, name)| async move {
         if name.is_empty() {
             // The root (e.g. `a:.`): nothing to ask; it holds no SPF data or addresses.
@@ -845,15 +861,7 @@ impl FallbackServer {
         opts.try_tcp_on_error = false;
         opts.edns0 = false;
         opts.num_concurrent_reqs = 1;
-        // `MessageAuthenticator::new` would build a TLS client configuration every time, which
-        // loads and parses the system's root certificates (milliseconds; most of the cost of an
-        // evaluation). This resolver never uses TLS, but hickory builds the configuration
-        // anyway, so build it once per process and hand out clones.
-        static TLS: OnceLock<Result<TlsConfig, String>> = OnceLock::new();
-        let tls = TLS
-            .get_or_init(|| TlsConfig::new().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(Clone::clone)?;
+        let tls = tls_config()?;
         let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
             .with_options(opts)
             .with_tls_config(tls.config.clone())
@@ -888,6 +896,48 @@ impl FallbackServer {
             }
         }
     }
+}
+
+/// The TLS client configuration hickory insists on building for every resolver.
+///
+/// `MessageAuthenticator::new` would build one every time, which loads and parses the system's
+/// root certificates (milliseconds; most of the cost of an evaluation). mailshift's evaluators
+/// never use TLS, but hickory builds the configuration anyway, so it is built once per process
+/// and cloned.
+fn tls_config() -> Result<&'static TlsConfig, String> {
+    static TLS: OnceLock<Result<TlsConfig, String>> = OnceLock::new();
+    TLS.get_or_init(|| TlsConfig::new().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// A mail-auth evaluator that cannot resolve anything: its resolver has no name server, so every
+/// question it is asked fails at once ("no connections available", a temporary error), without
+/// a socket or a task. Shared by the whole process.
+///
+/// Evaluations whose caches answer every question (see [`LookupCache::declined`] and
+/// [`super::records::RecordCache`]) use it: mail-auth then never reaches its resolver, and if it
+/// does, the run is known not to count.
+pub fn null_authenticator() -> Result<&'static MessageAuthenticator, String> {
+    static NULL: OnceLock<Result<MessageAuthenticator, String>> = OnceLock::new();
+    NULL.get_or_init(|| {
+        let mut opts = ResolverOpts::default();
+        opts.cache_size = 0;
+        opts.attempts = 1;
+        opts.use_hosts_file = ResolveHosts::Never;
+        opts.try_tcp_on_error = false;
+        let resolver = TokioResolver::builder_with_config(
+            ResolverConfig::from_name_servers(Vec::new()),
+            TokioRuntimeProvider::default(),
+        )
+        .with_options(opts)
+        .with_tls_config(tls_config()?.config.clone())
+        .build()
+        .map_err(|e| e.to_string())?;
+        Ok(MessageAuthenticator(resolver))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
 }
 
 /// A name from the wire as mail-auth spelled it in its cache key: the labels' bytes joined with

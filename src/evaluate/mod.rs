@@ -5,4 +5,7 @@
 //! evaluators fed from mailshift's own resolver, so `--zone` overlays and the run's cache apply.
 
 pub mod cache;
+pub mod dkim;
+pub mod dmarc;
+pub mod records;
 pub mod spf;

@@ -8,11 +8,17 @@
 //! of §4.6.4, and the `exp=` explanation lookup (§6.2), which mail-auth asks for through the same
 //! cache as policies and so needs one more run to be served.
 
-use super::cache::{FallbackServer, LookupCache, MAX_VOID_LOOKUPS};
-use crate::dns::Resolver;
+use super::cache::{
+    fetch_all, hosts_to_validate, null_authenticator, plain, policy_txt, FallbackServer,
+    LookupCache, Miss, MAX_VOID_LOOKUPS,
+};
+use crate::dns::{Answer, QueryType, Resolver};
 use mail_auth::spf::verify::SpfParameters;
-use mail_auth::{MessageAuthenticator, Parameters, SpfOutput};
+use mail_auth::spf::{Macro, Mechanism, Variables};
+use mail_auth::{MessageAuthenticator, Parameters, SpfOutput, Txt};
+use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Upper bound on runs of mail-auth's `check_host` per evaluation. A run stops at the first
 /// policy or address it does not have; with the MX/PTR follow-ups fetched together, a policy at
@@ -146,33 +152,40 @@ pub async fn check_host(resolver: &Resolver, query: &SpfQuery) -> SpfVerdict {
 }
 
 /// `check_host` with the details of the evaluation.
+///
+/// The names the policy needs are fetched first (`prefetch`: the record, its includes and
+/// redirects, the hosts of `a`, `mx` and `exists`, the `exp=` text, with their macros expanded
+/// as mail-auth expands them), and mail-auth runs once on the caches with
+/// [`null_authenticator`], which resolves nothing. When that run never needed its resolver
+/// ([`LookupCache::declined`] is zero), it is the verdict: no socket, no second run. Otherwise
+/// (a name the prefetch did not foresee, a `ptr` mechanism, a void answer only the fallback
+/// server can express) the evaluation continues the iterative way of [`super::cache`], with the
+/// answers fetched so far.
 pub async fn evaluate(resolver: &Resolver, query: &SpfQuery) -> SpfEvaluation {
     let identity = match Identity::new(query) {
         Ok(identity) => identity,
         Err(note) => return early(SpfResult::None, note),
     };
-    let server = match FallbackServer::bind().await {
-        Ok(server) => server,
-        Err(e) => {
-            return early(
-                SpfResult::TempError,
-                format!("cannot open a loopback socket for the evaluator: {e}"),
-            )
-        }
-    };
-    let authenticator = match server.authenticator() {
-        Ok(a) => a,
-        Err(e) => {
-            return early(
-                SpfResult::TempError,
-                format!("cannot set up the evaluator: {e}"),
-            )
-        }
-    };
     let cache = LookupCache::new(identity.ip);
-    let mut questions = 0;
-    for round in 1..=MAX_ROUNDS {
-        let output = run(&server, &authenticator, &cache, &identity, None).await;
+    let mut questions = prefetch(resolver, &cache, &identity).await;
+    let mut evaluator = match null_authenticator() {
+        Ok(null) => Evaluator::Cached(null),
+        Err(_) => match Evaluator::with_fallback().await {
+            Ok(evaluator) => evaluator,
+            Err(note) => return early(SpfResult::TempError, note),
+        },
+    };
+    let mut round = 0;
+    while round < MAX_ROUNDS {
+        round += 1;
+        let output = evaluator.run(&cache, &identity, None).await;
+        if evaluator.needs_fallback(&cache) {
+            evaluator = match Evaluator::with_fallback().await {
+                Ok(evaluator) => evaluator,
+                Err(note) => return early(SpfResult::TempError, note),
+            };
+            continue;
+        }
         if cache.has_misses() {
             questions += cache.fetch_misses(resolver).await;
             continue;
@@ -211,8 +224,15 @@ pub async fn evaluate(resolver: &Resolver, query: &SpfQuery) -> SpfEvaluation {
             // the wrong kind there and does not fail with an explanation: nothing is taken.
             let last = cache.txt_questions() - 1;
             loop {
-                let explained = run(&server, &authenticator, &cache, &identity, Some(last)).await;
+                let explained = evaluator.run(&cache, &identity, Some(last)).await;
                 evaluation.rounds += 1;
+                if evaluator.needs_fallback(&cache) && evaluation.rounds < MAX_ROUNDS {
+                    match Evaluator::with_fallback().await {
+                        Ok(fallback) => evaluator = fallback,
+                        Err(_) => break,
+                    }
+                    continue;
+                }
                 if cache.has_misses() && evaluation.rounds < MAX_ROUNDS {
                     // `%{p}` in the explanation needs the PTR names and their addresses.
                     evaluation.questions += cache.fetch_misses(resolver).await;
@@ -241,6 +261,160 @@ pub async fn evaluate(resolver: &Resolver, query: &SpfQuery) -> SpfEvaluation {
     }
 }
 
+/// The mail-auth evaluator of one evaluation.
+enum Evaluator {
+    /// The shared evaluator that resolves nothing: runs count only when the caches answered
+    /// everything.
+    Cached(&'static MessageAuthenticator),
+    /// An evaluator pointed at a fallback server of this evaluation, which records misses and
+    /// answers what the caches cannot express.
+    Fallback(Box<(FallbackServer, MessageAuthenticator)>),
+}
+
+impl Evaluator {
+    async fn with_fallback() -> Result<Evaluator, String> {
+        let server = FallbackServer::bind()
+            .await
+            .map_err(|e| format!("cannot open a loopback socket for the evaluator: {e}"))?;
+        let authenticator = server
+            .authenticator()
+            .map_err(|e| format!("cannot set up the evaluator: {e}"))?;
+        Ok(Evaluator::Fallback(Box::new((server, authenticator))))
+    }
+
+    /// True when the run just made with the cached evaluator asked its resolver, so it does not
+    /// count and the evaluation must go on with a fallback server. Clears what the run recorded.
+    fn needs_fallback(&self, cache: &LookupCache) -> bool {
+        if matches!(self, Evaluator::Cached(_)) && cache.declined() > 0 {
+            cache.take_misses();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// One run of mail-auth's `check_host` with `cache` as every cache.
+    async fn run(
+        &self,
+        cache: &LookupCache,
+        identity: &Identity,
+        explain_at: Option<usize>,
+    ) -> SpfOutput {
+        cache.begin_run(&identity.domain, explain_at);
+        let params = Parameters::new(SpfParameters::new(
+            identity.ip,
+            &identity.domain,
+            &identity.helo,
+            RECEIVER,
+            &identity.sender,
+        ))
+        .with_txt_cache(cache)
+        .with_mx_cache(cache)
+        .with_ipv4_cache(cache)
+        .with_ipv6_cache(cache)
+        .with_ptr_cache(cache);
+        match self {
+            Evaluator::Cached(authenticator) => authenticator.check_host(params).await,
+            Evaluator::Fallback(fallback) => {
+                let (server, authenticator) = &**fallback;
+                server
+                    .serve_during(cache, authenticator.check_host(params))
+                    .await
+            }
+        }
+    }
+}
+
+/// Upper bound on the names [`prefetch`] fetches for one evaluation (a policy at the RFC's
+/// limits needs about 30: 10 DNS-querying terms, 10 MX exchanges, the explanation).
+const MAX_PREFETCH: usize = 48;
+
+/// Fetches, through mailshift's resolver, the answers mail-auth's `check_host` will ask for,
+/// as far as they can be known without evaluating: the record at `<domain>`, then level by level
+/// the targets of `include` and `redirect`, the client-family addresses of `a` and of the
+/// exchanges of `mx`, the A records of `exists`, and the `exp=` text. Macros are expanded with
+/// mail-auth's own code and the same variables `check_host` sets; names that need `%{p}` (a
+/// PTR lookup) are left to the iterative evaluation. Each level's questions are asked
+/// concurrently. Names of branches the evaluation does not reach are fetched too (they are
+/// never served: the caches answer only what mail-auth asks). Returns how many questions were
+/// asked.
+async fn prefetch(resolver: &Resolver, cache: &LookupCache, identity: &Identity) -> usize {
+    let family = match identity.ip {
+        IpAddr::V4(_) => QueryType::A,
+        IpAddr::V6(_) => QueryType::Aaaa,
+    };
+    let mut vars = Variables::new();
+    vars.set_ip(&identity.ip);
+    vars.set_sender(identity.sender.as_bytes().to_vec());
+    vars.set_host_domain(RECEIVER.as_bytes());
+    vars.set_helo_domain(identity.helo.as_bytes().to_vec());
+    let mut seen: HashSet<Miss> = HashSet::new();
+    let mut policies: Vec<String> = vec![identity.domain.clone()];
+    let mut asked = 0;
+    while !policies.is_empty() && seen.len() < MAX_PREFETCH {
+        let level: Vec<Miss> = policies
+            .drain(..)
+            .map(|name| (QueryType::Txt, plain(&name)))
+            .filter(|q| seen.len() < MAX_PREFETCH && seen.insert(q.clone()))
+            .collect();
+        let answers = fetch(resolver, cache, &level).await;
+        asked += level.len();
+        let mut hosts: Vec<Miss> = Vec::new();
+        for ((_, name), answer) in level.iter().zip(answers) {
+            let Txt::Spf(spf) = policy_txt(&answer) else {
+                continue;
+            };
+            vars.set_domain(name.as_bytes().to_vec());
+            let expand = |m: &Macro| (!m.needs_ptr()).then(|| plain(&m.eval(&vars, name, true)));
+            for directive in spf.directives.iter() {
+                match &directive.mechanism {
+                    Mechanism::Include { macro_string } => policies.extend(expand(macro_string)),
+                    Mechanism::A { macro_string, .. } => {
+                        hosts.extend(expand(macro_string).map(|n| (family, n)))
+                    }
+                    Mechanism::Mx { macro_string, .. } => {
+                        hosts.extend(expand(macro_string).map(|n| (QueryType::Mx, n)))
+                    }
+                    Mechanism::Exists { macro_string } => {
+                        hosts.extend(expand(macro_string).map(|n| (QueryType::A, n)))
+                    }
+                    _ => {}
+                }
+            }
+            policies.extend(spf.redirect.as_ref().and_then(expand));
+            hosts.extend(
+                spf.exp
+                    .as_ref()
+                    .and_then(expand)
+                    .map(|n| (QueryType::Txt, n)),
+            );
+        }
+        hosts.retain(|q| seen.len() < MAX_PREFETCH && seen.insert(q.clone()));
+        let answers = fetch(resolver, cache, &hosts).await;
+        asked += hosts.len();
+        let exchanges: Vec<Miss> = hosts
+            .iter()
+            .zip(&answers)
+            .filter(|((qtype, _), _)| *qtype == QueryType::Mx)
+            .flat_map(|(_, answer)| hosts_to_validate(answer))
+            .map(|host| (family, host))
+            .filter(|q| seen.len() < MAX_PREFETCH && seen.insert(q.clone()))
+            .collect();
+        fetch(resolver, cache, &exchanges).await;
+        asked += exchanges.len();
+    }
+    asked
+}
+
+/// Asks `questions` concurrently and adds the answers to `cache`.
+async fn fetch(resolver: &Resolver, cache: &LookupCache, questions: &[Miss]) -> Vec<Arc<Answer>> {
+    let answers = fetch_all(resolver, questions).await;
+    for ((qtype, name), answer) in questions.iter().zip(&answers) {
+        cache.insert_answer(*qtype, name, answer.clone());
+    }
+    answers
+}
+
 fn early(result: SpfResult, note: String) -> SpfEvaluation {
     SpfEvaluation {
         verdict: SpfVerdict {
@@ -252,32 +426,6 @@ fn early(result: SpfResult, note: String) -> SpfEvaluation {
         void_lookups: 0,
         note: Some(note),
     }
-}
-
-/// One run of mail-auth's `check_host` with `cache` as every cache.
-async fn run(
-    server: &FallbackServer,
-    authenticator: &MessageAuthenticator,
-    cache: &LookupCache,
-    identity: &Identity,
-    explain_at: Option<usize>,
-) -> SpfOutput {
-    cache.begin_run(&identity.domain, explain_at);
-    let params = Parameters::new(SpfParameters::new(
-        identity.ip,
-        &identity.domain,
-        &identity.helo,
-        RECEIVER,
-        &identity.sender,
-    ))
-    .with_txt_cache(cache)
-    .with_mx_cache(cache)
-    .with_ipv4_cache(cache)
-    .with_ipv6_cache(cache)
-    .with_ptr_cache(cache);
-    server
-        .serve_during(cache, authenticator.check_host(params))
-        .await
 }
 
 /// The arguments of `check_host()` after RFC 7208 §4.3's initial processing.

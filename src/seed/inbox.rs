@@ -37,6 +37,9 @@ pub struct InboxConfig {
     pub command_timeout: Duration,
     /// STARTTLS, when a certificate was given.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// How long DNS answers are reused before the cache is emptied: an inbox runs for weeks,
+    /// and a DKIM key rotated meanwhile must be seen.
+    pub dns_cache_lifetime: Duration,
 }
 
 impl InboxConfig {
@@ -53,6 +56,7 @@ impl InboxConfig {
             max_errors: 10,
             command_timeout: Duration::from_secs(120),
             tls: None,
+            dns_cache_lifetime: Duration::from_secs(300),
         }
     }
 }
@@ -140,9 +144,17 @@ impl Inbox {
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut sessions = tokio::task::JoinSet::new();
+        let lifetime = self
+            .shared
+            .config
+            .dns_cache_lifetime
+            .max(Duration::from_secs(1));
+        let mut cache_expiry =
+            tokio::time::interval_at(tokio::time::Instant::now() + lifetime, lifetime);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
+                _ = cache_expiry.tick() => self.shared.resolver.clear_cache(),
                 accepted = self.listener.accept() => {
                     let Ok((stream, peer)) = accepted else { continue };
                     let shared = self.shared.clone();

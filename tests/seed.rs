@@ -1,0 +1,734 @@
+//! Seed tests end to end over loopback: `seed send` → lettre → the seed inbox, with DKIM keys
+//! from `fixtures/keys/` published through the in-process DNS server; hostile SMTP; swaks as a
+//! third-party client; durability across a kill.
+
+mod support;
+
+use mailshift::dns::{DnsConfig, Resolver};
+use mailshift::seed::inbox::{tls_config, Inbox, InboxConfig};
+use mailshift::seed::send::Signer;
+use mailshift::seed::store::{Store, StoreReader};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{fixture_server, fixtures, json, mailshift, run_json};
+
+const RECIPIENTS: [&str; 2] = ["inbox1@seeds.test", "inbox2@seeds.test"];
+
+/// A seed inbox running in-process on its own runtime thread.
+struct TestInbox {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for TestInbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn start_inbox(
+    dns: SocketAddr,
+    store: &Path,
+    configure: impl FnOnce(&mut InboxConfig) + Send + 'static,
+) -> TestInbox {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let store_path = store.to_path_buf();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let resolver = Resolver::new(&DnsConfig {
+                nameservers: vec![dns],
+                timeout: Duration::from_secs(2),
+                ..DnsConfig::default()
+            })
+            .unwrap();
+            let mut config = InboxConfig::new(RECIPIENTS.iter().map(|s| s.to_string()));
+            configure(&mut config);
+            let store = Arc::new(Store::open(&store_path).unwrap());
+            let inbox = Inbox::bind("127.0.0.1:0".parse().unwrap(), config, store, resolver)
+                .await
+                .unwrap();
+            addr_tx.send(inbox.local_addr().unwrap()).unwrap();
+            inbox
+                .serve(async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        });
+    });
+    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    TestInbox {
+        addr,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    }
+}
+
+/// A test CA and a certificate for `localhost`, as PEM files in `dir`: (ca, cert, key).
+fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "mailshift test CA");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, cert.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+/// A minimal SMTP client for hostile and hand-made sessions.
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> (Client, String) {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut client = Client {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        };
+        let greeting = client.read_reply();
+        (client, greeting)
+    }
+
+    /// One reply (all lines of a multi-line reply).
+    fn read_reply(&mut self) -> String {
+        let mut out = String::new();
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return out;
+            }
+            out.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] == b' ' {
+                return out;
+            }
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> String {
+        self.writer.write_all(bytes).unwrap();
+        self.read_reply()
+    }
+
+    fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes())
+    }
+
+    /// A whole transaction; returns the reply to the end of DATA.
+    fn deliver(&mut self, helo: &str, from: &str, to: &str, message: &[u8]) -> String {
+        assert!(self.cmd(&format!("EHLO {helo}")).starts_with("250"));
+        assert!(self.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
+        let rcpt = self.cmd(&format!("RCPT TO:<{to}>"));
+        assert!(rcpt.starts_with("250"), "{rcpt}");
+        assert!(self.cmd("DATA").starts_with("354"));
+        let mut data = message.to_vec();
+        data.extend_from_slice(b"\r\n.\r\n");
+        self.send(&data)
+    }
+}
+
+fn signed_message(domain: &str, from: &str, token: &str, body: &str) -> Vec<u8> {
+    let message = format!(
+        "From: <{from}>\r\nTo: <inbox1@seeds.test>\r\nSubject: hand-made seed {token}\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{token}@{domain}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\nList-Unsubscribe: <https://{domain}/u?t={token}>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\nX-Mailshift-Token: {token}\r\n\r\n{body}\r\n"
+    );
+    let pem = std::fs::read_to_string(fixtures().join("keys/rsa2048.pem")).unwrap();
+    let signer = Signer::load(&pem, domain, "seed").unwrap();
+    signer.sign(message.as_bytes()).unwrap()
+}
+
+fn verdict_of(store: &Path, token: &str) -> Value {
+    let reader = StoreReader::open(store).unwrap().unwrap();
+    let arrival = reader
+        .arrivals()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.token.as_deref() == Some(token))
+        .unwrap_or_else(|| panic!("no arrival with token {token}"));
+    arrival.verdict
+}
+
+fn copy_plan(dir: &Path) -> PathBuf {
+    let plan = dir.join("seed.toml");
+    std::fs::copy(fixtures().join("plans/seed.toml"), &plan).unwrap();
+    plan
+}
+
+#[test]
+fn seeds_sent_over_starttls_arrive_authenticated_and_open_the_gate() {
+    let dns = fixture_server();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = copy_plan(dir.path());
+    let store = dir.path().join("seed.seed.db");
+    let (ca, cert, key) = test_certificates(dir.path());
+    let tls = tls_config(&cert, &key).unwrap();
+    let inbox = start_inbox(dns.addr(), &store, move |c| c.tls = Some(tls));
+    let sent = run_json(
+        mailshift()
+            .args(["seed", "send"])
+            .arg(&plan)
+            .args([
+                "--stage",
+                "seed",
+                "--relay",
+                &format!("localhost:{}", inbox.addr.port()),
+            ])
+            .arg("--ca-file")
+            .arg(&ca)
+            .arg("--dkim-key")
+            .arg(fixtures().join("keys/rsa2048.pem"))
+            .args(["--selector", "seed", "--format", "json"]),
+        0,
+    );
+    let tokens: Vec<String> = sent["sent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["token"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(tokens.len(), 2);
+    for t in &tokens {
+        let v = verdict_of(&store, t);
+        assert_eq!(v["spf"]["result"], "pass", "{v:#}");
+        assert_eq!(v["spf"]["aligned"], true, "{v:#}");
+        assert_eq!(v["dkim"][0]["result"], "pass", "{v:#}");
+        assert_eq!(v["dkim"][0]["aligned"], true, "{v:#}");
+        assert_eq!(v["dmarc"]["result"], "pass", "{v:#}");
+        assert_eq!(v["one_click_unsubscribe"], true, "{v:#}");
+    }
+    let results = run_json(
+        mailshift()
+            .args(["seed", "results"])
+            .arg(&plan)
+            .args(["--format", "json"]),
+        0,
+    );
+    for seed in results["seeds"].as_array().unwrap() {
+        assert_eq!(seed["status"], "pass", "{seed:#}");
+        assert_eq!(seed["arrival"]["tls"], true, "{seed:#}");
+    }
+    let gate = run_json(
+        mailshift().arg("gate").arg(&plan).args([
+            "--stage",
+            "seed",
+            "--format",
+            "json",
+            "--no-record",
+            "--offline",
+        ]),
+        0,
+    );
+    assert_eq!(gate["requirements"][0]["status"], "passed", "{gate:#}");
+    // Gmail's rules that only a real message can prove are decided by the arrived seeds; the
+    // rest of the policy comes from DNS (the fixture zones), and rules mailshift cannot measure
+    // stay deferred.
+    let text = std::fs::read_to_string(&plan).unwrap().replacen(
+        "requires = [\"seed\"]",
+        "requires = [\"seed\", \"policy:gmail-2024\"]",
+        1,
+    );
+    std::fs::write(&plan, text).unwrap();
+    let gate = json(
+        &mailshift()
+            .arg("gate")
+            .arg(&plan)
+            .args(["--stage", "seed", "--format", "json", "--no-record"])
+            .arg("--zone")
+            .arg(fixtures().join("zones"))
+            .arg("--offline")
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    let rules = gate["requirements"][1]["rules"].as_array().unwrap();
+    let rule = |id: &str| {
+        rules
+            .iter()
+            .find(|r| r["rule"] == id)
+            .unwrap_or_else(|| panic!("no rule {id} in {gate:#}"))
+    };
+    for id in ["tls", "one-click-unsubscribe", "message-format"] {
+        assert_eq!(rule(id)["status"], "passed", "{id}: {gate:#}");
+    }
+    assert_eq!(rule("no-gmail-impersonation")["status"], "deferred");
+    assert_eq!(rule("spam-rate")["status"], "deferred");
+    // The next stage's seeds have not been sent: its gate cannot be judged yet.
+    let gate = run_json(
+        mailshift().arg("gate").arg(&plan).args([
+            "--stage",
+            "warmup-1",
+            "--format",
+            "json",
+            "--no-record",
+            "--offline",
+        ]),
+        3,
+    );
+    assert!(gate["requirements"][0]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("no seeds were sent for stage `warmup-1`"));
+    drop(inbox);
+}
+
+#[test]
+fn tampered_body_wrong_ip_and_foreign_signer_fail_what_they_should() {
+    let dns = fixture_server();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("seed.db");
+    let inbox = start_inbox(dns.addr(), &store, |_| {});
+    // A good one, for contrast.
+    let good = signed_message(
+        "seed-sender.test",
+        "news@seed-sender.test",
+        "good1",
+        "Hello.",
+    );
+    let (mut c, _) = Client::connect(inbox.addr);
+    assert!(c
+        .deliver(
+            "relay.test",
+            "bounce@seed-sender.test",
+            "inbox1@seeds.test",
+            &good
+        )
+        .starts_with("250"));
+    // Body changed after signing: DKIM fails (and with SPF still aligned, DMARC passes on SPF).
+    let tampered = String::from_utf8(signed_message(
+        "seed-sender.test",
+        "news@seed-sender.test",
+        "tamper1",
+        "Hello.",
+    ))
+    .unwrap()
+    .replace("Hello.", "Hello, changed in transit.");
+    assert!(c
+        .deliver(
+            "relay.test",
+            "bounce@seed-sender.test",
+            "inbox1@seeds.test",
+            tampered.as_bytes()
+        )
+        .starts_with("250"));
+    // Sent from an IP the SPF record does not list.
+    let wrong_ip = signed_message(
+        "seed-wrongip.test",
+        "news@seed-wrongip.test",
+        "wrongip1",
+        "Hello.",
+    );
+    assert!(c
+        .deliver(
+            "relay.test",
+            "bounce@seed-wrongip.test",
+            "inbox1@seeds.test",
+            &wrong_ip
+        )
+        .starts_with("250"));
+    // Signed and bounced by the platform's own domain: authenticates, does not align.
+    let foreign = String::from_utf8(signed_message(
+        "foreign-signer.test",
+        "news@seed-sender.test",
+        "foreign1",
+        "Hello.",
+    ))
+    .unwrap();
+    assert!(c
+        .deliver(
+            "relay.test",
+            "bounce@foreign-signer.test",
+            "inbox1@seeds.test",
+            foreign.as_bytes()
+        )
+        .starts_with("250"));
+    c.cmd("QUIT");
+    drop(inbox);
+
+    let v = verdict_of(&store, "good1");
+    assert_eq!(
+        (
+            v["spf"]["result"].as_str(),
+            v["dkim"][0]["result"].as_str(),
+            v["dmarc"]["result"].as_str()
+        ),
+        (Some("pass"), Some("pass"), Some("pass")),
+        "{v:#}"
+    );
+    let v = verdict_of(&store, "tamper1");
+    assert_ne!(
+        v["dkim"][0]["result"], "pass",
+        "a changed body must fail DKIM: {v:#}"
+    );
+    let v = verdict_of(&store, "wrongip1");
+    assert_eq!(v["spf"]["result"], "fail", "{v:#}");
+    let v = verdict_of(&store, "foreign1");
+    assert_eq!(v["dkim"][0]["result"], "pass", "{v:#}");
+    assert_eq!(v["dkim"][0]["aligned"], false, "{v:#}");
+    assert_eq!(v["spf"]["aligned"], false, "{v:#}");
+    assert_eq!(v["dmarc"]["result"], "fail", "{v:#}");
+}
+
+#[test]
+fn the_inbox_asks_dns_again_after_its_cache_lifetime() {
+    // An inbox runs for weeks: a DKIM key rotated meanwhile must be seen, so answers expire.
+    let dns = fixture_server();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("seed.db");
+    let inbox = start_inbox(dns.addr(), &store, |c| {
+        c.dns_cache_lifetime = Duration::from_secs(1)
+    });
+    let key_questions = || {
+        dns.queries()
+            .iter()
+            .filter(|(name, _)| name.starts_with("seed._domainkey.seed-sender.test"))
+            .count()
+    };
+    let (mut c, _) = Client::connect(inbox.addr);
+    for (token, pause) in [("cache1", 0), ("cache2", 0), ("cache3", 1500)] {
+        std::thread::sleep(Duration::from_millis(pause));
+        let message = signed_message("seed-sender.test", "news@seed-sender.test", token, "Hi.");
+        let reply = c.deliver(
+            "relay.test",
+            "bounce@seed-sender.test",
+            "inbox1@seeds.test",
+            &message,
+        );
+        assert!(reply.starts_with("250"), "{reply}");
+        if token == "cache2" {
+            assert_eq!(key_questions(), 1, "the second message reuses the key");
+        }
+    }
+    assert_eq!(
+        key_questions(),
+        2,
+        "after the lifetime, the key is asked again"
+    );
+    c.cmd("QUIT");
+    drop(inbox);
+    assert_eq!(verdict_of(&store, "cache3")["dkim"][0]["result"], "pass");
+}
+
+#[test]
+fn hostile_smtp_gets_proper_replies_and_never_takes_the_inbox_down() {
+    let dns = fixture_server();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("seed.db");
+    let inbox = start_inbox(dns.addr(), &store, |c| {
+        c.max_message_size = 10_000;
+        c.max_errors = 5;
+    });
+    let (mut c, greeting) = Client::connect(inbox.addr);
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    assert!(
+        c.cmd("MAIL FROM:<a@b.test>").starts_with("503"),
+        "MAIL before EHLO"
+    );
+    assert!(c.cmd("EHLO client.test").starts_with("250-"));
+    assert!(c.cmd("DATA").starts_with("503"), "DATA before RCPT");
+    assert!(
+        c.cmd("RCPT TO:<inbox1@seeds.test>").starts_with("503"),
+        "RCPT before MAIL"
+    );
+    assert!(c.cmd("MAIL FROM:<a@b.test>").starts_with("250"));
+    assert!(
+        c.cmd("RCPT TO:<victim@elsewhere.test>")
+            .starts_with("550 5.7.1"),
+        "no relaying"
+    );
+    assert!(c.cmd("RCPT TO:<inbox1@seeds.test>").starts_with("250"));
+    assert!(c.cmd("AUTH PLAIN AGFAYg==").starts_with("502"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let big = format!("Subject: big\r\n\r\n{}\r\n.\r\n", "x".repeat(50_000));
+    assert!(
+        c.send(big.as_bytes()).starts_with("552"),
+        "over the size limit"
+    );
+    assert!(
+        c.cmd("NOOP").starts_with("250"),
+        "the session goes on after 552"
+    );
+    c.cmd("QUIT");
+
+    // Garbage: binary noise, an over-long line, unknown commands, until the error limit closes.
+    let (mut c, _) = Client::connect(inbox.addr);
+    let reply = c.send(b"\x00\xff\xfe garbage \x01\x02\r\n");
+    assert!(reply.starts_with('5'), "{reply:?}");
+    let reply = c.send(format!("EHLO {}\r\n", "a".repeat(10_000)).as_bytes());
+    assert!(
+        reply.starts_with('5'),
+        "an over-long line gets a 5xx: {reply:?}"
+    );
+    let mut last = String::new();
+    for _ in 0..6 {
+        last = c.cmd("FROBNICATE now");
+        if last.contains("421") {
+            break;
+        }
+    }
+    assert!(
+        last.contains("421"),
+        "too many errors close the session: {last:?}"
+    );
+    // A client that disconnects mid-DATA loses nothing it was told was stored, and the inbox
+    // still serves the next one.
+    let (mut c, _) = Client::connect(inbox.addr);
+    c.cmd("EHLO client.test");
+    c.cmd("MAIL FROM:<a@b.test>");
+    c.cmd("RCPT TO:<inbox2@seeds.test>");
+    c.cmd("DATA");
+    c.writer
+        .write_all(b"Subject: cut\r\n\r\nhalf a mess")
+        .unwrap();
+    drop(c);
+    let (mut c, _) = Client::connect(inbox.addr);
+    let reply = c.deliver(
+        "client.test",
+        "",
+        "inbox2@seeds.test",
+        b"Subject: fine\r\nX-Mailshift-Token: after1\r\n\r\nok",
+    );
+    assert!(reply.starts_with("250 2.0.0 Stored"), "{reply}");
+    drop(inbox);
+    let reader = StoreReader::open(&store).unwrap().unwrap();
+    assert_eq!(
+        reader.arrival_count().unwrap(),
+        1,
+        "only the complete message was stored"
+    );
+}
+
+#[test]
+fn connections_over_the_limit_are_told_to_come_back() {
+    let dns = fixture_server();
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = start_inbox(dns.addr(), &dir.path().join("seed.db"), |c| {
+        c.max_connections = 1
+    });
+    let (_first, greeting) = Client::connect(inbox.addr);
+    assert!(greeting.starts_with("220"));
+    let (_second, greeting) = Client::connect(inbox.addr);
+    assert!(greeting.starts_with("421 4.3.2"), "{greeting}");
+}
+
+#[test]
+fn swaks_talks_to_the_inbox_in_plain_text_and_over_starttls() {
+    let swaks = std::process::Command::new("swaks")
+        .arg("--version")
+        .output();
+    assert!(swaks.is_ok(), "swaks is required for this test (.ci/run installs it: apt-get install swaks libio-socket-ssl-perl)");
+    let dns = fixture_server();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("seed.db");
+    let (_, cert, key) = test_certificates(dir.path());
+    let tls = tls_config(&cert, &key).unwrap();
+    let inbox = start_inbox(dns.addr(), &store, move |c| c.tls = Some(tls));
+    let server = format!("127.0.0.1:{}", inbox.addr.port());
+    for (token, tls) in [("swaks1", false), ("swaks2", true)] {
+        let mut cmd = std::process::Command::new("swaks");
+        cmd.args([
+            "--server",
+            &server,
+            "--to",
+            "inbox1@seeds.test",
+            "--from",
+            "tester@seed-sender.test",
+        ])
+        .args([
+            "--helo",
+            "swaks.test",
+            "--header",
+            &format!("X-Mailshift-Token: {token}"),
+        ])
+        .args(["--timeout", "20"]);
+        if tls {
+            cmd.arg("--tls");
+        }
+        let out = cmd.output().unwrap();
+        let transcript = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "swaks failed:\n{transcript}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            transcript.contains("250 2.0.0 Stored as message"),
+            "{transcript}"
+        );
+    }
+    // Relaying is refused to swaks too.
+    let out = std::process::Command::new("swaks")
+        .args([
+            "--server",
+            &server,
+            "--to",
+            "someone@example.org",
+            "--from",
+            "tester@seed-sender.test",
+            "--timeout",
+            "20",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("550 5.7.1"));
+    drop(inbox);
+    let reader = StoreReader::open(&store).unwrap().unwrap();
+    let arrivals = reader.arrivals().unwrap();
+    assert_eq!(arrivals.len(), 2);
+    assert!(
+        !arrivals[0].tls && arrivals[1].tls,
+        "the STARTTLS session is recorded as TLS"
+    );
+}
+
+#[test]
+fn a_message_acknowledged_with_250_survives_a_kill() {
+    let dns = fixture_server();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = copy_plan(dir.path());
+    let store = dir.path().join("durable.db");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mailshift"))
+        .args(["seed", "inbox"])
+        .arg(&plan)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--nameserver",
+            &dns.nameserver_arg(),
+            "--store",
+        ])
+        .arg(&store)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: SocketAddr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .parse()
+        .unwrap();
+    let (mut c, _) = Client::connect(addr);
+    let reply = c.deliver(
+        "relay.test",
+        "bounce@seed-sender.test",
+        "inbox1@seeds.test",
+        b"Subject: durable\r\nX-Mailshift-Token: durable1\r\n\r\nbody",
+    );
+    assert!(reply.starts_with("250"), "{reply}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let reader = StoreReader::open(&store).unwrap().unwrap();
+    let arrivals = reader.arrivals().unwrap();
+    assert_eq!(arrivals.len(), 1);
+    assert_eq!(arrivals[0].token.as_deref(), Some("durable1"));
+    let raw = reader.message(arrivals[0].id).unwrap().unwrap();
+    let mut text = String::new();
+    raw.as_slice().read_to_string(&mut text).unwrap();
+    assert!(
+        text.starts_with("Received: from relay.test ([127.0.0.1]) by mailshift-seed-inbox"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("\r\n\r\nbody\r\n"),
+        "the message as sent, up to the final CRLF: {text:?}"
+    );
+}
+
+#[test]
+fn secrets_never_reach_output() {
+    let dns = fixture_server();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("secret.toml");
+    let text = std::fs::read_to_string(fixtures().join("plans/seed.toml"))
+        .unwrap()
+        .replace("tls = \"starttls\"", "tls = \"none\"\nusername = \"apikey\"\npassword_env = \"MAILSHIFT_TEST_RELAY_PASSWORD\"");
+    std::fs::write(&plan, text).unwrap();
+    let inbox = start_inbox(dns.addr(), &dir.path().join("seed.db"), |_| {});
+    let secret = "Sup3r-S3cret-value-9f2c";
+    for format in ["table", "json"] {
+        let out = mailshift()
+            .args(["seed", "send"])
+            .arg(&plan)
+            .args([
+                "--stage",
+                "seed",
+                "--allow-plaintext",
+                "--relay",
+                &format!("127.0.0.1:{}", inbox.addr.port()),
+                "--format",
+                format,
+            ])
+            .arg("--store")
+            .arg(dir.path().join("seed.db"))
+            .env("MAILSHIFT_TEST_RELAY_PASSWORD", secret)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(secret), "the secret leaked:\n{all}");
+        // The inbox offers no AUTH, so the relay step fails: but it says so without the secret.
+        assert_ne!(out.status.code(), Some(0), "{all}");
+    }
+    // The plan refuses a secret written into it.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&plan).unwrap().replace(
+            "password_env = \"MAILSHIFT_TEST_RELAY_PASSWORD\"",
+            &format!("password = \"{secret}\""),
+        ),
+    )
+    .unwrap();
+    let out = mailshift()
+        .args(["plan", "validate"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("never put a secret in the plan"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(secret));
+    drop(inbox);
+}
