@@ -732,3 +732,60 @@ fn secrets_never_reach_output() {
     assert!(!stderr.contains(secret));
     drop(inbox);
 }
+
+#[test]
+fn seeds_never_travel_unencrypted_unless_both_plan_and_flag_say_so() {
+    let dns = fixture_server();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("seed.db");
+    // An inbox without a certificate: it cannot offer STARTTLS.
+    let inbox = start_inbox(dns.addr(), &store, |_| {});
+    let relay = format!("127.0.0.1:{}", inbox.addr.port());
+    let send = |plan: &Path, extra: &[&str]| {
+        mailshift()
+            .args(["seed", "send"])
+            .arg(plan)
+            .args(["--stage", "seed", "--relay", &relay, "--store"])
+            .arg(&store)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // The plan asks for STARTTLS and the relay has none: nothing is sent in plain text.
+    let plan = copy_plan(dir.path());
+    let out = send(&plan, &["--allow-plaintext"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_ne!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("NOT SENT"), "{stdout}{stderr}");
+    // tls = "none" in the plan still needs --allow-plaintext on the command line.
+    let plain = dir.path().join("plain.toml");
+    std::fs::write(
+        &plain,
+        std::fs::read_to_string(&plan)
+            .unwrap()
+            .replace("tls = \"starttls\"", "tls = \"none\""),
+    )
+    .unwrap();
+    let out = send(&plain, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--allow-plaintext"), "{stderr}");
+    // Both: sent, and it arrives (without TLS, which the seed results report).
+    let out = send(&plain, &["--allow-plaintext", "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(inbox);
+    let reader = StoreReader::open(&store).unwrap().unwrap();
+    let arrivals = reader.arrivals().unwrap();
+    assert_eq!(
+        arrivals.len(),
+        2,
+        "only the two plaintext-allowed seeds arrived"
+    );
+    assert!(arrivals.iter().all(|a| !a.tls));
+}
