@@ -257,26 +257,14 @@ mod tests {
 
     #[test]
     fn every_catalog_file_is_embedded_and_valid() {
-        let mut embedded: Vec<String> = super::EMBEDDED_PROVIDERS
-            .iter()
-            .map(|(n, _)| n.to_string())
-            .collect();
-        embedded.sort();
-        assert_eq!(
-            embedded,
-            listed_files("providers"),
-            "list new files in EMBEDDED_PROVIDERS"
-        );
-        let mut embedded: Vec<String> = super::EMBEDDED_POLICIES
-            .iter()
-            .map(|(n, _)| n.to_string())
-            .collect();
-        embedded.sort();
-        assert_eq!(
-            embedded,
-            listed_files("policies"),
-            "list new files in EMBEDDED_POLICIES"
-        );
+        for (files, dir, list) in [
+            (super::EMBEDDED_PROVIDERS, "providers", "EMBEDDED_PROVIDERS"),
+            (super::EMBEDDED_POLICIES, "policies", "EMBEDDED_POLICIES"),
+        ] {
+            let mut embedded: Vec<String> = files.iter().map(|(n, _)| n.to_string()).collect();
+            embedded.sort();
+            assert_eq!(embedded, listed_files(dir), "list new files in {list}");
+        }
         let catalog = super::Catalog::embedded().unwrap_or_else(|e| panic!("{e}"));
         for (name, _) in super::EMBEDDED_PROVIDERS {
             let id = name.trim_end_matches(".toml");

@@ -175,15 +175,6 @@ impl Resolver {
         }
     }
 
-    /// How many answers are cached (all question types).
-    pub fn cached_answers(&self) -> usize {
-        self.inner
-            .cache
-            .lock()
-            .map(|c| c.values().map(HashMap::len).sum())
-            .unwrap_or(0)
-    }
-
     pub fn stats(&self) -> DnsStats {
         DnsStats {
             queries: self.inner.queries.load(Ordering::Relaxed),

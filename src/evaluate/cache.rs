@@ -463,109 +463,58 @@ fn with_validated_domain(text: &Macro, name: &str) -> Macro {
     }
 }
 
-// mail-auth's `ResolverCache` for each record type. `insert` is ignored: mail-auth inserts what
-// its own resolver returned, which here is only the fallback server's placeholder answers.
-
-impl ResolverCache<Box<str>, Txt> for LookupCache {
-    fn get<Q>(&self, name: &Q) -> Option<Txt>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.note(self.txt(name))
-    }
-    fn remove<Q>(&self, _: &Q) -> Option<Txt>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        None
-    }
-    fn insert(&self, _: Box<str>, _: Txt, _: std::time::Instant) {}
-}
-
-impl ResolverCache<Box<str>, RecordSet<MX>> for LookupCache {
-    fn get<Q>(&self, name: &Q) -> Option<RecordSet<MX>>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.note(self.mx(name))
-    }
-    fn remove<Q>(&self, _: &Q) -> Option<RecordSet<MX>>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        None
-    }
-    fn insert(&self, _: Box<str>, _: RecordSet<MX>, _: std::time::Instant) {}
-}
-
-impl ResolverCache<Box<str>, RecordSet<Ipv4Addr>> for LookupCache {
-    fn get<Q>(&self, name: &Q) -> Option<RecordSet<Ipv4Addr>>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.note(self.addresses(QueryType::A, name, |d| match d {
-            RecordData::A(a) => Some(*a),
-            _ => None,
-        }))
-    }
-    fn remove<Q>(&self, _: &Q) -> Option<RecordSet<Ipv4Addr>>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        None
-    }
-    fn insert(&self, _: Box<str>, _: RecordSet<Ipv4Addr>, _: std::time::Instant) {}
-}
-
-impl ResolverCache<Box<str>, RecordSet<Ipv6Addr>> for LookupCache {
-    fn get<Q>(&self, name: &Q) -> Option<RecordSet<Ipv6Addr>>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.note(self.addresses(QueryType::Aaaa, name, |d| match d {
-            RecordData::Aaaa(a) => Some(*a),
-            _ => None,
-        }))
-    }
-    fn remove<Q>(&self, _: &Q) -> Option<RecordSet<Ipv6Addr>>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        None
-    }
-    fn insert(&self, _: Box<str>, _: RecordSet<Ipv6Addr>, _: std::time::Instant) {}
-}
-
-impl ResolverCache<IpAddr, RecordSet<Box<str>>> for LookupCache {
-    fn get<Q>(&self, ip: &Q) -> Option<RecordSet<Box<str>>>
-    where
-        IpAddr: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        // The only address SPF reverse-resolves is the client's; compare through `Borrow`.
-        let client: &Q = self.client.borrow();
-        if client != ip {
-            return self.note(None);
+/// Implements mail-auth's `ResolverCache<$key, $value>` for `$cache` as a read-only view: `get`
+/// answers with `$get` (`$this` is the cache, `$name` the key asked for); `remove` finds nothing
+/// and `insert` is ignored, since mail-auth's own resolver here resolves nothing worth keeping
+/// (at most the fallback server's placeholder answers).
+macro_rules! read_only_cache {
+    ($cache:ty, $key:ty, $value:ty, |$this:ident, $name:ident| $get:expr) => {
+        impl ResolverCache<$key, $value> for $cache {
+            fn get<Q>(&self, $name: &Q) -> Option<$value>
+            where
+                $key: Borrow<Q>,
+                Q: Hash + Eq + ?Sized,
+            {
+                let $this = self;
+                $get
+            }
+            fn remove<Q>(&self, _: &Q) -> Option<$value>
+            where
+                $key: Borrow<Q>,
+                Q: Hash + Eq + ?Sized,
+            {
+                None
+            }
+            fn insert(&self, _: $key, _: $value, _: std::time::Instant) {}
         }
-        self.note(self.ptr(&self.client))
-    }
-    fn remove<Q>(&self, _: &Q) -> Option<RecordSet<Box<str>>>
-    where
-        IpAddr: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        None
-    }
-    fn insert(&self, _: IpAddr, _: RecordSet<Box<str>>, _: std::time::Instant) {}
+    };
 }
+pub(super) use read_only_cache;
+
+read_only_cache!(LookupCache, Box<str>, Txt, |cache, name| cache
+    .note(cache.txt(name)));
+read_only_cache!(LookupCache, Box<str>, RecordSet<MX>, |cache, name| cache
+    .note(cache.mx(name)));
+read_only_cache!(LookupCache, Box<str>, RecordSet<Ipv4Addr>, |cache, name| {
+    cache.note(cache.addresses(QueryType::A, name, |d| match d {
+        RecordData::A(a) => Some(*a),
+        _ => None,
+    }))
+});
+read_only_cache!(LookupCache, Box<str>, RecordSet<Ipv6Addr>, |cache, name| {
+    cache.note(cache.addresses(QueryType::Aaaa, name, |d| match d {
+        RecordData::Aaaa(a) => Some(*a),
+        _ => None,
+    }))
+});
+read_only_cache!(LookupCache, IpAddr, RecordSet<Box<str>>, |cache, ip| {
+    // The only address SPF reverse-resolves is the client's; compare through `Borrow`.
+    let client: &Q = cache.client.borrow();
+    if client != ip {
+        return cache.note(None);
+    }
+    cache.note(cache.ptr(&cache.client))
+});
 
 // ---------------------------------------------------------------------------------------------
 // Translations from mailshift answers to what mail-auth expects. Pure functions, tested below.
@@ -740,15 +689,15 @@ fn txt_bytes(data: &RecordData) -> Option<Vec<u8>> {
     }
 }
 
-fn not_found(code: ResponseCode) -> Txt {
+pub(super) fn not_found(code: ResponseCode) -> Txt {
     Txt::Error(Error::Dns(DnsError::RecordNotFound(code)))
 }
 
-fn resolver_error(reason: &str) -> Txt {
+pub(super) fn resolver_error(reason: &str) -> Txt {
     Txt::Error(Error::Dns(DnsError::Resolver(reason.to_string())))
 }
 
-fn record_set<T>(items: Vec<T>) -> RecordSet<T> {
+pub(super) fn record_set<T>(items: Vec<T>) -> RecordSet<T> {
     RecordSet {
         rrset: items.into(),
         dnssec_status: DnssecStatus::Indeterminate,
@@ -762,7 +711,7 @@ fn hash_of<Q: Hash + ?Sized>(value: &Q) -> u64 {
 }
 
 /// `Example.COM.` → `example.com.` (the form mail-auth's `to_fqdn` gives its cache keys).
-fn fqdn(name: &str) -> Box<str> {
+pub(super) fn fqdn(name: &str) -> Box<str> {
     let mut key = plain(name);
     key.push('.');
     key.into_boxed_str()

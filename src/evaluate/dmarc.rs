@@ -18,6 +18,8 @@
 use super::cache::null_authenticator;
 use super::records::{Evaluator, Question, RecordCache, TxtKind, MULTIPLE_DMARC_RECORDS};
 use crate::dns::Resolver;
+use crate::domain::DomainName;
+use crate::fetch::dmarc_walk_names;
 use mail_auth::common::to_a_label;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::dmarc::{Alignment, Dmarc, Policy, Psd};
@@ -48,25 +50,18 @@ pub struct DmarcEvaluation {
     pub note: Option<String>,
 }
 
-/// The `_dmarc` names of an RFC 9989 §4.10 tree walk from `domain`, in order: the domain, then
-/// (for 8 or more labels) the name of 7 labels, then one label fewer each time down to the TLD.
-/// The same sequence as mail-auth's walk.
+/// The `_dmarc` names of an RFC 9989 §4.10 tree walk from `domain` ([`dmarc_walk_names`], the
+/// walk `check` does), for a name from a message: empty labels are dropped, and a single label
+/// has no walk (mail-auth asks nothing for it).
 pub fn walk_names(domain: &str) -> Vec<String> {
     let labels: Vec<&str> = domain.split('.').filter(|l| !l.is_empty()).collect();
-    let total = labels.len();
-    if total < 2 {
+    if labels.len() < 2 {
         return Vec::new();
     }
-    let mut names = Vec::with_capacity(8);
-    let mut count = total;
-    loop {
-        names.push(format!("_dmarc.{}", labels[total - count..].join(".")));
-        if count == 1 {
-            break;
-        }
-        count = if count >= 8 { 7 } else { count - 1 };
-    }
-    names
+    dmarc_walk_names(&DomainName::from_ascii_unchecked(labels.join(".")))
+        .into_iter()
+        .map(|name| name.to_string())
+        .collect()
 }
 
 fn walk_questions(domain: &str) -> Vec<Question> {

@@ -18,14 +18,16 @@
 //! only a resolver can say NXDOMAIN. The cache answers "exists" (records or NODATA) itself and
 //! leaves NXDOMAIN to the caller ([`RecordCache::nxdomain`]), which corrects the policy.
 
-use super::cache::{fetch_all, plain};
+use super::cache::{
+    fetch_all, fqdn, not_found, plain, read_only_cache, record_set, resolver_error,
+};
 use crate::dns::{Answer, Outcome, QueryType, RecordData, Resolver};
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::common::verify::DomainKey;
 use mail_auth::dkim::{Atps, DomainKeyReport};
 use mail_auth::dmarc::Dmarc;
 use mail_auth::hickory_resolver::proto::op::ResponseCode;
-use mail_auth::{DnsError, DnssecStatus, Error, RecordSet, ResolverCache, Txt};
+use mail_auth::{DnsError, Error, RecordSet, ResolverCache, Txt};
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -434,65 +436,11 @@ pub fn exact_dmarc_version(text: &str) -> bool {
     rest.is_empty() || rest.starts_with([';', ' ', '\t'])
 }
 
-fn not_found(code: ResponseCode) -> Txt {
-    Txt::Error(Error::Dns(DnsError::RecordNotFound(code)))
-}
-
-fn resolver_error(reason: &str) -> Txt {
-    Txt::Error(Error::Dns(DnsError::Resolver(reason.to_string())))
-}
-
-fn record_set<T>(items: Vec<T>) -> RecordSet<T> {
-    RecordSet {
-        rrset: items.into(),
-        dnssec_status: DnssecStatus::Indeterminate,
-    }
-}
-
-fn fqdn(name: &str) -> Box<str> {
-    let mut key = plain(name);
-    key.push('.');
-    key.into_boxed_str()
-}
-
-// mail-auth's `ResolverCache` for TXT and A. `insert` is ignored: mail-auth's own resolver here
-// resolves nothing.
-
-impl ResolverCache<Box<str>, Txt> for RecordCache {
-    fn get<Q>(&self, name: &Q) -> Option<Txt>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.txt(name)
-    }
-    fn remove<Q>(&self, _: &Q) -> Option<Txt>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        None
-    }
-    fn insert(&self, _: Box<str>, _: Txt, _: std::time::Instant) {}
-}
-
-impl ResolverCache<Box<str>, RecordSet<Ipv4Addr>> for RecordCache {
-    fn get<Q>(&self, name: &Q) -> Option<RecordSet<Ipv4Addr>>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.ipv4(name)
-    }
-    fn remove<Q>(&self, _: &Q) -> Option<RecordSet<Ipv4Addr>>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        None
-    }
-    fn insert(&self, _: Box<str>, _: RecordSet<Ipv4Addr>, _: std::time::Instant) {}
-}
+// mail-auth's caches for TXT and A: read-only views, as for SPF.
+read_only_cache!(RecordCache, Box<str>, Txt, |cache, name| cache.txt(name));
+read_only_cache!(RecordCache, Box<str>, RecordSet<Ipv4Addr>, |cache, name| {
+    cache.ipv4(name)
+});
 
 #[cfg(test)]
 mod tests {

@@ -74,3 +74,72 @@ pub fn pretty_json<T: serde::Serialize>(value: &T) -> String {
     out.push('\n');
     out
 }
+
+/// The last line of a table report, the same for domains and messages:
+/// `5 messages: 1 pass, 0 warn, 3 fail, 0 inconclusive, 1 not messages · 0 DNS queries, 8
+/// answered from zone files · 0.03 s`. `unusable` (inputs that could not be judged, with their
+/// label) is shown only when there are some.
+pub struct SummaryLine<'a> {
+    pub count: usize,
+    /// Singular; an `s` is added for any count but one.
+    pub noun: &'a str,
+    /// pass, warn, fail, inconclusive.
+    pub statuses: [usize; 4],
+    pub unusable: (usize, &'a str),
+    pub queries: u64,
+    pub zone_answers: u64,
+    pub elapsed_ms: u64,
+}
+
+impl std::fmt::Display for SummaryLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [pass, warn, fail, inconclusive] = self.statuses;
+        write!(
+            f,
+            "{} {}{}: {pass} pass, {warn} warn, {fail} fail, {inconclusive} inconclusive",
+            self.count,
+            self.noun,
+            if self.count == 1 { "" } else { "s" },
+        )?;
+        if self.unusable.0 > 0 {
+            write!(f, ", {} {}", self.unusable.0, self.unusable.1)?;
+        }
+        write!(
+            f,
+            " · {} DNS queries, {} answered from zone files · {:.2} s",
+            self.queries,
+            self.zone_answers,
+            self.elapsed_ms as f64 / 1000.0
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SummaryLine;
+
+    #[test]
+    fn summary_line_counts_plural_and_unusable_inputs() {
+        let mut line = SummaryLine {
+            count: 5,
+            noun: "message",
+            statuses: [1, 0, 3, 0],
+            unusable: (1, "not messages"),
+            queries: 0,
+            zone_answers: 8,
+            elapsed_ms: 30,
+        };
+        assert_eq!(
+            line.to_string(),
+            "5 messages: 1 pass, 0 warn, 3 fail, 0 inconclusive, 1 not messages · 0 DNS queries, 8 answered from zone files · 0.03 s"
+        );
+        line.count = 1;
+        line.noun = "domain";
+        line.statuses = [1, 0, 0, 0];
+        line.unusable = (0, "invalid");
+        assert_eq!(
+            line.to_string(),
+            "1 domain: 1 pass, 0 warn, 0 fail, 0 inconclusive · 0 DNS queries, 8 answered from zone files · 0.03 s"
+        );
+    }
+}

@@ -94,24 +94,16 @@ impl RunFormatter for TableFormatter {
             self.domain(report, &mut out);
         }
         let s = &run.summary;
-        let mut parts = vec![
-            format!("{} pass", s.pass),
-            format!("{} warn", s.warn),
-            format!("{} fail", s.fail),
-            format!("{} inconclusive", s.inconclusive),
-        ];
-        if s.invalid > 0 {
-            parts.push(format!("{} invalid", s.invalid));
-        }
-        out.push_str(&format!(
-            "{} domain{}: {} · {} DNS queries, {} answered from zone files · {:.2} s\n",
-            s.domains,
-            if s.domains == 1 { "" } else { "s" },
-            parts.join(", "),
-            s.queries,
-            s.zone_answers,
-            s.elapsed_ms as f64 / 1000.0
-        ));
+        let line = super::SummaryLine {
+            count: s.domains,
+            noun: "domain",
+            statuses: [s.pass, s.warn, s.fail, s.inconclusive],
+            unusable: (s.invalid, "invalid"),
+            queries: s.queries,
+            zone_answers: s.zone_answers,
+            elapsed_ms: s.elapsed_ms,
+        };
+        out.push_str(&format!("{line}\n"));
         out
     }
 }

@@ -286,23 +286,15 @@ pub fn table(run: &VerifyRun, style: TableStyle) -> String {
     }
 
     let s = &run.summary;
-    let mut parts = vec![
-        format!("{} pass", s.pass),
-        format!("{} warn", s.warn),
-        format!("{} fail", s.fail),
-        format!("{} inconclusive", s.inconclusive),
-    ];
-    if s.error > 0 {
-        parts.push(format!("{} not messages", s.error));
-    }
-    out.push_str(&format!(
-        "\n{} message{}: {} · {} DNS queries, {} answered from zone files · {:.2} s\n",
-        s.messages,
-        if s.messages == 1 { "" } else { "s" },
-        parts.join(", "),
-        s.queries,
-        s.zone_answers,
-        s.elapsed_ms as f64 / 1000.0
-    ));
+    let line = crate::output::SummaryLine {
+        count: s.messages,
+        noun: "message",
+        statuses: [s.pass, s.warn, s.fail, s.inconclusive],
+        unusable: (s.error, "not messages"),
+        queries: s.queries,
+        zone_answers: s.zone_answers,
+        elapsed_ms: s.elapsed_ms,
+    };
+    out.push_str(&format!("\n{line}\n"));
     out
 }
