@@ -654,7 +654,8 @@ fn seed_evidence(plan: &Plan, stage: &str) -> Result<SeedEvidence, (RequirementS
         "send them with `mailshift seed send {} --stage {stage}`",
         plan.path.display()
     );
-    let reader = match crate::seed::store::StoreReader::open(&seed.store) {
+    let within = std::time::Duration::from_secs(seed.within_minutes * 60);
+    let results = match crate::seed::results::load(&seed.store, Some(stage), within) {
         Err(e) => return Err((RequirementStatus::Inconclusive, e.to_string())),
         Ok(None) => {
             return Err((
@@ -667,22 +668,13 @@ fn seed_evidence(plan: &Plan, stage: &str) -> Result<SeedEvidence, (RequirementS
         }
         Ok(Some(r)) => r,
     };
-    let (sent, arrivals) = match (reader.sent(Some(stage)), reader.arrivals()) {
-        (Ok(s), Ok(a)) => (s, a),
-        (Err(e), _) | (_, Err(e)) => return Err((RequirementStatus::Inconclusive, e.to_string())),
-    };
-    if sent.is_empty() {
+    let outcomes = results.outcomes;
+    if outcomes.is_empty() {
         return Err((
             RequirementStatus::Inconclusive,
             format!("no seeds were sent for stage `{stage}` yet: {send_hint}"),
         ));
     }
-    let outcomes = crate::seed::results::evaluate(
-        &sent,
-        &arrivals,
-        std::time::Duration::from_secs(seed.within_minutes * 60),
-        std::time::SystemTime::now(),
-    );
     Ok(SeedEvidence {
         sent: outcomes.len(),
         arrived: outcomes.iter().filter(|o| o.arrival.is_some()).count(),

@@ -8,9 +8,9 @@ use crate::exit::ExitStatus;
 use crate::gate::{default_state_path, GateState};
 use crate::plan::{Plan, Requirement, SeedSetup};
 use crate::seed::inbox::{tls_config, Inbox, InboxConfig};
-use crate::seed::results::evaluate;
+use crate::seed::results::load;
 use crate::seed::send::{build, new_token, send, transport, RelayOptions, SendError, Signer};
-use crate::seed::store::{SentSeed, Store, StoreReader};
+use crate::seed::store::{SentSeed, Store};
 use anyhow::{bail, Context};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -335,18 +335,12 @@ fn results(args: ResultsArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     let store_path = args.store.clone().unwrap_or_else(|| seed.store.clone());
-    let Some(reader) = StoreReader::open(&store_path)? else {
+    let within = Duration::from_secs(seed.within_minutes * 60);
+    let Some(results) = load(&store_path, args.stage.as_deref(), within)? else {
         eprintln!("No seeds sent yet (no store at {}).", store_path.display());
         return Ok(ExitStatus::Inconclusive);
     };
-    let sent = reader.sent(args.stage.as_deref())?;
-    let arrivals = reader.arrivals()?;
-    let outcomes = evaluate(
-        &sent,
-        &arrivals,
-        Duration::from_secs(seed.within_minutes * 60),
-        SystemTime::now(),
-    );
+    let (sent, arrivals, outcomes) = (results.sent, results.arrivals, results.outcomes);
     let unexpected: Vec<_> = arrivals
         .iter()
         .filter(|a| {

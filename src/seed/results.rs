@@ -8,10 +8,11 @@
 //! `seed.dkim`, `seed.dmarc`, `seed.unsubscribe`, `seed.tls`, `seed.message-format`,
 //! `seed.inconclusive`.
 
-use super::store::{Arrival, SentSeed};
+use super::store::{Arrival, SentSeed, StoreError, StoreReader};
 use crate::finding::{Finding, Severity, Status};
 use serde::Serialize;
 use serde_json::Value;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 /// One seed's outcome.
@@ -48,6 +49,34 @@ fn method(verdict: &Value, key: &str) -> (String, Option<bool>, String) {
         v["aligned"].as_bool(),
         v["detail"].as_str().unwrap_or_default().to_string(),
     )
+}
+
+/// What a seed store holds, judged now: the seeds sent (for one stage, or all), every arrival,
+/// and each sent seed's outcome.
+pub struct StoreResults {
+    pub sent: Vec<SentSeed>,
+    pub arrivals: Vec<Arrival>,
+    pub outcomes: Vec<SeedOutcome>,
+}
+
+/// Reads the store at `path` and judges its seeds (`None` when no store exists yet: nothing
+/// was sent). `seed results` and the gate's `seed` requirement both read seeds this way.
+pub fn load(
+    path: &Path,
+    stage: Option<&str>,
+    within: Duration,
+) -> Result<Option<StoreResults>, StoreError> {
+    let Some(reader) = StoreReader::open(path)? else {
+        return Ok(None);
+    };
+    let sent = reader.sent(stage)?;
+    let arrivals = reader.arrivals()?;
+    let outcomes = evaluate(&sent, &arrivals, within, SystemTime::now());
+    Ok(Some(StoreResults {
+        sent,
+        arrivals,
+        outcomes,
+    }))
 }
 
 /// Judges every sent seed against the arrivals.
