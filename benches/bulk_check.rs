@@ -32,6 +32,7 @@
 
 #[path = "../tests/support/dns_server.rs"]
 mod dns_server;
+mod support;
 
 use dns_server::TestDnsServer;
 use futures::StreamExt;
@@ -48,6 +49,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
+use support::{mib, proc_status_kib, reset_peak_rss};
 
 /// The 2048-bit RSA public key of `fixtures/zones/clean.test.zone`, split in two strings.
 const DKIM_KEY_1: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAz8H1/4L2veDpe6523AWslMzpoQlPmS9k5oddhqn7nsQA/ha2sA8/RGdAIBQ+IU+ltrwFEzkkTKLIF2GBw6KcnRqsK1OFG5NwVIZgDHotGjJ0zgRctlMFeehbFl9eT4qs1+bKI+ycvZJHusaJg4trl+oL3Mgjz5pDD5lzj+h4G5i2RKjUg8C3wHyGo5U2zB+EW";
@@ -537,26 +539,6 @@ fn generate(dir: &Path, count: usize, seed: u64) -> BenchSet {
 // ---------------------------------------------------------------------------------------------
 
 /// The kernel's memory figures of this process, in KiB.
-fn proc_status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// Resets VmHWM to the current RSS (Linux ≥ 4.0), so the next peak is that of what follows.
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-fn mib(kib: Option<u64>) -> String {
-    kib.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
-}
-
 fn inputs(set: &BenchSet) -> Vec<Result<DomainRequest, InputError>> {
     let text = std::fs::read_to_string(&set.domains_file).expect("read the domains list");
     let inputs = parse_domains_text(&text, "domains.txt");

@@ -22,6 +22,7 @@
 
 #[path = "../tests/support/dns_server.rs"]
 mod dns_server;
+mod support;
 
 use dns_server::TestDnsServer;
 use mailshift::dns::{DnsConfig, Resolver};
@@ -32,6 +33,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{proc_status_kib, Rng};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -72,18 +74,6 @@ fn options() -> Options {
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-/// A tiny deterministic generator (xorshift), so every run sends the same messages.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 const WORDS: [&str; 16] = [
@@ -136,16 +126,10 @@ fn messages(n: usize) -> Vec<Vec<u8>> {
 
 /// Resident memory now and at its peak (kB), from /proc.
 fn memory_kb() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (
+        proc_status_kib("VmRSS:").unwrap_or(0),
+        proc_status_kib("VmHWM:").unwrap_or(0),
+    )
 }
 
 async fn reply(reader: &mut BufReader<TcpStream>, line: &mut String) -> String {

@@ -32,6 +32,7 @@
 
 #[path = "../tests/support/dns_server.rs"]
 mod dns_server;
+mod support;
 
 use base64::Engine;
 use dns_server::TestDnsServer;
@@ -48,6 +49,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{mib, proc_status_kib, reset_peak_rss, Rng};
 
 const BRANDS: usize = 40;
 const ESPS: usize = 4;
@@ -95,21 +97,6 @@ fn parse_args() -> Args {
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A small deterministic generator (xorshift), so every run verifies the same set.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 fn rsa_key() -> RsaKey<Sha256> {
@@ -378,25 +365,6 @@ Received: from {helo} ({helo} [{ip}])\r\n\tby mx.inbox.example (Postfix) with ES
         rcpt: vec![format!("reader{i}@inbox.example")],
     };
     (raw, envelope)
-}
-
-fn proc_status_kib(field: &str) -> Option<u64> {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-fn mib(kib: Option<u64>) -> String {
-    kib.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
 }
 
 type Set = Arc<Vec<(Vec<u8>, Envelope)>>;

@@ -6,7 +6,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 use std::collections::HashSet;
-use support::{dns_server, fixture_server, fixtures, json, mailshift, run_json};
+use support::{dns_server, fixture_server, fixtures, id_severities, json, mailshift, run_json};
 
 fn check(server: &dns_server::TestDnsServer) -> Command {
     let mut cmd = mailshift();
@@ -361,20 +361,7 @@ fn the_readme_demo_runs_offline_and_finds_its_deliberate_mistakes() {
         doc["summary"]["queries"], 0,
         "the demo must not use the network"
     );
-    let ids = |domain: usize| -> Vec<String> {
-        doc["domains"][domain]["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                format!(
-                    "{}:{}",
-                    f["id"].as_str().unwrap(),
-                    f["severity"].as_str().unwrap()
-                )
-            })
-            .collect()
-    };
+    let ids = |domain: usize| id_severities(&doc["domains"][domain]["findings"]);
     let main = ids(0);
     for expected in [
         "dkim.cname-dangling:fail",

@@ -8,7 +8,7 @@ use predicates::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use support::{fixture_server, fixtures, mailshift, run_json};
+use support::{fixture_server, fixtures, id_severities, json, mailshift, run_json};
 
 fn plan(name: &str) -> PathBuf {
     fixtures().join("plans").join(format!("{name}.toml"))
@@ -405,8 +405,7 @@ fn verdicts(args: &[&str], zone: Option<&Path>, ns: &str) -> BTreeSet<(String, S
     if let Some(z) = zone {
         cmd.arg("--zone").arg(z);
     }
-    let out = cmd.assert().get_output().stdout.clone();
-    let doc: Value = serde_json::from_slice(&out).unwrap();
+    let doc = json(&cmd.assert().get_output().stdout);
     doc["domains"]
         .as_array()
         .unwrap()
@@ -557,42 +556,30 @@ fn gate_formats_junit_github_markdown() {
 
 #[test]
 fn check_against_one_provider_profile() {
-    let out = mailshift()
-        .args([
-            "check",
-            "mig-open.test",
-            "--provider",
-            "sendgrid",
-            "--return-path",
-            "em100.mig-open.test",
-        ])
-        .args([
-            "--sending-ip",
-            "198.51.100.25",
-            "--sending-ip",
-            "198.51.100.26",
-            "--sending-ip",
-            "198.51.100.27",
-        ])
-        .args(["--format", "json", "--offline", "--zone"])
-        .arg(fixtures().join("zones"))
-        .assert()
-        .code(1)
-        .get_output()
-        .stdout
-        .clone();
-    let doc: Value = serde_json::from_slice(&out).unwrap();
-    let ids: BTreeSet<String> = doc["domains"][0]["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            format!(
-                "{}:{}",
-                f["id"].as_str().unwrap(),
-                f["severity"].as_str().unwrap()
-            )
-        })
+    let doc = run_json(
+        mailshift()
+            .args([
+                "check",
+                "mig-open.test",
+                "--provider",
+                "sendgrid",
+                "--return-path",
+                "em100.mig-open.test",
+            ])
+            .args([
+                "--sending-ip",
+                "198.51.100.25",
+                "--sending-ip",
+                "198.51.100.26",
+                "--sending-ip",
+                "198.51.100.27",
+            ])
+            .args(["--format", "json", "--offline", "--zone"])
+            .arg(fixtures().join("zones")),
+        1,
+    );
+    let ids: BTreeSet<String> = id_severities(&doc["domains"][0]["findings"])
+        .into_iter()
         .collect();
     for expected in [
         "spf.ip-authorized:pass",
@@ -619,14 +606,7 @@ fn check_against_one_provider_profile() {
 
 #[test]
 fn providers_are_listed() {
-    let out = mailshift()
-        .args(["providers", "--format", "json"])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    let list: Value = serde_json::from_slice(&out).unwrap();
+    let list = run_json(mailshift().args(["providers", "--format", "json"]), 0);
     let ids: Vec<&str> = list
         .as_array()
         .unwrap()

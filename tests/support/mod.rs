@@ -42,3 +42,19 @@ pub fn json(output: &[u8]) -> serde_json::Value {
     serde_json::from_slice(output)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(output)))
 }
+
+/// A findings array as `id:severity` strings, in order.
+pub fn id_severities(findings: &serde_json::Value) -> Vec<String> {
+    findings
+        .as_array()
+        .unwrap_or_else(|| panic!("not a findings array: {findings}"))
+        .iter()
+        .map(|f| {
+            format!(
+                "{}:{}",
+                f["id"].as_str().unwrap(),
+                f["severity"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
