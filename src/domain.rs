@@ -258,22 +258,16 @@ pub fn parse_selector(sel: &str) -> Result<String, String> {
 }
 
 /// Reads a domains file from disk (`-` is standard input).
-pub fn read_domains_file(path: &Path) -> std::io::Result<(String, String)> {
+pub fn read_domains_file(path: &Path) -> Result<(String, String), crate::files::FileError> {
+    use crate::files::{self, FileKind};
     if path.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
-        Ok((text, "stdin".to_string()))
+        let bytes = files::read_stdin(FileKind::Domains)?;
+        Ok((
+            files::text(bytes, Path::new("stdin"), FileKind::Domains)?,
+            "stdin".to_string(),
+        ))
     } else {
-        let bytes = std::fs::read(path)?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "not UTF-8 text (first bad byte at offset {})",
-                    e.utf8_error().valid_up_to()
-                ),
-            )
-        })?;
+        let text = files::read_text(path, FileKind::Domains)?;
         Ok((text, path.display().to_string()))
     }
 }

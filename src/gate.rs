@@ -119,11 +119,11 @@ pub fn default_state_path(plan_path: &Path) -> PathBuf {
 impl GateState {
     /// Reads the state; a missing file is an empty state.
     pub fn load(path: &Path) -> Result<GateState, String> {
-        match std::fs::read_to_string(path) {
+        match crate::files::read_text(path, crate::files::FileKind::State) {
             Ok(text) => serde_json::from_str(&text)
                 .map_err(|e| format!("{}: not a mailshift state file ({e})", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(GateState::default()),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(e) if e.is_not_found() => Ok(GateState::default()),
+            Err(e) => Err(e.to_string()),
         }
     }
 

@@ -29,6 +29,7 @@ pub mod engine;
 pub mod evaluate;
 pub mod exit;
 pub mod fetch;
+pub mod files;
 pub mod finding;
 pub mod gate;
 pub mod migration;

@@ -30,11 +30,8 @@ pub struct PlanProblem {
 /// A plan that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("cannot read the plan {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] crate::files::FileError),
     #[error("{}", render_problems(.path, .problems))]
     Invalid {
         path: PathBuf,
@@ -399,10 +396,7 @@ impl Problems<'_> {
 impl Plan {
     /// Reads and validates a plan against the catalog (provider and policy ids).
     pub fn load(path: &Path, catalog: &Catalog) -> Result<Plan, PlanError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::files::read_text(path, crate::files::FileKind::Plan)?;
         Plan::parse(&text, path, catalog)
     }
 
@@ -513,11 +507,17 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
     }
     let snapshot = migration.snapshot.as_ref().map(|s| {
         let p = PathBuf::from(s.get_ref());
-        if p.is_absolute() {
+        let p = if p.is_absolute() {
             p
         } else {
             path.parent().unwrap_or(Path::new(".")).join(p)
+        };
+        // The backup may not exist yet (it is taken at the first stage); if it does, it must
+        // be a file mailshift can read.
+        if let Err(e) = crate::files::check_regular_or_absent(&p, crate::files::FileKind::Zone) {
+            problems.at(s.span(), "migration.snapshot", e.to_string());
         }
+        p
     });
 
     if raw.domains.is_empty() {
@@ -845,11 +845,17 @@ fn seed_setup(
         (Some(e), None) => Some(SecretSource::Env(env_name(e, "password_env", problems))),
         (None, Some(f)) => {
             let p = PathBuf::from(f.get_ref());
-            Some(SecretSource::File(if p.is_absolute() {
+            let p = if p.is_absolute() {
                 p
             } else {
                 path.parent().unwrap_or(Path::new(".")).join(p)
-            }))
+            };
+            if let Err(e) =
+                crate::files::check_regular_or_absent(&p, crate::files::FileKind::Secret)
+            {
+                problems.at(f.span(), "seed.password_file", e.to_string());
+            }
+            Some(SecretSource::File(p))
         }
         (None, None) => None,
     };
@@ -872,11 +878,16 @@ fn seed_setup(
     let store = match &raw.store {
         Some(s) => {
             let p = PathBuf::from(s.get_ref());
-            if p.is_absolute() {
+            let p = if p.is_absolute() {
                 p
             } else {
                 path.parent().unwrap_or(Path::new(".")).join(p)
+            };
+            if let Err(e) = crate::files::check_regular_or_absent(&p, crate::files::FileKind::Store)
+            {
+                problems.at(s.span(), "seed.store", e.to_string());
             }
+            p
         }
         None => default_seed_store(path),
     };

@@ -184,7 +184,12 @@ pub fn render(snapshot: &Snapshot) -> String {
 
 /// The `taken` time from a snapshot file's header.
 pub fn taken_at(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
+    use std::io::Read;
+    // Only the header is needed: read its first 4 KiB, never the whole (untrusted) file.
+    let (file, _) = crate::files::open(path, crate::files::FileKind::Zone).ok()?;
+    let mut head = Vec::new();
+    file.take(4096).read_to_end(&mut head).ok()?;
+    let text = String::from_utf8_lossy(&head);
     text.lines()
         .take(5)
         .find_map(|l| l.strip_prefix("; taken "))

@@ -12,6 +12,7 @@ pub mod providers;
 pub use policies::{Policy, Rule, VerifiedBy};
 pub use providers::ProviderProfile;
 
+use crate::files::{self, FileKind};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -118,11 +119,10 @@ pub const EMBEDDED_POLICIES: &[(&str, &str)] = &[
 /// A catalog file that could not be used, naming the file and what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] crate::files::FileError),
+    #[error("--checks-dir {path}: not a directory (it should hold providers/*.toml and policies/*.toml)")]
+    NotADirectory { path: PathBuf },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
 }
@@ -161,25 +161,21 @@ impl Catalog {
         let Some(dir) = checks_dir else {
             return Ok(catalog);
         };
+        if !dir.is_dir() {
+            return Err(CatalogError::NotADirectory {
+                path: dir.to_path_buf(),
+            });
+        }
         for (sub, is_provider) in [("providers", true), ("policies", false)] {
             let path = dir.join(sub);
             if !path.is_dir() {
                 continue;
             }
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
-                .map_err(|source| CatalogError::Read {
-                    path: path.clone(),
-                    source,
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect();
-            files.sort();
+            let files = files::list_dir(&path, FileKind::Checks, |p| {
+                p.extension().is_some_and(|x| x == "toml")
+            })?;
             for file in files {
-                let text = std::fs::read_to_string(&file).map_err(|source| CatalogError::Read {
-                    path: file.clone(),
-                    source,
-                })?;
+                let text = files::read_text(&file, FileKind::Checks)?;
                 let shown = file.display().to_string();
                 if is_provider {
                     catalog.add_provider(parse(&text, &shown)?, &shown)?;

@@ -96,8 +96,7 @@ fn gather_inputs(args: &CheckArgs) -> anyhow::Result<Vec<Result<DomainRequest, I
         );
     }
     if let Some(path) = &args.domains_file {
-        let (text, source) = read_domains_file(path)
-            .with_context(|| format!("cannot read the domains file {}", path.display()))?;
+        let (text, source) = read_domains_file(path)?;
         inputs.extend(parse_domains_text(&text, &source));
     }
     if inputs.is_empty() {

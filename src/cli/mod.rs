@@ -25,6 +25,18 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Raise or lower the size cap of one kind of input file: KIND=SIZE (repeatable, or
+    /// comma-separated). Kinds: plan (1 MiB), zone (256 MiB), state (16 MiB), checks (1 MiB),
+    /// domains (512 MiB), message (64 MiB), pem (1 MiB), secret (64 KiB).
+    #[arg(
+        long,
+        global = true,
+        value_name = "KIND=SIZE",
+        env = "MAILSHIFT_MAX_FILE_SIZE",
+        value_delimiter = ','
+    )]
+    pub max_file_size: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +64,13 @@ pub const EXIT_CODES: &str = "Exit codes: 0 passed, 1 checks failed, 2 bad invoc
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let mut limits = crate::files::Limits::default();
+    for setting in &cli.max_file_size {
+        limits
+            .apply(setting)
+            .map_err(|e| anyhow::anyhow!("--max-file-size: {e}"))?;
+    }
+    crate::files::set_limits(limits);
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Gate(args) => gate::run(args),

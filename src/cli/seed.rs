@@ -178,8 +178,8 @@ fn send_seeds(args: SendArgs) -> anyhow::Result<ExitStatus> {
     }
     let signer = match (&args.dkim_key, &args.selector) {
         (Some(key), Some(selector)) => {
-            let pem = std::fs::read_to_string(key)
-                .with_context(|| format!("cannot read the DKIM key {}", key.display()))?;
+            let pem = crate::files::read_text(key, crate::files::FileKind::Pem)
+                .context("the DKIM key (--dkim-key)")?;
             let selector = crate::domain::parse_selector(selector).map_err(anyhow::Error::msg)?;
             Some(
                 Signer::load(&pem, seed.from_domain.as_str(), &selector)
@@ -190,7 +190,8 @@ fn send_seeds(args: SendArgs) -> anyhow::Result<ExitStatus> {
     };
     let ca_pem = match &args.ca_file {
         Some(p) => Some(
-            std::fs::read(p).with_context(|| format!("cannot read the CA file {}", p.display()))?,
+            crate::files::read(p, crate::files::FileKind::Pem)
+                .context("the CA file (--ca-file)")?,
         ),
         None => None,
     };

@@ -1,30 +1,38 @@
 //! The `--zone` overlay: answer names inside given zone files from the files themselves.
 //!
 //! Users check draft records before publishing them, and the offline demo runs entirely from
-//! zone files. Files are RFC 1035 master files, read with hickory-proto's parser; because its
-//! errors carry no position, a failing file is re-parsed on line prefixes to name the line.
+//! zone files. Files are RFC 1035 master files. mailshift reads each entry itself — directives
+//! (`$ORIGIN`, `$TTL`, `$INCLUDE`), owner, TTL, class and type — so every error names the file
+//! and the real line in one pass, `$INCLUDE`d files go through the bounded reader
+//! ([`crate::files`]: a FIFO or `/dev/zero` is refused, not read), and a UTF-8 byte-order mark
+//! is accepted. Record data is parsed by hickory-proto's zone parser, a thousand entries at a
+//! time, each entry written out in full (absolute owner, explicit TTL) so a batch stands alone.
 //! A name is *inside* the overlay when it is at or below the apex of a loaded zone (an SOA owner
 //! or an `$ORIGIN`); such names are answered authoritatively from the files — NXDOMAIN, NODATA,
 //! CNAME and `*` wildcards included — and never sent to the network.
 
 use super::answer::{QueryType, Record, RecordData};
-use hickory_proto::rr::{Name, RData, RecordType};
-use hickory_proto::serialize::txt::Parser;
+use crate::files::{self, FileError, FileKind};
+use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+use hickory_proto::serialize::txt::{parse_ttl, Parser};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Nested `$INCLUDE`s allowed (BIND allows 20; real zones use one or two).
+const MAX_INCLUDE_DEPTH: usize = 8;
+/// Entries handed to hickory's parser at once.
+const BATCH: usize = 1000;
 
 /// A zone file that could not be loaded, with where and why.
 #[derive(Debug, thiserror::Error)]
 pub enum ZoneError {
-    #[error("cannot read zone file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] FileError),
     #[error("{path}:{line}: {message}")]
     Syntax {
         path: PathBuf,
-        /// 1-based line of the first record that does not parse (0 when it could not be located).
+        /// 1-based line of the entry at fault (0 for a problem of the whole file).
         line: usize,
         message: String,
     },
@@ -65,18 +73,12 @@ impl ZoneOverlay {
         let mut overlay = ZoneOverlay::default();
         for path in paths {
             if path.is_dir() {
-                let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                    .map_err(|source| ZoneError::Read {
-                        path: path.clone(),
-                        source,
-                    })?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "zone") && p.is_file())
-                    .collect();
+                let files = files::list_dir(path, FileKind::Zone, |p| {
+                    p.extension().is_some_and(|x| x == "zone")
+                })?;
                 if files.is_empty() {
                     return Err(ZoneError::EmptyDir { path: path.clone() });
                 }
-                files.sort();
                 for file in files {
                     overlay.load_file(&file)?;
                 }
@@ -184,67 +186,30 @@ impl ZoneOverlay {
     }
 
     fn load_file(&mut self, path: &Path) -> Result<(), ZoneError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ZoneError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = files::read_text(path, FileKind::Zone)?;
         let default_origin = default_origin(path);
-        let (origin, records) = parse_zone_text(&text, path, default_origin.clone())?;
-        let mut apexes: HashSet<String> = HashSet::new();
-        for line in text.lines() {
-            let trimmed = line.trim_start();
-            if trimmed
-                .get(..7)
-                .is_some_and(|d| d.eq_ignore_ascii_case("$ORIGIN"))
-            {
-                if let Some(o) = trimmed.get(7..).and_then(|r| r.split_whitespace().next()) {
-                    apexes.insert(normalise(o));
-                }
-            }
-        }
-        let mut added_any = false;
-        for (key, rrset) in &records {
-            for record in rrset.records_without_rrsigs() {
-                if let RData::TXT(txt) = &record.data {
-                    if let Some(long) = txt.txt_data.iter().find(|s| s.len() > 255) {
-                        return Err(ZoneError::Syntax {
-                            path: path.to_path_buf(),
-                            line: line_of_owner(&text, &Name::from(key.name.clone()).to_ascii()),
-                            message: format!(
-                                "a TXT character-string of {} bytes at {}; DNS allows at most 255 \
-                                 per string: split it into several quoted strings (\"…\" \"…\")",
-                                long.len(),
-                                key.name
-                            ),
-                        });
-                    }
-                }
-            }
-        }
-        for (key, rrset) in records {
-            let owner = normalise(&Name::from(key.name.clone()).to_ascii());
-            for record in rrset.records_without_rrsigs() {
-                if record.record_type() == RecordType::SOA {
-                    apexes.insert(owner.clone());
-                }
-                if let Some((qtype, data)) = convert_rdata(&record.data) {
-                    self.nodes
-                        .entry(owner.clone())
-                        .or_default()
-                        .records
-                        .entry(qtype)
-                        .or_default()
-                        .push(Record {
-                            ttl: record.ttl,
-                            data,
-                        });
-                    added_any = true;
-                }
-            }
-            self.existing.insert(owner);
-        }
+        let mut loader = Loader {
+            overlay: self,
+            apexes: HashSet::new(),
+            soa: HashMap::new(),
+            added_any: false,
+            batch: Batch::default(),
+        };
+        let mut state = EntryState {
+            origin: default_origin.as_ref().map(|o| absolute(&o.to_ascii())),
+            ..EntryState::default()
+        };
+        loader.read(path, &text, &mut state, 0)?;
+        loader.flush()?;
+        let Loader {
+            mut apexes,
+            added_any,
+            ..
+        } = loader;
         if apexes.is_empty() {
-            apexes.insert(normalise(&origin.to_ascii()));
+            if let Some(origin) = &state.origin {
+                apexes.insert(normalise(origin));
+            }
         }
         if !added_any && default_origin.is_none() {
             return Err(ZoneError::Syntax {
@@ -281,21 +246,419 @@ impl ZoneOverlay {
     }
 }
 
-/// Best-effort line of the first record naming `owner` (for errors found after parsing).
-fn line_of_owner(text: &str, owner: &str) -> usize {
-    let full = owner.trim_end_matches('.').to_ascii_lowercase();
-    let first_label = full.split('.').next().unwrap_or_default().to_string();
-    text.lines()
-        .position(|l| {
-            let first = l
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let first = first.trim_end_matches('.');
-            !l.starts_with([' ', '\t']) && (first == full || first == first_label)
-        })
-        .map_or(0, |i| i + 1)
+/// What RFC 1035 carries from one entry to the next.
+#[derive(Debug, Clone, Default)]
+struct EntryState {
+    /// Absolute, with the trailing dot.
+    origin: Option<String>,
+    /// `$TTL`.
+    default_ttl: Option<u32>,
+    /// The TTL of the last entry that gave one (used when there is no `$TTL`).
+    last_ttl: Option<u32>,
+    /// The last owner, absolute (entries starting with a blank reuse it).
+    owner: Option<String>,
+}
+
+/// One entry written out in full, and where it came from.
+struct Line {
+    text: String,
+    path: PathBuf,
+    line: usize,
+    /// Absolute owner, lower case, without the trailing dot.
+    owner: String,
+    rtype: RecordType,
+}
+
+/// Entries waiting to be parsed together (they share one `$ORIGIN`).
+#[derive(Default)]
+struct Batch {
+    origin: String,
+    lines: Vec<Line>,
+}
+
+/// Reads one top-level zone file (and what it includes) into the overlay.
+struct Loader<'a> {
+    overlay: &'a mut ZoneOverlay,
+    apexes: HashSet<String>,
+    /// SOA owners seen, and where.
+    soa: HashMap<String, (PathBuf, usize)>,
+    added_any: bool,
+    batch: Batch,
+}
+
+fn syntax(path: &Path, line: usize, message: impl Into<String>) -> ZoneError {
+    ZoneError::Syntax {
+        path: path.to_path_buf(),
+        line,
+        message: message.into(),
+    }
+}
+
+const NO_ORIGIN: &str = "relative names but no $ORIGIN: add `$ORIGIN example.com.` at the top, \
+                         or name the file after its zone (example.com.zone)";
+
+/// A name as written, made absolute against `origin` (`@` is the origin itself).
+fn resolve_name(
+    name: &str,
+    origin: Option<&str>,
+    path: &Path,
+    line: usize,
+) -> Result<String, ZoneError> {
+    if name == "@" {
+        return origin
+            .map(str::to_string)
+            .ok_or_else(|| syntax(path, line, NO_ORIGIN));
+    }
+    if name.ends_with('.') && !name.ends_with("\\.") {
+        return Ok(name.to_string());
+    }
+    match origin {
+        Some(".") => Ok(format!("{name}.")),
+        Some(o) => Ok(format!("{name}.{o}")),
+        None => Err(syntax(path, line, NO_ORIGIN)),
+    }
+}
+
+fn absolute(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    }
+}
+
+/// The entries of a (parenthesis-flattened) file, each with its first line's number. An entry
+/// ends at a newline outside a quoted string.
+fn entries(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let (mut start, mut line, mut start_line) = (0usize, 1usize, 1usize);
+    let (mut quoted, mut escaped, mut comment) = (false, false, false);
+    for (i, c) in text.char_indices() {
+        if c == '\n' {
+            line += 1;
+            comment = false;
+            if !quoted {
+                out.push((start_line, &text[start..i]));
+                start = i + 1;
+                start_line = line;
+            }
+            continue;
+        }
+        if comment {
+            continue;
+        }
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => comment = true,
+            _ => {}
+        }
+    }
+    if start < text.len() {
+        out.push((start_line, &text[start..]));
+    }
+    out
+}
+
+/// The first words of an entry (owner, TTL, class, type: at most five are needed), up to a
+/// comment or a quoted string, each with the byte offset where it ends: record data is taken
+/// raw from the entry after the type.
+fn leading_words(entry: &str) -> Vec<(&str, usize)> {
+    let mut words = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, c) in entry.char_indices() {
+        if c == ';' || c == '"' || c.is_whitespace() {
+            if let Some(s) = start.take() {
+                words.push((&entry[s..i], i));
+                if words.len() == 5 {
+                    return words;
+                }
+            }
+            if c != ';' && c != '"' {
+                continue;
+            }
+            return words;
+        }
+        if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        words.push((&entry[s..], entry.len()));
+    }
+    words
+}
+
+impl Loader<'_> {
+    fn read(
+        &mut self,
+        path: &Path,
+        text: &str,
+        state: &mut EntryState,
+        depth: usize,
+    ) -> Result<(), ZoneError> {
+        let flat = flatten_parentheses(text);
+        for (line, entry) in entries(&flat) {
+            let entry = entry.trim_end_matches('\r');
+            let words = leading_words(entry);
+            let Some(&(first, _)) = words.first() else {
+                continue; // blank or comment
+            };
+            if first.starts_with('$') {
+                let args: Vec<&str> = entry
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .skip(1)
+                    .collect();
+                self.directive(path, line, first, &args, state, depth)?;
+                continue;
+            }
+            let (owner, mut rest) = if entry.starts_with([' ', '\t']) {
+                let owner = state.owner.clone().ok_or_else(|| {
+                    syntax(
+                        path,
+                        line,
+                        "the entry starts with a blank but no owner name came before it",
+                    )
+                })?;
+                (owner, &words[..])
+            } else {
+                let owner = resolve_name(first, state.origin.as_deref(), path, line)?;
+                (owner, &words[1..])
+            };
+            state.owner = Some(owner.clone());
+            let (mut ttl, mut class, mut rtype) = (None, None, None);
+            let mut data_from = entry.len();
+            while let Some((&(word, end), others)) = rest.split_first() {
+                rest = others;
+                let upper = word.to_ascii_uppercase();
+                if ttl.is_none() && word.starts_with(|c: char| c.is_ascii_digit()) {
+                    let value = parse_ttl(word)
+                        .map_err(|_| syntax(path, line, format!("`{word}` is not a TTL")))?;
+                    ttl = Some(value);
+                } else if class.is_none() && DNSClass::from_str(&upper).is_ok() {
+                    class = Some(upper);
+                } else {
+                    let t = RecordType::from_str(&upper).map_err(|_| {
+                        syntax(path, line, format!("`{word}` is not a record type"))
+                    })?;
+                    rtype = Some(t);
+                    data_from = end;
+                    break;
+                }
+            }
+            let Some(rtype) = rtype else {
+                return Err(syntax(path, line, "the entry has no record type"));
+            };
+            let ttl = match ttl {
+                Some(t) => {
+                    state.last_ttl = Some(t);
+                    t
+                }
+                None => state.default_ttl.or(state.last_ttl).ok_or_else(|| {
+                    syntax(
+                        path,
+                        line,
+                        "the record has no TTL and none came before: add `$TTL 3600` at the top",
+                    )
+                })?,
+            };
+            let origin = state
+                .origin
+                .clone()
+                .ok_or_else(|| syntax(path, line, NO_ORIGIN))?;
+            if rtype == RecordType::SOA {
+                let key = normalise(&owner);
+                if let Some((first_path, first_line)) = self.soa.get(&key) {
+                    return Err(syntax(
+                        path,
+                        line,
+                        format!(
+                            "a second SOA record for {key} (the first is at {}:{first_line})",
+                            first_path.display()
+                        ),
+                    ));
+                }
+                self.soa.insert(key.clone(), (path.to_path_buf(), line));
+                self.apexes.insert(key);
+            }
+            if self.batch.origin != origin || self.batch.lines.len() >= BATCH {
+                self.flush()?;
+                self.batch.origin = origin;
+            }
+            let data = entry.get(data_from..).unwrap_or_default();
+            self.batch.lines.push(Line {
+                text: format!(
+                    "{owner} {ttl} {} {rtype} {data}",
+                    class.as_deref().unwrap_or("IN")
+                ),
+                path: path.to_path_buf(),
+                line,
+                owner: normalise(&owner),
+                rtype,
+            });
+        }
+        Ok(())
+    }
+
+    fn directive(
+        &mut self,
+        path: &Path,
+        line: usize,
+        name: &str,
+        args: &[&str],
+        state: &mut EntryState,
+        depth: usize,
+    ) -> Result<(), ZoneError> {
+        match name.to_ascii_uppercase().as_str() {
+            "$ORIGIN" => {
+                let [origin] = args else {
+                    return Err(syntax(path, line, "$ORIGIN takes one domain name"));
+                };
+                let origin = resolve_name(origin, state.origin.as_deref(), path, line)?;
+                Name::from_ascii(&origin).map_err(|e| {
+                    syntax(path, line, format!("`{origin}` is not a domain name: {e}"))
+                })?;
+                self.apexes.insert(normalise(&origin));
+                state.origin = Some(origin);
+            }
+            "$TTL" => {
+                let [ttl] = args else {
+                    return Err(syntax(path, line, "$TTL takes one value"));
+                };
+                state.default_ttl = Some(
+                    parse_ttl(ttl)
+                        .map_err(|_| syntax(path, line, format!("`{ttl}` is not a TTL")))?,
+                );
+            }
+            "$INCLUDE" => {
+                let (file, origin) = match args {
+                    [file] => (*file, None),
+                    [file, origin] => (*file, Some(*origin)),
+                    _ => {
+                        return Err(syntax(
+                            path,
+                            line,
+                            "$INCLUDE takes a file name and an optional origin",
+                        ))
+                    }
+                };
+                if depth >= MAX_INCLUDE_DEPTH {
+                    return Err(syntax(
+                        path,
+                        line,
+                        format!("$INCLUDEs nest deeper than {MAX_INCLUDE_DEPTH} files (a loop?)"),
+                    ));
+                }
+                let file = file.trim_matches('"');
+                let included = path.parent().unwrap_or(Path::new(".")).join(file);
+                let text = files::read_text(&included, FileKind::Zone)
+                    .map_err(|e| syntax(path, line, format!("$INCLUDE {file}: {e}")))?;
+                // RFC 1035 §5.1: an include never changes the including file's origin; BIND
+                // restores the owner too. $TTL carries on.
+                let mut inner = state.clone();
+                if let Some(o) = origin {
+                    inner.origin = Some(resolve_name(o, state.origin.as_deref(), path, line)?);
+                }
+                self.read(&included, &text, &mut inner, depth + 1)?;
+                state.default_ttl = inner.default_ttl;
+                state.last_ttl = inner.last_ttl;
+            }
+            other => {
+                return Err(syntax(
+                    path,
+                    line,
+                    format!("{other} is not supported (known: $ORIGIN, $TTL, $INCLUDE)"),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses the waiting entries and adds their records to the overlay.
+    fn flush(&mut self) -> Result<(), ZoneError> {
+        let batch = std::mem::take(&mut self.batch);
+        if batch.lines.is_empty() {
+            return Ok(());
+        }
+        let parse = |lines: &[Line]| {
+            let mut text = format!("$ORIGIN {}\n", batch.origin);
+            for l in lines {
+                text.push_str(&l.text);
+                text.push('\n');
+            }
+            Parser::new(text, None, None).parse()
+        };
+        let records = match parse(&batch.lines) {
+            Ok((_, records)) => records,
+            Err(_) => {
+                // The first entry that fails on its own is the error's real place.
+                for l in &batch.lines {
+                    if let Err(e) = parse(std::slice::from_ref(l)) {
+                        return Err(syntax(&l.path, l.line, explain_parse_error(&e.to_string())));
+                    }
+                }
+                let (path, line) = batch
+                    .lines
+                    .first()
+                    .map_or((PathBuf::new(), 0), |l| (l.path.clone(), l.line));
+                return Err(syntax(
+                    &path,
+                    line,
+                    "these records cannot be parsed together",
+                ));
+            }
+        };
+        for (key, rrset) in &records {
+            for record in rrset.records_without_rrsigs() {
+                if let RData::TXT(txt) = &record.data {
+                    if let Some(long) = txt.txt_data.iter().find(|s| s.len() > 255) {
+                        let owner = normalise(&Name::from(key.name.clone()).to_ascii());
+                        let at = batch
+                            .lines
+                            .iter()
+                            .find(|l| l.owner == owner && l.rtype == RecordType::TXT);
+                        return Err(ZoneError::Syntax {
+                            path: at.map_or_else(PathBuf::new, |l| l.path.clone()),
+                            line: at.map_or(0, |l| l.line),
+                            message: format!(
+                                "a TXT character-string of {} bytes at {owner}; DNS allows at most \
+                                 255 per string: split it into several quoted strings (\"…\" \"…\")",
+                                long.len()
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        for (key, rrset) in records {
+            let owner = normalise(&Name::from(key.name.clone()).to_ascii());
+            for record in rrset.records_without_rrsigs() {
+                if let Some((qtype, data)) = convert_rdata(&record.data) {
+                    self.overlay
+                        .nodes
+                        .entry(owner.clone())
+                        .or_default()
+                        .records
+                        .entry(qtype)
+                        .or_default()
+                        .push(Record {
+                            ttl: record.ttl,
+                            data,
+                        });
+                    self.added_any = true;
+                }
+            }
+            self.overlay.existing.insert(owner);
+        }
+        Ok(())
+    }
 }
 
 fn is_within(name: &str, apex: &str) -> bool {
@@ -323,29 +686,6 @@ fn default_origin(path: &Path) -> Option<Name> {
     Name::from_ascii(format!("{stem}.")).ok()
 }
 
-type Parsed = (
-    Name,
-    std::collections::BTreeMap<hickory_proto::rr::RrKey, hickory_proto::rr::RecordSet>,
-);
-
-fn parse_zone_text(text: &str, path: &Path, origin: Option<Name>) -> Result<Parsed, ZoneError> {
-    let text = &flatten_parentheses(text);
-    let parse = |input: &str| {
-        Parser::new(input.to_string(), Some(path.to_path_buf()), origin.clone()).parse()
-    };
-    match parse(text) {
-        Ok(parsed) => Ok(parsed),
-        Err(error) => {
-            let line = locate_error_line(text, |prefix| parse(prefix).is_ok());
-            Err(ZoneError::Syntax {
-                path: path.to_path_buf(),
-                line,
-                message: explain_parse_error(&error.to_string()),
-            })
-        }
-    }
-}
-
 /// Joins every parenthesised group onto its first line, dropping the parentheses and the
 /// comments inside them, and keeps every other line where it was (the newlines a group spanned
 /// are emitted after it), so error lines still match the file. Quoted strings are untouched.
@@ -353,7 +693,7 @@ fn parse_zone_text(text: &str, path: &Path, origin: Option<Name>) -> Result<Pars
 /// hickory's zone lexer does not understand quoted strings inside `( ... )`: it keeps the quote
 /// characters and splits at blanks, so the common multi-line form of a DKIM key
 /// (`sel._domainkey IN TXT ( "part one" "part two" )`) would be stored wrongly. On one line,
-/// quoted strings are lexed properly. (`$INCLUDE`d files are not preprocessed.)
+/// quoted strings are lexed properly.
 pub fn flatten_parentheses(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut depth = 0usize;
@@ -427,64 +767,6 @@ pub fn flatten_parentheses(text: &str) -> String {
         out.push('\n');
     }
     out
-}
-
-/// Finds the line where the first record that does not parse starts, by binary search over
-/// prefixes of the file. Prefixes are only cut between records (outside parentheses and quoted
-/// strings), so a multi-line SOA is never split; the answer is the record's first line.
-fn locate_error_line(text: &str, parses: impl Fn(&str) -> bool) -> usize {
-    // (byte offset just after the line, 1-based number of the line that follows)
-    let mut cuts: Vec<(usize, usize)> = vec![(0, 1)];
-    let (mut depth, mut quoted, mut escaped, mut comment) = (0i32, false, false, false);
-    let mut line = 1;
-    for (i, c) in text.char_indices() {
-        if c == '\n' {
-            line += 1;
-            comment = false;
-            if depth <= 0 && !quoted {
-                cuts.push((i + 1, line));
-            }
-            continue;
-        }
-        if comment {
-            continue;
-        }
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            ';' if !quoted => comment = true,
-            '(' if !quoted => depth += 1,
-            ')' if !quoted => depth -= 1,
-            _ => {}
-        }
-    }
-    if cuts.last().map(|c| c.0) != Some(text.len()) {
-        cuts.push((text.len(), line + 1));
-    }
-    // Invariant: the prefix up to cuts[good] parses, the one up to cuts[bad] does not.
-    let (mut good, mut bad) = (0usize, cuts.len() - 1);
-    while bad - good > 1 {
-        let mid = (good + bad) / 2;
-        if parses(&text[..cuts[mid].0]) {
-            good = mid;
-        } else {
-            bad = mid;
-        }
-    }
-    // The failing record starts on the first non-blank line after the good prefix.
-    let first = cuts[good].1;
-    text.lines()
-        .enumerate()
-        .skip(first - 1)
-        .find(|(_, l)| {
-            let t = l.trim();
-            !t.is_empty() && !t.starts_with(';')
-        })
-        .map_or(first, |(i, _)| i + 1)
 }
 
 fn explain_parse_error(raw: &str) -> String {
@@ -647,5 +929,131 @@ alias IN CNAME target.elsewhere.test.\n\
         let (_dir, result) = overlay_from("paren.test.zone", bad);
         let text = result.unwrap_err().to_string();
         assert!(text.contains("paren.test.zone:6:"), "{text}");
+    }
+
+    #[test]
+    fn errors_at_the_apex_name_their_real_line() {
+        let text = format!(
+            "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\nwww IN A 192.0.2.1\n@ IN TXT \"{}\"\n",
+            "a".repeat(300)
+        );
+        let (_dir, result) = overlay_from("apex.test.zone", &text);
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("apex.test.zone:4:"), "{err}");
+        let bad = "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n\n@ IN MX ten mx1\n";
+        let (_dir, result) = overlay_from("apex.test.zone", bad);
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("apex.test.zone:4:"), "{err}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_crlf_and_blank_owners_are_accepted() {
+        let text = "\u{feff}$TTL 300\r\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\r\n  IN TXT \"v=spf1 -all\"\r\nmx 60 IN A 192.0.2.1\r\n   IN AAAA 2001:db8::1\r\n";
+        let (_dir, overlay) = overlay_from("bom.test.zone", text);
+        let overlay = overlay.unwrap();
+        match overlay.lookup("bom.test", QueryType::Txt) {
+            ZoneAnswer::Records(r) => assert_eq!(r[0].data.txt_joined().unwrap(), "v=spf1 -all"),
+            other => panic!("{other:?}"),
+        }
+        match overlay.lookup("mx.bom.test", QueryType::A) {
+            ZoneAnswer::Records(r) => assert_eq!(r[0].ttl, 60),
+            other => panic!("{other:?}"),
+        }
+        // RFC 2308: without its own TTL, a record takes $TTL.
+        match overlay.lookup("mx.bom.test", QueryType::Aaaa) {
+            ZoneAnswer::Records(r) => assert_eq!(r[0].ttl, 300),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_error_on_the_last_line_of_a_large_zone_is_found_in_one_pass() {
+        let mut text = String::from("$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n");
+        for i in 0..20_000 {
+            text.push_str(&format!("h{i} IN A 192.0.2.{}\n", i % 250));
+        }
+        text.push_str("broken IN A 192.0.2.300\n");
+        let (_dir, result) = overlay_from("large.test.zone", &text);
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("large.test.zone:20003:"), "{err}");
+    }
+
+    #[test]
+    fn includes_are_read_through_the_bounded_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("inner.db"),
+            "www IN A 192.0.2.7\n@ IN TXT \"included\"\n",
+        )
+        .unwrap();
+        let main = dir.path().join("inc.test.zone");
+        std::fs::write(
+            &main,
+            "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n$INCLUDE inner.db sub.inc.test.\nafter IN A 192.0.2.8\n",
+        )
+        .unwrap();
+        let overlay = ZoneOverlay::load(std::slice::from_ref(&main)).unwrap();
+        assert!(matches!(
+            overlay.lookup("www.sub.inc.test", QueryType::A),
+            ZoneAnswer::Records(_)
+        ));
+        // The include did not change the including file's origin.
+        assert!(matches!(
+            overlay.lookup("after.inc.test", QueryType::A),
+            ZoneAnswer::Records(_)
+        ));
+        for (target, expect) in [
+            ("/dev/zero", "a character device"),
+            ("missing.db", "No such file"),
+            ("loop.db", "nest deeper"),
+        ] {
+            std::fs::write(dir.path().join("loop.db"), "$INCLUDE loop.db\n").unwrap();
+            std::fs::write(
+                &main,
+                format!(
+                    "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n$INCLUDE {target}\n"
+                ),
+            )
+            .unwrap();
+            let err = ZoneOverlay::load(std::slice::from_ref(&main))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(":3:") || err.contains("loop.db:1:"), "{err}");
+            assert!(err.contains(expect), "{err}");
+        }
+        let fifo = dir.path().join("pipe.db");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        std::fs::write(
+            &main,
+            "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n$INCLUDE pipe.db\n",
+        )
+        .unwrap();
+        let err = ZoneOverlay::load(std::slice::from_ref(&main))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("FIFO"), "{err}");
+    }
+
+    #[test]
+    fn entries_without_ttl_type_or_owner_are_named() {
+        for (text, expect) in [
+            ("@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n", "no TTL"),
+            ("$TTL 300\n  IN A 192.0.2.1\n", "no owner name"),
+            ("$TTL 300\nwww IN\n", "no record type"),
+            ("$TTL 300\nwww IN BOGUS x\n", "`BOGUS` is not a record type"),
+            (
+                "$TTL 300\n$GENERATE 1-5 h$ A 192.0.2.$\n",
+                "$GENERATE is not supported",
+            ),
+            (
+                "$TTL 300\n@ IN SOA ns1 hm 1 1 1 1 1\n@ IN SOA ns2 hm 2 1 1 1 1\n",
+                "a second SOA",
+            ),
+        ] {
+            let (_dir, result) = overlay_from("named.test.zone", text);
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains(expect), "{text:?}: {err}");
+        }
     }
 }

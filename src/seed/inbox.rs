@@ -67,7 +67,7 @@ pub fn tls_config(
     key_path: &std::path::Path,
 ) -> Result<Arc<rustls::ServerConfig>, String> {
     let read = |p: &std::path::Path| {
-        std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+        crate::files::read(p, crate::files::FileKind::Pem).map_err(|e| e.to_string())
     };
     let cert_pem = read(cert_path)?;
     let key_pem = read(key_path)?;

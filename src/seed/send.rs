@@ -164,14 +164,12 @@ fn secret(source: &SecretSource) -> Result<String, SendError> {
                 "the environment variable {name} (the relay password) is not set"
             ))
         }),
-        SecretSource::File(path) => std::fs::read_to_string(path)
-            .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-            .map_err(|e| {
-                SendError::Setup(format!(
-                    "cannot read the password file {}: {e}",
-                    path.display()
-                ))
-            }),
+        SecretSource::File(path) => {
+            crate::files::read_text(path, crate::files::FileKind::Secret)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                // The error names the file and never holds its content.
+                .map_err(|e| SendError::Setup(e.to_string()))
+        }
     }
 }
 

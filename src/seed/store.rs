@@ -115,6 +115,13 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
+    // The path comes from the plan: a device or a FIFO there must not reach SQLite.
+    crate::files::check_regular_or_absent(path, crate::files::FileKind::Store).map_err(|e| {
+        StoreError::Sql {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    })?;
     let conn = Connection::open(path).map_err(sql)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(sql)?;

@@ -46,7 +46,8 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Messages larger than this are not verified (receivers refuse them long before).
+/// Messages larger than this are not verified by default (receivers refuse them long before);
+/// `--max-file-size message=SIZE` changes it.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 /// Header sections larger than this are not verified (Postfix refuses 100 KB by default).
 pub const MAX_HEADER_BYTES: usize = 1 << 20;
@@ -1236,11 +1237,14 @@ fn size_problem(raw: &[u8]) -> Option<String> {
     if raw.is_empty() {
         return Some("the input is empty".into());
     }
-    if raw.len() > MAX_MESSAGE_BYTES {
+    let limit = crate::files::limits().get(crate::files::FileKind::Message);
+    if raw.len() as u64 > limit {
         return Some(format!(
-            "the message is {} MiB, more than the {} MiB mailshift verifies",
-            raw.len() >> 20,
-            MAX_MESSAGE_BYTES >> 20
+            "the message is {} ({} bytes), more than the {} mailshift verifies \
+             (raise it with --max-file-size message=SIZE)",
+            crate::files::show_size(raw.len() as u64),
+            raw.len(),
+            crate::files::show_size(limit)
         ));
     }
     None
