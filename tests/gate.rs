@@ -97,7 +97,10 @@ fn every_kind_of_authoring_error_is_named_with_file_line_and_field() {
     );
     for (file, where_) in [
         ("invalid-syntax", ":4:17: invalid basic string"),
-        ("invalid-unknown-field", ":6:1: unknown field `polices`"),
+        (
+            "invalid-unknown-field",
+            ":6:1: migration: unknown field `polices` (did you mean `policies`?)",
+        ),
     ] {
         mailshift()
             .args(["plan", "validate"])
@@ -116,6 +119,88 @@ fn every_kind_of_authoring_error_is_named_with_file_line_and_field() {
         .arg("--offline")
         .assert()
         .code(2);
+}
+
+#[test]
+fn wrong_types_missing_fields_unknown_keys_and_bad_relays_are_all_reported_at_once() {
+    let path = plan("invalid-types");
+    let shown = path.display().to_string();
+    let expected = [
+        "4:8: migration.name: expected a string, found an integer",
+        "6:6: migration.to: expected a string, found an array",
+        "7:12: migration.policies: expected an array, found a string",
+        "8:37: migration.new_sending_ips[1]: expected a string, found an integer",
+        "9:12: migration.snapshot: expected a string, found a boolean",
+        "13:1: domain[0]: unknown field `selector` (`selectors` belongs in [domain.new] or [domain.old])",
+        "15:20: domain[0].new.selectors[1]: expected a string, found an integer",
+        "16:12: domain[0].new.tracking: expected an array, found a string",
+        "18:1: domain[1].name: missing `name`",
+        "23:20: stage[0].requires[1]: expected a string, found an integer",
+        "24:11: stage[0].cutover: expected a boolean, found a string",
+        "26:1: stage[1].name: missing `name`",
+        "32:10: override[0].reason: expected a string, found an integer",
+        "37:9: seed.relay: `http://evil/:25` looks like a URL",
+        "38:18: seed.within_minutes: expected a whole number, found a string",
+    ];
+    let out = mailshift()
+        .args(["plan", "validate"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    for e in expected {
+        assert!(
+            text.contains(&format!("{shown}:{e}")),
+            "missing `{e}` in:\n{text}"
+        );
+    }
+    assert_eq!(
+        text.lines().count(),
+        expected.len(),
+        "one line per problem:\n{text}"
+    );
+    // Relays that are not HOST:PORT are refused by `plan validate` (exit 2), not found out by
+    // `seed send` (exit 3).
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(plan("mig-open")).unwrap();
+    for (relay, expect) in [
+        ("a b:25", "seed.relay: relay host: `a b` is not a host name"),
+        ("user@smtp.example.net:587", "seed.relay: relay host:"),
+        ("smtp.example.net:99999", "`99999` is not a port number"),
+        ("2001:db8::25:587", "write an IPv6 relay as [ADDRESS]:PORT"),
+        ("[2001:db8::x]:587", "is not an IPv6 address"),
+    ] {
+        let p = dir.path().join("relay.toml");
+        std::fs::write(&p, base.replace("smtp.sendgrid.net:587", relay)).unwrap();
+        let out = mailshift()
+            .args(["plan", "validate"])
+            .arg(&p)
+            .assert()
+            .code(2)
+            .get_output()
+            .stderr
+            .clone();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(expect), "{relay}: {text}");
+        mailshift().args(["seed", "send"]).arg(&p).assert().code(2);
+    }
+    for relay in [
+        "[2001:db8::25]:587",
+        "192.0.2.25:2525",
+        "smtp.example.net",
+        "localhost:2525",
+    ] {
+        let p = dir.path().join("relay.toml");
+        std::fs::write(&p, base.replace("smtp.sendgrid.net:587", relay)).unwrap();
+        mailshift()
+            .args(["plan", "validate"])
+            .arg(&p)
+            .assert()
+            .code(0);
+    }
 }
 
 #[test]

@@ -148,16 +148,9 @@ fn send_seeds(args: SendArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::BadInput);
     };
     if let Some(relay) = &args.relay {
-        let (host, port) = relay
-            .rsplit_once(':')
-            .and_then(|(h, p)| {
-                Some((
-                    h.trim_start_matches('[').trim_end_matches(']'),
-                    p.parse::<u16>().ok()?,
-                ))
-            })
-            .with_context(|| format!("--relay `{relay}` is not HOST:PORT"))?;
-        seed.relay_host = host.to_string();
+        let (host, port) = crate::plan::parse_relay(relay, seed.relay_port)
+            .map_err(|e| anyhow::anyhow!("--relay: {e}"))?;
+        seed.relay_host = host;
         seed.relay_port = port;
     }
     let stage = match &args.stage {
