@@ -22,7 +22,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(status) => ExitCode::from(status.code()),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Errors may quote file contents or DNS data: never let them drive the terminal.
+            let message = format!("{error:#}");
+            eprintln!("error: {}", mailshift::output::escape::text(&message));
             ExitCode::from(ExitStatus::BadInput.code())
         }
     }

@@ -110,7 +110,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     let invalid: Vec<&InputError> = inputs.iter().filter_map(|i| i.as_ref().err()).collect();
     if !invalid.is_empty() && !args.keep_going {
         for e in &invalid {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::output::escape::text(&e.to_string()));
         }
         eprintln!("(fix these inputs, or use --keep-going to check the valid domains anyway)");
         return Ok(ExitStatus::BadInput);
@@ -187,7 +187,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
             })
             .await;
             progress.finish();
-            write(&mut sink, &output::formatter(format, style).format(&run));
+            let text = output::formatter(format, style).format(&run);
+            let text = match format {
+                Format::Table => output::escape::rendered(&text, style.color),
+                Format::Json | Format::Ndjson => std::borrow::Cow::Borrowed(text.as_str()),
+            };
+            write(&mut sink, &text);
             run.summary
         };
         anyhow::Ok(summary)

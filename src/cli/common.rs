@@ -113,6 +113,12 @@ pub fn write_report(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
         .context("cannot write the report")
 }
 
+/// Writes a human-readable report (table, Markdown, annotations): control characters that came
+/// from outside are escaped; with `color`, mailshift's own colour sequences are kept.
+pub fn write_human(output: Option<&Path>, text: &str, color: bool) -> anyhow::Result<()> {
+    write_report(output, &crate::output::escape::rendered(text, color))
+}
+
 /// The multi-threaded runtime the commands run on.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

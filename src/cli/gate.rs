@@ -1,6 +1,8 @@
 //! `mailshift gate PLAN [--stage NAME]`: may this stage of the migration start?
 
-use super::common::{runtime, to_terminal, write_report, CatalogArgs, ColorChoice, DnsArgs};
+use super::common::{
+    runtime, to_terminal, write_human, write_report, CatalogArgs, ColorChoice, DnsArgs,
+};
 use super::plan::load_plan;
 use crate::dns::Resolver;
 use crate::exit::ExitStatus;
@@ -93,10 +95,13 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
     } else {
         GateFormat::Json
     });
-    write_report(
-        args.output.as_deref(),
-        &formatter(format, args.color.enabled(tty)).format(&report),
-    )?;
+    let color = args.color.enabled(tty) && format == GateFormat::Table;
+    let text = formatter(format, color).format(&report);
+    match format {
+        GateFormat::Json => write_report(args.output.as_deref(), &text)?,
+        // JUnit is XML, which cannot carry control characters at all.
+        _ => write_human(args.output.as_deref(), &text, color)?,
+    }
     if format == GateFormat::Github {
         if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
             let markdown = formatter(GateFormat::Markdown, false).format(&report);
@@ -104,7 +109,9 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
                 .create(true)
                 .append(true)
                 .open(&summary)
-                .and_then(|mut f| f.write_all(markdown.as_bytes()))
+                .and_then(|mut f| {
+                    f.write_all(crate::output::escape::rendered(&markdown, false).as_bytes())
+                })
                 .with_context(|| {
                     format!(
                         "cannot append to GITHUB_STEP_SUMMARY ({})",

@@ -1,6 +1,6 @@
 //! `mailshift plan validate|show`: read a migration plan, report its problems, or show its stages.
 
-use super::common::{write_report, CatalogArgs};
+use super::common::{write_human, write_report, CatalogArgs};
 use super::providers::ListFormat;
 use crate::exit::ExitStatus;
 use crate::gate::{default_state_path, GateState};
@@ -37,7 +37,7 @@ pub fn load_plan(
     match Plan::load(path, &catalog) {
         Ok(plan) => Ok(Some((plan, catalog))),
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", crate::output::escape::text(&e.to_string()));
             Ok(None)
         }
     }
@@ -113,7 +113,7 @@ pub fn run(command: PlanCommand) -> anyhow::Result<ExitStatus> {
                                 format!("{}{}", s.name, if s.cutover { " (cutover)" } else { "" })
                             }
                         };
-                        table.add_row(vec![
+                        table.add_row(crate::output::row(vec![
                             (i + 1).to_string(),
                             name,
                             if requires.is_empty() {
@@ -123,7 +123,7 @@ pub fn run(command: PlanCommand) -> anyhow::Result<ExitStatus> {
                             },
                             sending,
                             passed,
-                        ]);
+                        ]));
                     }
                     let domains: Vec<String> =
                         p.domains.iter().map(|d| d.name.to_string()).collect();
@@ -141,7 +141,10 @@ pub fn run(command: PlanCommand) -> anyhow::Result<ExitStatus> {
                     )
                 }
             };
-            write_report(None, &text)?;
+            match format {
+                ListFormat::Json => write_report(None, &text)?,
+                ListFormat::Table => write_human(None, &text, false)?,
+            }
             Ok(ExitStatus::Passed)
         }
     }

@@ -1,6 +1,6 @@
 //! `mailshift providers`: the sending platforms mailshift knows, and what each needs in DNS.
 
-use super::common::{write_report, CatalogArgs};
+use super::common::{write_human, write_report, CatalogArgs};
 use crate::catalog::providers::{DkimRecordKind, ReturnPathKind, SpfPlacement};
 use crate::exit::ExitStatus;
 use std::path::PathBuf;
@@ -113,11 +113,20 @@ pub fn run(args: ProvidersArgs) -> anyhow::Result<ExitStatus> {
                     ),
                     _ => "-".into(),
                 };
-                table.add_row(vec![r.id.to_string(), r.name.to_string(), spf, dkim, rp]);
+                table.add_row(crate::output::row(vec![
+                    r.id.to_string(),
+                    r.name.to_string(),
+                    spf,
+                    dkim,
+                    rp,
+                ]));
             }
             format!("{table}\n{} platforms. Details: checks/providers/<id>.toml; add your own with --checks-dir.\n", rows.len())
         }
     };
-    write_report(args.output.as_deref(), &text)?;
+    match args.format {
+        ListFormat::Json => write_report(args.output.as_deref(), &text)?,
+        ListFormat::Table => write_human(args.output.as_deref(), &text, false)?,
+    }
     Ok(ExitStatus::Passed)
 }

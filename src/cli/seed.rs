@@ -1,6 +1,6 @@
 //! `mailshift seed send|inbox|results`: seed tests through the new platform.
 
-use super::common::{runtime, to_terminal, write_report, CatalogArgs, DnsArgs};
+use super::common::{runtime, to_terminal, write_human, write_report, CatalogArgs, DnsArgs};
 use super::plan::load_plan;
 use super::providers::ListFormat;
 use crate::dns::Resolver;
@@ -254,7 +254,7 @@ fn send_seeds(args: SendArgs) -> anyhow::Result<ExitStatus> {
             let mut table = crate::output::new_table(false, true);
             table.set_header(vec!["token", "seed address", "relay"]);
             for r in &rows {
-                table.add_row(vec![
+                table.add_row(crate::output::row(vec![
                     r["token"].as_str().unwrap_or_default().to_string(),
                     r["recipient"].as_str().unwrap_or_default().to_string(),
                     format!(
@@ -266,7 +266,7 @@ fn send_seeds(args: SendArgs) -> anyhow::Result<ExitStatus> {
                         },
                         r["relay_response"].as_str().unwrap_or_default()
                     ),
-                ]);
+                ]));
             }
             format!(
                 "Seeds for stage `{stage}` via {}:{} (recorded in {}):\n{table}\n",
@@ -276,7 +276,10 @@ fn send_seeds(args: SendArgs) -> anyhow::Result<ExitStatus> {
             )
         }
     };
-    write_report(None, &text)?;
+    match args.format {
+        ListFormat::Json => write_report(None, &text)?,
+        ListFormat::Table => write_human(None, &text, false)?,
+    }
     Ok(status)
 }
 
@@ -397,7 +400,7 @@ fn results(args: ResultsArgs) -> anyhow::Result<ExitStatus> {
                 } else {
                     format!("{}\n{}", o.status.as_str(), problems.join("\n"))
                 };
-                table.add_row(vec![
+                table.add_row(crate::output::row(vec![
                     o.sent.token.clone(),
                     o.sent.stage.clone(),
                     o.sent.recipient.clone(),
@@ -407,7 +410,7 @@ fn results(args: ResultsArgs) -> anyhow::Result<ExitStatus> {
                     dmarc,
                     unsub,
                     verdict,
-                ]);
+                ]));
             }
             let mut text = format!("{table}\n");
             if !unexpected.is_empty() {
@@ -419,7 +422,10 @@ fn results(args: ResultsArgs) -> anyhow::Result<ExitStatus> {
             text
         }
     };
-    write_report(None, &text)?;
+    match args.format {
+        ListFormat::Json => write_report(None, &text)?,
+        ListFormat::Table => write_human(None, &text, false)?,
+    }
     let worst = outcomes.iter().map(|o| o.status).max();
     Ok(match worst {
         None => ExitStatus::Inconclusive,

@@ -1,6 +1,6 @@
 //! `mailshift snapshot DOMAIN… --output FILE.zone` and `mailshift snapshot diff OLD NEW`.
 
-use super::common::{describe_source, runtime, write_report, CatalogArgs, DnsArgs};
+use super::common::{describe_source, runtime, write_human, write_report, CatalogArgs, DnsArgs};
 use super::plan::load_plan;
 use crate::dns::Resolver;
 use crate::domain::{parse_selector, DomainName};
@@ -61,7 +61,7 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<ExitStatus> {
         let changes = match crate::snapshot::diff(old, new) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", crate::output::escape::text(&e.to_string()));
                 return Ok(ExitStatus::BadInput);
             }
         };
@@ -73,7 +73,10 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<ExitStatus> {
                 .map(|c| format!("{:<8} {}\n", c.kind, c.summary))
                 .collect(),
         };
-        write_report(None, &text)?;
+        match format {
+            DiffFormat::Json => write_report(None, &text)?,
+            DiffFormat::Text => write_human(None, &text, false)?,
+        }
         return Ok(if changes.is_empty() {
             ExitStatus::Passed
         } else {

@@ -76,7 +76,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitStatus> {
     let inputs = match expand(&args.paths) {
         Ok(inputs) => inputs,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::output::escape::text(&e.to_string()));
             return Ok(ExitStatus::BadInput);
         }
     };
@@ -141,6 +141,12 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitStatus> {
                 verbose: args.verbose,
             },
         ),
+    };
+    let text = match format {
+        VerifyFormat::Json => std::borrow::Cow::Borrowed(text.as_str()),
+        VerifyFormat::Table => {
+            crate::output::escape::rendered(&text, args.color.enabled(to_terminal))
+        }
     };
     let mut sink = open_sink(args.output.as_deref())?;
     sink.write_all(text.as_bytes())

@@ -166,6 +166,21 @@ impl ZoneOverlay {
         })
     }
 
+    /// Adds one record; an identical record at the same name is kept once, as in an RRset.
+    fn insert(&mut self, owner: String, qtype: QueryType, record: Record) {
+        let records = self
+            .nodes
+            .entry(owner.clone())
+            .or_default()
+            .records
+            .entry(qtype)
+            .or_default();
+        if !records.iter().any(|r| r.data == record.data) {
+            records.push(record);
+        }
+        self.existing.insert(owner);
+    }
+
     fn lookup_exact(&self, name: &str, qtype: QueryType) -> Option<ZoneAnswer> {
         let node = self.nodes.get(name)?;
         if let Some(records) = node.records.get(&qtype) {
@@ -264,9 +279,6 @@ struct Line {
     text: String,
     path: PathBuf,
     line: usize,
-    /// Absolute owner, lower case, without the trailing dot.
-    owner: String,
-    rtype: RecordType,
 }
 
 /// Entries waiting to be parsed together (they share one `$ORIGIN`).
@@ -488,11 +500,38 @@ impl Loader<'_> {
                 self.soa.insert(key.clone(), (path.to_path_buf(), line));
                 self.apexes.insert(key);
             }
+            let data = entry.get(data_from..).unwrap_or_default();
+            if rtype == RecordType::TXT {
+                // TXT data is read here: hickory's lexer decodes `\DDD` wrongly (as if each
+                // digit were a byte of a 24-bit number) and cannot hold bytes that are not UTF-8.
+                let strings = txt_strings(data).map_err(|e| syntax(path, line, e))?;
+                if let Some(long) = strings.iter().find(|s| s.len() > 255) {
+                    return Err(syntax(
+                        path,
+                        line,
+                        format!(
+                            "a TXT character-string of {} bytes at {}; DNS allows at most 255 \
+                             per string: split it into several quoted strings (\"…\" \"…\")",
+                            long.len(),
+                            normalise(&owner)
+                        ),
+                    ));
+                }
+                self.overlay.insert(
+                    normalise(&owner),
+                    QueryType::Txt,
+                    Record {
+                        ttl,
+                        data: RecordData::Txt(strings),
+                    },
+                );
+                self.added_any = true;
+                continue;
+            }
             if self.batch.origin != origin || self.batch.lines.len() >= BATCH {
                 self.flush()?;
                 self.batch.origin = origin;
             }
-            let data = entry.get(data_from..).unwrap_or_default();
             self.batch.lines.push(Line {
                 text: format!(
                     "{owner} {ttl} {} {rtype} {data}",
@@ -500,8 +539,6 @@ impl Loader<'_> {
                 ),
                 path: path.to_path_buf(),
                 line,
-                owner: normalise(&owner),
-                rtype,
             });
         }
         Ok(())
@@ -615,43 +652,18 @@ impl Loader<'_> {
                 ));
             }
         };
-        for (key, rrset) in &records {
-            for record in rrset.records_without_rrsigs() {
-                if let RData::TXT(txt) = &record.data {
-                    if let Some(long) = txt.txt_data.iter().find(|s| s.len() > 255) {
-                        let owner = normalise(&Name::from(key.name.clone()).to_ascii());
-                        let at = batch
-                            .lines
-                            .iter()
-                            .find(|l| l.owner == owner && l.rtype == RecordType::TXT);
-                        return Err(ZoneError::Syntax {
-                            path: at.map_or_else(PathBuf::new, |l| l.path.clone()),
-                            line: at.map_or(0, |l| l.line),
-                            message: format!(
-                                "a TXT character-string of {} bytes at {owner}; DNS allows at most \
-                                 255 per string: split it into several quoted strings (\"…\" \"…\")",
-                                long.len()
-                            ),
-                        });
-                    }
-                }
-            }
-        }
         for (key, rrset) in records {
             let owner = normalise(&Name::from(key.name.clone()).to_ascii());
             for record in rrset.records_without_rrsigs() {
                 if let Some((qtype, data)) = convert_rdata(&record.data) {
-                    self.overlay
-                        .nodes
-                        .entry(owner.clone())
-                        .or_default()
-                        .records
-                        .entry(qtype)
-                        .or_default()
-                        .push(Record {
+                    self.overlay.insert(
+                        owner.clone(),
+                        qtype,
+                        Record {
                             ttl: record.ttl,
                             data,
-                        });
+                        },
+                    );
                     self.added_any = true;
                 }
             }
@@ -767,6 +779,76 @@ pub fn flatten_parentheses(text: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The character-strings of TXT record data as written in a zone file: quoted strings or bare
+/// words, `\DDD` a decimal byte, `\X` the character X (RFC 1035 §5.1).
+fn txt_strings(data: &str) -> Result<Vec<Vec<u8>>, String> {
+    let mut strings = Vec::new();
+    let mut chars = data.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let Some(&first) = chars.peek() else { break };
+        if first == ';' {
+            break;
+        }
+        let quoted = first == '"';
+        if quoted {
+            chars.next();
+        }
+        let mut bytes = Vec::new();
+        let mut closed = !quoted;
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if quoted => {
+                    closed = true;
+                    break;
+                }
+                c if !quoted && (c.is_whitespace() || c == ';' || c == '"') => {
+                    if c == ';' || c == '"' {
+                        return Err(format!("unexpected `{c}` in TXT data (quote the string)"));
+                    }
+                    break;
+                }
+                '\\' => match chars.next() {
+                    Some(d) if d.is_ascii_digit() => {
+                        let mut value = d.to_digit(10).unwrap_or(0);
+                        for _ in 0..2 {
+                            match chars.next().and_then(|c| c.to_digit(10)) {
+                                Some(digit) => value = value * 10 + digit,
+                                None => {
+                                    return Err(
+                                        "`\\` followed by a digit needs three digits (\\DDD)"
+                                            .into(),
+                                    )
+                                }
+                            }
+                        }
+                        let byte = u8::try_from(value)
+                            .map_err(|_| format!("`\\{value:03}` is not a byte (0-255)"))?;
+                        bytes.push(byte);
+                    }
+                    Some(other) => {
+                        let mut buf = [0u8; 4];
+                        bytes.extend_from_slice(other.encode_utf8(&mut buf).as_bytes());
+                    }
+                    None => return Err("the TXT data ends with a lone `\\`".into()),
+                },
+                c => {
+                    let mut buf = [0u8; 4];
+                    bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+        }
+        if !closed {
+            return Err("a quoted TXT string is not closed (missing `\"`)".into());
+        }
+        strings.push(bytes);
+    }
+    if strings.is_empty() {
+        return Err("a TXT record needs at least one string (\"\" is an empty one)".into());
+    }
+    Ok(strings)
 }
 
 fn explain_parse_error(raw: &str) -> String {
@@ -1054,6 +1136,33 @@ alias IN CNAME target.elsewhere.test.\n\
             let (_dir, result) = overlay_from("named.test.zone", text);
             let err = result.unwrap_err().to_string();
             assert!(err.contains(expect), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn txt_escapes_are_decimal_bytes_as_rfc_1035_says() {
+        assert_eq!(
+            txt_strings(r#""v=spf1 \027]0;x\007 -all" bare\"word "semi;colon" ; comment"#).unwrap(),
+            vec![
+                b"v=spf1 \x1b]0;x\x07 -all".to_vec(),
+                b"bare\"word".to_vec(),
+                b"semi;colon".to_vec()
+            ]
+        );
+        assert_eq!(
+            txt_strings(r#""\200\255""#).unwrap(),
+            vec![vec![200u8, 255]]
+        );
+        assert_eq!(txt_strings(r#""""#).unwrap(), vec![Vec::<u8>::new()]);
+        for bad in [
+            r#""\256""#,
+            r#""\12""#,
+            r#""open"#,
+            "",
+            "; only a comment",
+            r#""x\"#,
+        ] {
+            assert!(txt_strings(bad).is_err(), "{bad}");
         }
     }
 }

@@ -3,6 +3,7 @@
 //! A new format is one file here and one variant of [`Format`]. Formatters only render; colour
 //! and width decisions are made by the caller and passed in [`Style`].
 
+pub mod escape;
 pub mod gate;
 pub mod json;
 pub mod ndjson;
@@ -65,6 +66,16 @@ pub fn new_table(color: bool, wrap: bool) -> comfy_table::Table {
         table.force_no_tty();
     }
     table
+}
+
+/// A table cell holding outside text, control characters escaped ([`escape::text`]).
+pub fn cell(text: impl AsRef<str>) -> comfy_table::Cell {
+    comfy_table::Cell::new(escape::text(text.as_ref()))
+}
+
+/// A row of outside text, each cell escaped.
+pub fn row<S: AsRef<str>>(texts: impl IntoIterator<Item = S>) -> Vec<comfy_table::Cell> {
+    texts.into_iter().map(cell).collect()
 }
 
 /// A value as pretty JSON with a final newline (or a JSON error object, never a panic).

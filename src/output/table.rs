@@ -59,7 +59,7 @@ impl TableFormatter {
             status_text(report.status, self.style.color)
         ));
         if let Some(error) = &report.error {
-            out.push_str(&format!("  {error}\n\n"));
+            out.push_str(&format!("  {}\n\n", super::escape::text(error)));
             return;
         }
         let mut table = super::new_table(self.style.color, self.style.wrap);
@@ -78,8 +78,8 @@ impl TableFormatter {
             }
             table.add_row(vec![
                 severity_cell(f.severity, self.style.color),
-                Cell::new(&f.id),
-                Cell::new(text),
+                crate::output::cell(&f.id),
+                crate::output::cell(text),
             ]);
         }
         out.push_str(&table.to_string());

@@ -89,7 +89,7 @@ pub struct TableStyle {
 }
 
 fn paint(text: &str, color: Option<Color>, on: bool) -> Cell {
-    let cell = Cell::new(text);
+    let cell = crate::output::cell(text);
     match (on, color) {
         (true, Some(c)) => cell.fg(c).add_attribute(Attribute::Bold),
         _ => cell,
@@ -177,14 +177,14 @@ pub fn table(run: &VerifyRun, style: TableStyle) -> String {
         let v = &m.verdict;
         if v.status == Status::Error {
             table.add_row(vec![
-                Cell::new(&m.source),
-                Cell::new(v.error.as_deref().unwrap_or("not a message")),
-                Cell::new(""),
-                Cell::new(""),
-                Cell::new(""),
-                Cell::new(""),
-                Cell::new(""),
-                Cell::new(""),
+                crate::output::cell(&m.source),
+                crate::output::cell(v.error.as_deref().unwrap_or("not a message")),
+                crate::output::cell(""),
+                crate::output::cell(""),
+                crate::output::cell(""),
+                crate::output::cell(""),
+                crate::output::cell(""),
+                crate::output::cell(""),
                 status_cell(v.status, on),
             ]);
             continue;
@@ -214,8 +214,8 @@ pub fn table(run: &VerifyRun, style: TableStyle) -> String {
             .join("\n");
         let one_click = if v.one_click_unsubscribe { "yes" } else { "no" };
         table.add_row(vec![
-            Cell::new(&m.source),
-            Cell::new(v.from.as_deref().unwrap_or("")),
+            crate::output::cell(&m.source),
+            crate::output::cell(v.from.as_deref().unwrap_or("")),
             paint(&spf, result_color(&v.spf.result), on),
             paint(&dkim, dkim_color, on),
             paint(&dmarc, result_color(&v.dmarc.result), on),
@@ -229,7 +229,7 @@ pub fn table(run: &VerifyRun, style: TableStyle) -> String {
                 }),
                 on,
             ),
-            Cell::new(if receivers.is_empty() {
+            crate::output::cell(if receivers.is_empty() {
                 "—"
             } else {
                 &receivers
@@ -247,13 +247,15 @@ pub fn table(run: &VerifyRun, style: TableStyle) -> String {
             continue;
         }
         out.push('\n');
+        // Everything below quotes the message or the DNS: escaped, it cannot drive the terminal.
+        let safe = crate::output::escape::text;
         out.push_str(&format!(
             "{}  {}\n",
-            m.source,
+            safe(&m.source),
             status_cell(v.status, false).content()
         ));
         if let Some(subject) = &v.subject {
-            out.push_str(&format!("  Subject: {subject}\n"));
+            out.push_str(&format!("  Subject: {}\n", safe(subject)));
         }
         let mut findings: Vec<_> = v
             .findings
@@ -267,21 +269,21 @@ pub fn table(run: &VerifyRun, style: TableStyle) -> String {
                 "  {} {}: {}\n",
                 severity_text(f.severity),
                 f.id,
-                f.message
+                safe(&f.message)
             ));
             if !f.evidence.is_empty() {
                 for line in f.evidence.lines() {
-                    out.push_str(&format!("       {line}\n"));
+                    out.push_str(&format!("       {}\n", safe(line)));
                 }
             }
             if let Some(fix) = &f.fix {
-                out.push_str(&format!("       Fix: {fix}\n"));
+                out.push_str(&format!("       Fix: {}\n", safe(fix)));
             }
         }
         // Where the SPF inputs came from, when the SPF finding (whose evidence says so) is not
         // shown.
         if !spf_shown && v.status != Status::Error {
-            out.push_str(&format!("  SPF: {}\n", v.spf.detail));
+            out.push_str(&format!("  SPF: {}\n", safe(&v.spf.detail)));
         }
     }
 

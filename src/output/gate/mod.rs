@@ -61,7 +61,7 @@ pub(crate) fn headline(report: &GateReport) -> String {
         report.stage,
         report.stage_number,
         report.stages,
-        report.plan,
+        crate::output::escape::text(&report.plan),
         decision_word(report.decision)
     )
 }

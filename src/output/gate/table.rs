@@ -62,8 +62,8 @@ impl GateFormatter for TableFormatter {
         for r in &report.requirements {
             table.add_row(vec![
                 self.paint(status_word(r.status), status_color(r.status)),
-                Cell::new(&r.requirement),
-                Cell::new(&r.summary),
+                crate::output::cell(&r.requirement),
+                crate::output::cell(&r.summary),
             ]);
         }
         out.push_str(&table.to_string());
@@ -75,8 +75,11 @@ impl GateFormatter for TableFormatter {
                 for rule in &r.rules {
                     rules.add_row(vec![
                         self.paint(status_word(rule.status), status_color(rule.status)),
-                        Cell::new(format!("{}/{}: {}", rule.policy, rule.rule, rule.title)),
-                        Cell::new(&rule.detail),
+                        crate::output::cell(format!(
+                            "{}/{}: {}",
+                            rule.policy, rule.rule, rule.title
+                        )),
+                        crate::output::cell(&rule.detail),
                     ]);
                 }
                 out.push_str(&format!("\n{}:\n{rules}\n", r.requirement));
@@ -107,9 +110,9 @@ impl GateFormatter for TableFormatter {
                 };
                 details.add_row(vec![
                     self.paint(f.finding.severity.as_str(), color),
-                    Cell::new(&f.domain),
-                    Cell::new(&f.finding.id),
-                    Cell::new(text),
+                    crate::output::cell(&f.domain),
+                    crate::output::cell(&f.finding.id),
+                    crate::output::cell(text),
                 ]);
             }
             out.push_str(&format!("\nBehind `{}`:\n{details}\n", r.requirement));
