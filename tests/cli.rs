@@ -347,6 +347,39 @@ fn falls_back_to_a_second_nameserver_when_the_first_does_not_answer() {
 }
 
 #[test]
+fn a_question_waits_at_most_its_budget_however_many_nameservers_are_silent() {
+    // Ten servers that never answer. Before the budget, one question waited servers × attempts
+    // × timeout (10 × 2 × 0.4 s = 8 s, and a check asks several in a row); now at most 2 × 0.4 s.
+    let silent: Vec<std::net::UdpSocket> = (0..10)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let mut cmd = mailshift();
+    cmd.args([
+        "check",
+        "silent.test",
+        "--selector",
+        "s1",
+        "--timeout",
+        "0.4",
+        "--retries",
+        "1",
+    ]);
+    for s in &silent {
+        cmd.args(["--nameserver", &s.local_addr().unwrap().to_string()]);
+    }
+    let out = cmd
+        .args(["--format", "json"])
+        .timeout(std::time::Duration::from_secs(6))
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let report = support::json(&out);
+    assert_eq!(report["domains"][0]["status"], "inconclusive", "{report}");
+}
+
+#[test]
 fn the_readme_demo_runs_offline_and_finds_its_deliberate_mistakes() {
     let demo = fixtures().join("demo");
     let doc = run_json(

@@ -167,6 +167,62 @@ async fn the_envelope_overrides_the_trace_fields() {
 }
 
 #[tokio::test]
+async fn with_more_signatures_than_verified_nothing_resting_on_dkim_is_failed() {
+    // Sixteen signatures whose keys do not exist (permerror), placed above the message's real
+    // ones: only the first 16 are verified, and the passing ones are beyond them. SPF passes
+    // for the ESP's own envelope domain (not aligned), so DMARC rests on DKIM alone.
+    let fake = |i: usize| {
+        format!(
+            "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=shop.test; s=gone{i}; \
+             t=1700000000; h=from:subject; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; \
+             b=dGVzdA==\r\n"
+        )
+    };
+    let mut raw = Vec::new();
+    for i in 0..16 {
+        raw.extend_from_slice(fake(i).as_bytes());
+    }
+    raw.extend_from_slice(&read("good.eml"));
+    let envelope = Envelope {
+        ip: Some("198.51.100.30".parse().unwrap()),
+        helo: Some("out-30.mailer.test".into()),
+        mail_from: Some("bounce@mailer.test".into()),
+        rcpt: vec![],
+    };
+    let v = verify_message(&resolver(), &raw, &envelope).await;
+    assert_eq!(v.dkim_not_verified, 2, "{v:#?}");
+    assert_eq!(v.dkim.len(), 16);
+    assert!(v.dkim.iter().all(|d| d.result != "pass"), "{v:#?}");
+    assert_eq!(
+        (v.spf.result.as_str(), v.spf.aligned),
+        ("pass", Some(false))
+    );
+    for id in ["msg.dkim", "msg.dmarc", "msg.one-click-unsubscribe"] {
+        let f = finding(&v, id);
+        assert_eq!(f.severity, Severity::Inconclusive, "{id}: {f:#?}");
+        assert!(
+            f.message.contains("2 more DKIM signature(s)"),
+            "{}",
+            f.message
+        );
+    }
+    assert_eq!(v.status, Status::Inconclusive);
+    // The same message with its real signatures first passes: the limit is what made it
+    // incomplete, not the message.
+    let mut first = read("good.eml");
+    let at = first.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 2;
+    let fakes: String = (0..14).map(fake).collect();
+    first.splice(at..at, fakes.bytes());
+    let v = verify_message(&resolver(), &first, &envelope).await;
+    assert_eq!(v.dkim_not_verified, 0);
+    assert_eq!(finding(&v, "msg.dmarc").severity, Severity::Pass, "{v:#?}");
+    assert_eq!(
+        finding(&v, "msg.one-click-unsubscribe").severity,
+        Severity::Pass
+    );
+}
+
+#[tokio::test]
 async fn without_an_ip_spf_is_not_evaluated() {
     let raw = b"From: a@shop.test\r\nTo: b@example.net\r\nSubject: hi\r\nDate: Mon, 10 Mar 2025 09:00:00 +0000\r\nMessage-ID: <x@shop.test>\r\n\r\nhi\r\n";
     let v = verify(raw).await;

@@ -84,17 +84,34 @@ impl Transport {
         })
     }
 
-    /// Asks `query`, trying each server in turn for each attempt. Returns the first answer that
-    /// is neither SERVFAIL nor REFUSED, or the last error.
+    /// The most one question may wait in all, however many servers are configured: the
+    /// per-answer timeout times the attempts (3 s × 2 by default), and at least two timeouts
+    /// when there are several servers, so a silent first server leaves time for the second.
+    pub fn question_budget(&self) -> Duration {
+        let tries = self.attempts.max(self.servers.len().min(2));
+        self.timeout
+            .saturating_mul(u32::try_from(tries).unwrap_or(u32::MAX))
+    }
+
+    /// Asks `query`, trying each server in turn for each attempt, within
+    /// [`question_budget`](Self::question_budget): each try waits at most the timeout, and no
+    /// longer than what is left of the budget. Returns the first answer that is neither
+    /// SERVFAIL nor REFUSED, or the last error.
     pub async fn exchange(&self, query: &Query) -> Result<Message, LookupError> {
         let mut last = LookupError::Timeout;
         let n = self.servers.len();
+        let deadline = tokio::time::Instant::now() + self.question_budget();
         for attempt in 0..self.attempts {
             for k in 0..n {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    return Err(last);
+                }
+                let wait = self.timeout.min(left);
                 let server = (attempt + k) % n;
-                let result = match self.udp(server, query).await {
+                let result = match self.udp(server, query, wait).await {
                     Ok(message) if message.metadata.truncation => {
-                        tcp_exchange(self.servers[server], query, self.timeout).await
+                        tcp_exchange(self.servers[server], query, wait).await
                     }
                     other => other,
                 };
@@ -111,7 +128,12 @@ impl Transport {
         Err(last)
     }
 
-    async fn udp(&self, server: usize, query: &Query) -> Result<Message, LookupError> {
+    async fn udp(
+        &self,
+        server: usize,
+        query: &Query,
+        wait: Duration,
+    ) -> Result<Message, LookupError> {
         let lane_index = server * LANES_PER_SERVER
             + self.next_lane.fetch_add(1, Ordering::Relaxed) % LANES_PER_SERVER;
         let lane = self
@@ -127,7 +149,7 @@ impl Transport {
                 self.servers[server]
             )));
         }
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             match tokio::time::timeout_at(deadline, reply).await {
                 Err(_) => {

@@ -211,13 +211,32 @@ fn judge(
                         .fix("Set up the platform's return-path (bounce) domain under the From domain, and authorise its IPs in SPF."),
                     );
                 }
+                // Signatures beyond the verified ones might pass: what rests on DKIM is then
+                // inconclusive, not failed.
+                let dkim_severity = if a.verdict["dkim_not_verified"].as_u64().unwrap_or(0) > 0 {
+                    Severity::Inconclusive
+                } else {
+                    Severity::Fail
+                };
+                // The verdict's own finding decides whether a failure is certain.
+                let judged = |id: &str| {
+                    let inconclusive = a.verdict["findings"].as_array().is_some_and(|fs| {
+                        fs.iter()
+                            .any(|f| f["id"] == id && f["severity"] == "inconclusive")
+                    });
+                    if inconclusive {
+                        Severity::Inconclusive
+                    } else {
+                        Severity::Fail
+                    }
+                };
                 let aligned_dkim = a.verdict["dkim"].as_array().is_some_and(|sigs| {
                     sigs.iter()
                         .any(|s| s["result"] == "pass" && s["aligned"] == true)
                 });
                 if !aligned_dkim {
                     findings.push(
-                        Finding::new("seed.dkim", Severity::Fail, format!("{who}: no DKIM signature passes with d= aligned to the From domain ({}).", s.dkim))
+                        Finding::new("seed.dkim", dkim_severity, format!("{who}: no DKIM signature passes with d= aligned to the From domain ({}).", s.dkim))
                             .fix("Publish the platform's DKIM records at the From domain so it signs with d=<your domain>."),
                     );
                 }
@@ -225,13 +244,13 @@ fn judge(
                 if dmarc != "pass" {
                     findings.push(Finding::new(
                         "seed.dmarc",
-                        Severity::Fail,
+                        judged("msg.dmarc"),
                         format!("{who}: DMARC {dmarc} ({dmarc_detail})."),
                     ));
                 }
                 if !s.one_click_unsubscribe {
                     findings.push(
-                        Finding::new("seed.unsubscribe", Severity::Fail, format!("{who}: no one-click unsubscribe (RFC 8058) covered by a passing DKIM signature."))
+                        Finding::new("seed.unsubscribe", judged("msg.one-click-unsubscribe"), format!("{who}: no one-click unsubscribe (RFC 8058) covered by a passing DKIM signature."))
                             .fix("Have the platform add List-Unsubscribe (https) and List-Unsubscribe-Post: List-Unsubscribe=One-Click, signed by DKIM."),
                     );
                 }

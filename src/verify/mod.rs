@@ -129,9 +129,18 @@ pub struct MessageVerdict {
     pub dmarc_policy: Option<String>,
     /// The receivers' Authentication-Results fields, parsed (top first).
     pub receivers: Vec<ReceiverResults>,
+    /// DKIM signatures beyond the first [`MAX_DKIM_SIGNATURES`] that were not verified. When
+    /// there are any, nothing that depends on DKIM (DKIM itself, DMARC, one-click unsubscribe)
+    /// is judged failed: an unverified signature might pass, so such verdicts are inconclusive.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dkim_not_verified: usize,
     /// Why the input is not a message (status `error`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Options for [`verify_message_with`].
@@ -181,6 +190,7 @@ pub async fn verify_message_with(
     }
     let mut notes = Vec::new();
     let signatures = message.dkim_headers.len();
+    let dkim_not_verified = signatures.saturating_sub(MAX_DKIM_SIGNATURES);
     if signatures > MAX_DKIM_SIGNATURES {
         // Each signature costs a key lookup and a public-key operation: a message with
         // thousands of them must not cost thousands.
@@ -190,7 +200,8 @@ pub async fn verify_message_with(
             Severity::Warn,
             format!(
                 "The message has {signatures} DKIM signatures; only the first \
-                 {MAX_DKIM_SIGNATURES} were verified."
+                 {MAX_DKIM_SIGNATURES} were verified, so a verdict that a later one could change \
+                 is inconclusive."
             ),
         ));
     }
@@ -211,6 +222,7 @@ pub async fn verify_message_with(
         envelope,
         now,
         notes,
+        dkim_not_verified,
     }
     .run()
     .await
@@ -223,6 +235,8 @@ struct Verification<'a> {
     envelope: &'a Envelope,
     now: i64,
     notes: Vec<Finding>,
+    /// Signatures not verified (over the limit).
+    dkim_not_verified: usize,
 }
 
 /// What SPF was asked and said.
@@ -354,12 +368,16 @@ impl Verification<'_> {
         // Findings.
         let mut findings = self.notes;
         findings.push(spf_finding(&spf));
-        findings.push(dkim_finding(&dkim));
-        findings.push(dmarc_finding(&dmarc, &dmarc_result));
+        let incomplete = self.dkim_not_verified;
+        findings.push(incomplete_dkim(dkim_finding(&dkim), incomplete));
+        findings.push(incomplete_dkim(
+            dmarc_finding(&dmarc, &dmarc_result),
+            incomplete,
+        ));
         if let Some(f) = arc_finding(&arc, has_arc) {
             findings.push(f);
         }
-        let (one_click, unsubscribe_finding) = one_click_finding(&unsubscribe, &dkim);
+        let (one_click, unsubscribe_finding) = one_click_finding(&unsubscribe, &dkim, incomplete);
         findings.push(unsubscribe_finding);
         findings.push(rule_finding(
             "msg.message-id",
@@ -393,6 +411,7 @@ impl Verification<'_> {
             spf_inputs: inputs,
             dmarc_policy: dmarc.policy.map(str::to_string),
             receivers,
+            dkim_not_verified: self.dkim_not_verified,
             error: None,
         }
     }
@@ -1024,8 +1043,22 @@ fn arc_finding(arc: &MethodResult, has_arc: bool) -> Option<Finding> {
     Some(Finding::new("msg.arc", severity, message).evidence(arc.detail.clone()))
 }
 
+/// A failed finding that rests on DKIM, when some signatures were not verified: inconclusive,
+/// because one of them might pass (and align, and cover the unsubscribe fields).
+fn incomplete_dkim(mut finding: Finding, not_verified: usize) -> Finding {
+    if not_verified > 0 && finding.severity == Severity::Fail {
+        finding.severity = Severity::Inconclusive;
+        finding.message = format!(
+            "{} The verdict is incomplete: {not_verified} more DKIM signature(s) beyond the first \
+             {MAX_DKIM_SIGNATURES} were not verified, and one of them might pass.",
+            finding.message
+        );
+    }
+    finding
+}
+
 /// RFC 8058: the https URI, the POST field, and a passing DKIM signature covering both.
-fn one_click_finding(u: &Unsubscribe, dkim: &[DkimPart]) -> (bool, Finding) {
+fn one_click_finding(u: &Unsubscribe, dkim: &[DkimPart], not_verified: usize) -> (bool, Finding) {
     let id = "msg.one-click-unsubscribe";
     let mut evidence = Vec::new();
     if u.fields > 0 {
@@ -1100,6 +1133,22 @@ fn one_click_finding(u: &Unsubscribe, dkim: &[DkimPart]) -> (bool, Finding) {
                      covers it could not be verified (a DNS lookup failed).",
                 )
                 .evidence(evidence),
+            );
+        }
+        if not_verified > 0 {
+            // Everything else is right; a signature that was not verified might cover both.
+            return (
+                false,
+                incomplete_dkim(
+                    Finding::new(
+                        id,
+                        Severity::Fail,
+                        "One-click unsubscribe (RFC 8058) is offered, but none of the verified \
+                         DKIM signatures passes and covers it.",
+                    )
+                    .evidence(evidence),
+                    not_verified,
+                ),
             );
         }
         problems.push(
@@ -1229,6 +1278,7 @@ pub fn error_verdict(reason: String) -> MessageVerdict {
         spf_inputs: SpfInputs::default(),
         dmarc_policy: None,
         receivers: Vec::new(),
+        dkim_not_verified: 0,
         error: Some(reason),
     }
 }
