@@ -655,7 +655,8 @@ fn seed_evidence(plan: &Plan, stage: &str) -> Result<SeedEvidence, (RequirementS
         plan.path.display()
     );
     let within = std::time::Duration::from_secs(seed.within_minutes * 60);
-    let results = match crate::seed::results::load(&seed.store, Some(stage), within) {
+    let redactor = crate::seed::send::redactor(seed);
+    let results = match crate::seed::results::load(&seed.store, Some(stage), within, &redactor) {
         Err(e) => return Err((RequirementStatus::Inconclusive, e.to_string())),
         Ok(None) => {
             return Err((

@@ -789,3 +789,168 @@ fn seeds_never_travel_unencrypted_unless_both_plan_and_flag_say_so() {
     );
     assert!(arrivals.iter().all(|a| !a.tls));
 }
+
+/// A relay that echoes the credentials it is sent in its rejection, as some do: the raw
+/// password, the base64 of the AUTH PLAIN message and of the AUTH LOGIN answers.
+struct EchoRelay {
+    addr: SocketAddr,
+}
+
+fn echo_relay(mechanism: &'static str) -> EchoRelay {
+    use base64::Engine;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            std::thread::spawn(move || {
+                let b64 = base64::engine::general_purpose::STANDARD;
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                let next = |reader: &mut BufReader<TcpStream>, line: &mut String| {
+                    line.clear();
+                    reader.read_line(line).unwrap_or(0) > 0
+                };
+                let _ = writer.write_all(b"220 echo.test ESMTP\r\n");
+                while next(&mut reader, &mut line) {
+                    let upper = line.trim().to_ascii_uppercase();
+                    let reply = if upper.starts_with("EHLO") {
+                        format!("250-echo.test\r\n250-AUTH {mechanism}\r\n250 8BITMIME\r\n")
+                    } else if upper.starts_with("AUTH PLAIN") {
+                        let blob = line.trim()[10..].trim().to_string();
+                        let decoded = b64.decode(&blob).unwrap_or_default();
+                        let raw = String::from_utf8_lossy(&decoded).replace('\0', " ");
+                        format!("535 5.7.8 Authentication failed for {blob} ({raw})\r\n")
+                    } else if upper.starts_with("AUTH LOGIN") {
+                        let _ = writer.write_all(b"334 VXNlcm5hbWU6\r\n");
+                        next(&mut reader, &mut line);
+                        let user = line.trim().to_string();
+                        let _ = writer.write_all(b"334 UGFzc3dvcmQ6\r\n");
+                        next(&mut reader, &mut line);
+                        let pass = line.trim().to_string();
+                        let raw = String::from_utf8_lossy(&b64.decode(&pass).unwrap_or_default())
+                            .into_owned();
+                        format!("535 5.7.8 Bad credentials {user} / {pass} / {raw}\r\n")
+                    } else if upper.starts_with("QUIT") {
+                        let _ = writer.write_all(b"221 bye\r\n");
+                        return;
+                    } else if upper.starts_with("RSET") || upper.starts_with("NOOP") {
+                        "250 ok\r\n".to_string()
+                    } else {
+                        "502 5.5.2 not here\r\n".to_string()
+                    };
+                    if writer.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    EchoRelay { addr }
+}
+
+#[test]
+fn a_relay_that_echoes_the_credentials_never_gets_them_into_output_store_or_results() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("echo.toml");
+    std::fs::write(
+        &plan,
+        std::fs::read_to_string(fixtures().join("plans/seed.toml"))
+            .unwrap()
+            .replace(
+                "tls = \"starttls\"",
+                "tls = \"none\"\nusername_env = \"MAILSHIFT_TEST_ECHO_USER\"\npassword_env = \"MAILSHIFT_TEST_ECHO_KEY\"",
+            ),
+    )
+    .unwrap();
+    let store = dir.path().join("echo.db");
+    let user = "ops-relay@northwind.example";
+    let secret = "SG.Zq9-echo.s3cret_value-77";
+    let forbidden = [
+        secret.to_string(),
+        b64.encode(secret),
+        b64.encode(format!("\0{user}\0{secret}")),
+        user.to_string(),
+        b64.encode(user),
+    ];
+    let leaks = |text: &str| -> Vec<String> {
+        forbidden
+            .iter()
+            .filter(|f| text.contains(f.as_str()))
+            .cloned()
+            .collect()
+    };
+    for mechanism in ["PLAIN", "LOGIN"] {
+        let relay = echo_relay(mechanism);
+        for format in ["table", "json"] {
+            let out = mailshift()
+                .args(["seed", "send"])
+                .arg(&plan)
+                .args(["--stage", "seed", "--allow-plaintext", "--relay"])
+                .arg(relay.addr.to_string())
+                .args(["--format", format, "--store"])
+                .arg(&store)
+                .env("MAILSHIFT_TEST_ECHO_USER", user)
+                .env("MAILSHIFT_TEST_ECHO_KEY", secret)
+                .output()
+                .unwrap();
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(1), "refused by the relay: {all}");
+            assert!(
+                leaks(&all).is_empty(),
+                "{mechanism} {format}: leaked {:?} in\n{all}",
+                leaks(&all)
+            );
+            assert!(
+                all.contains("[redacted]"),
+                "{mechanism} {format}: the echo is shown, redacted:\n{all}"
+            );
+        }
+    }
+    // The store holds the relay's answers, redacted.
+    let reader = StoreReader::open(&store).unwrap().unwrap();
+    let sent = reader.sent(None).unwrap();
+    assert_eq!(sent.len(), 8);
+    for s in &sent {
+        assert!(leaks(&s.relay_response).is_empty(), "{}", s.relay_response);
+        assert!(!s.accepted);
+    }
+    drop(reader);
+    // A store written before redaction existed still never shows the secret.
+    {
+        let conn = rusqlite::Connection::open(&store).unwrap();
+        conn.execute(
+            "UPDATE sent SET relay_response = ?1",
+            [format!(
+                "535 echo {secret} {}",
+                b64.encode(format!("\0{user}\0{secret}"))
+            )],
+        )
+        .unwrap();
+    }
+    for format in ["table", "json"] {
+        let out = mailshift()
+            .args(["seed", "results"])
+            .arg(&plan)
+            .args(["--format", format, "--store"])
+            .arg(&store)
+            .env("MAILSHIFT_TEST_ECHO_USER", user)
+            .env("MAILSHIFT_TEST_ECHO_KEY", secret)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(leaks(&all).is_empty(), "results {format}: leaked in\n{all}");
+        assert!(all.contains("[redacted]"), "{all}");
+    }
+}

@@ -333,7 +333,8 @@ fn results(args: ResultsArgs) -> anyhow::Result<ExitStatus> {
     }
     let store_path = args.store.clone().unwrap_or_else(|| seed.store.clone());
     let within = Duration::from_secs(seed.within_minutes * 60);
-    let Some(results) = load(&store_path, args.stage.as_deref(), within)? else {
+    let redactor = crate::seed::send::redactor(&seed);
+    let Some(results) = load(&store_path, args.stage.as_deref(), within, &redactor)? else {
         eprintln!("No seeds sent yet (no store at {}).", store_path.display());
         return Ok(ExitStatus::Inconclusive);
     };

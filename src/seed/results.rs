@@ -65,11 +65,17 @@ pub fn load(
     path: &Path,
     stage: Option<&str>,
     within: Duration,
+    redactor: &super::redact::Redactor,
 ) -> Result<Option<StoreResults>, StoreError> {
     let Some(reader) = StoreReader::open(path)? else {
         return Ok(None);
     };
-    let sent = reader.sent(stage)?;
+    let mut sent = reader.sent(stage)?;
+    // Replies are redacted before they are stored; a store written by an older version may
+    // still hold an echoed secret, so they are redacted again on the way out.
+    for s in &mut sent {
+        s.relay_response = redactor.redact(&s.relay_response).into_owned();
+    }
     let arrivals = reader.arrivals()?;
     let outcomes = evaluate(&sent, &arrivals, within, SystemTime::now());
     Ok(Some(StoreResults {

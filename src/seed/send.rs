@@ -7,6 +7,7 @@
 //! allows plain text. Credentials come from the environment or a file named in the plan and are
 //! never printed. Self-hosted senders can sign locally with `--dkim-key`.
 
+use super::redact::Redactor;
 use crate::plan::{SecretSource, SeedSetup, SeedTls};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
@@ -182,11 +183,43 @@ pub struct RelayOptions {
     pub timeout: Duration,
 }
 
+/// The plan's relay: the SMTP transport, and the redactor for everything it says back.
+pub struct Relay {
+    pub transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// Built from the credentials in use: relay replies pass through it before they are shown
+    /// or stored.
+    pub redactor: Redactor,
+}
+
+/// The username of the plan's relay login (from the plan or the environment), and whether it
+/// is a secret itself (it came from the environment).
+fn username(seed: &SeedSetup) -> Result<Option<(String, bool)>, SendError> {
+    Ok(match (&seed.username, &seed.username_env) {
+        (_, Some(name)) => Some((secret(&SecretSource::Env(name.clone()))?, true)),
+        (Some(u), None) => Some((u.clone(), false)),
+        (None, None) => None,
+    })
+}
+
+/// A redactor for the plan's credentials, as far as they can be read here (for output written
+/// from stored replies, such as `seed results`); empty when the plan has no password.
+pub fn redactor(seed: &SeedSetup) -> Redactor {
+    let Some(source) = &seed.password else {
+        return Redactor::default();
+    };
+    let Ok(password) = secret(source) else {
+        return Redactor::default();
+    };
+    let user = username(seed).ok().flatten();
+    Redactor::for_login(
+        user.as_ref().map(|(u, _)| u.as_str()),
+        user.as_ref().is_some_and(|(_, secret)| *secret),
+        &password,
+    )
+}
+
 /// The SMTP transport for the plan's relay.
-pub fn transport(
-    seed: &SeedSetup,
-    options: &RelayOptions,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
+pub fn transport(seed: &SeedSetup, options: &RelayOptions) -> Result<Relay, SendError> {
     let host = seed.relay_host.clone();
     let tls_params = || -> Result<TlsParameters, SendError> {
         let mut builder = TlsParameters::builder(host.clone());
@@ -217,26 +250,27 @@ pub fn transport(
             .port(seed.relay_port)
             .tls(tls)
             .timeout(Some(options.timeout));
-    let username = match (&seed.username, &seed.username_env) {
-        (_, Some(name)) => Some(secret(&SecretSource::Env(name.clone()))?),
-        (Some(u), None) => Some(u.clone()),
-        (None, None) => None,
-    };
+    let mut redactor = Redactor::default();
     if let Some(source) = &seed.password {
         let password = secret(source)?;
-        let user = username.ok_or_else(|| {
+        let (user, user_is_secret) = username(seed)?.ok_or_else(|| {
             SendError::Setup(
                 "the plan gives a password but no username (username or username_env)".into(),
             )
         })?;
+        redactor = Redactor::for_login(Some(&user), user_is_secret, &password);
         builder = builder.credentials(Credentials::new(user, password));
     }
-    Ok(builder.build())
+    Ok(Relay {
+        transport: builder.build(),
+        redactor,
+    })
 }
 
-/// Sends one built message; returns the relay's answer.
+/// Sends one built message; returns the relay's answer, redacted (a relay may echo the
+/// credentials, and the answer is shown and stored).
 pub async fn send(
-    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    relay: &Relay,
     seed: &SeedSetup,
     message: &SeedMessage,
     bytes: &[u8],
@@ -252,13 +286,16 @@ pub async fn send(
     })?;
     let envelope = lettre::address::Envelope::new(Some(from), vec![to])
         .map_err(|e| SendError::Setup(e.to_string()))?;
-    match transport.send_raw(&envelope, bytes).await {
-        Ok(response) => Ok(format!(
+    let redact = |text: String| relay.redactor.redact(&text).into_owned();
+    match relay.transport.send_raw(&envelope, bytes).await {
+        Ok(response) => Ok(redact(format!(
             "{} {}",
             response.code(),
             response.message().collect::<Vec<_>>().join(" ")
-        )),
-        Err(e) if e.is_permanent() || e.is_transient() => Err(SendError::Refused(e.to_string())),
-        Err(e) => Err(SendError::Transport(e.to_string())),
+        ))),
+        Err(e) if e.is_permanent() || e.is_transient() => {
+            Err(SendError::Refused(redact(e.to_string())))
+        }
+        Err(e) => Err(SendError::Transport(redact(e.to_string()))),
     }
 }
