@@ -214,6 +214,8 @@ fn run_once(dns: SocketAddr, messages: &[Arc<Vec<u8>>], total: usize, connection
     let store = Arc::new(Store::open(&store_path).expect("store"));
     let mut config = InboxConfig::new([RECIPIENT.to_string()]);
     config.max_connections = connections + 10;
+    // Every client of the bench connects from 127.0.0.1.
+    config.max_connections_per_client = connections + 10;
     let inbox = inbox_rt
         .block_on(Inbox::bind(
             "127.0.0.1:0".parse().expect("addr"),

@@ -10,7 +10,7 @@ use crate::plan::{Plan, Requirement, SeedSetup};
 use crate::seed::inbox::{tls_config, Inbox, InboxConfig};
 use crate::seed::results::load;
 use crate::seed::send::{build, new_token, send, transport, RelayOptions, SendError, Signer};
-use crate::seed::store::{SentSeed, Store};
+use crate::seed::store::{SentSeed, Store, StoreLimits};
 use anyhow::{bail, Context};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -83,9 +83,36 @@ pub struct InboxArgs {
     /// Connections served at once; more are told to come back later (421).
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_connections: usize,
-    /// Seconds a client may stay silent.
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
-    pub idle_timeout: u64,
+    /// Seconds a client has to send each whole command, from the previous reply (reading a
+    /// byte at a time does not extend it).
+    #[arg(
+        long,
+        alias = "idle-timeout",
+        default_value_t = 120,
+        value_name = "SECS"
+    )]
+    pub command_timeout: u64,
+    /// Seconds the whole DATA phase of one message may take.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub data_timeout: u64,
+    /// After the first 30 s, DATA must arrive at least this fast (bytes per second on average).
+    #[arg(long, default_value_t = 1024, value_name = "BYTES")]
+    pub min_data_rate: u64,
+    /// Seconds one session (all its messages) may last.
+    #[arg(long, default_value_t = 1800, value_name = "SECS")]
+    pub session_timeout: u64,
+    /// Connections served at once from one client address (an IPv6 /64).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub max_connections_per_client: usize,
+    /// 5xx replies one session may get before it is closed.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub max_errors: usize,
+    /// Messages without a known seed token kept at most (the oldest are dropped first).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_unknown_messages: u64,
+    /// Total size of messages without a known seed token kept at most (e.g. 256MiB).
+    #[arg(long, default_value = "256MiB", value_name = "SIZE", value_parser = crate::files::parse_size)]
+    pub max_unknown_size: u64,
     /// Seconds DNS answers (DKIM keys, SPF, DMARC) are reused before they are asked again.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub dns_cache: u64,
@@ -291,7 +318,12 @@ fn inbox(args: InboxArgs) -> anyhow::Result<ExitStatus> {
     config.hostname = args.hostname.clone();
     config.max_message_size = args.max_size.max(1024);
     config.max_connections = args.max_connections.max(1);
-    config.command_timeout = Duration::from_secs(args.idle_timeout.max(1));
+    config.command_timeout = Duration::from_secs(args.command_timeout.max(1));
+    config.data_timeout = Duration::from_secs(args.data_timeout.max(1));
+    config.min_data_rate = args.min_data_rate;
+    config.session_timeout = Duration::from_secs(args.session_timeout.max(1));
+    config.max_connections_per_client = args.max_connections_per_client.max(1);
+    config.max_errors = args.max_errors.max(1);
     config.dns_cache_lifetime = Duration::from_secs(args.dns_cache.max(1));
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         config.tls = Some(tls_config(cert, key).map_err(anyhow::Error::msg)?);
@@ -302,7 +334,13 @@ fn inbox(args: InboxArgs) -> anyhow::Result<ExitStatus> {
         let resolver = Resolver::new(&dns)?;
         // The first message should not pay for setting up the shared verifier.
         crate::verify::prepare().map_err(anyhow::Error::msg)?;
-        let store = Arc::new(Store::open(&store_path)?);
+        let store = Arc::new(Store::open_with(
+            &store_path,
+            StoreLimits {
+                unknown_messages: args.max_unknown_messages,
+                unknown_bytes: args.max_unknown_size,
+            },
+        )?);
         let inbox = Inbox::bind(args.listen, config, store, resolver)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -338,7 +376,12 @@ fn results(args: ResultsArgs) -> anyhow::Result<ExitStatus> {
         eprintln!("No seeds sent yet (no store at {}).", store_path.display());
         return Ok(ExitStatus::Inconclusive);
     };
-    let (sent, arrivals, outcomes) = (results.sent, results.arrivals, results.outcomes);
+    let (sent, arrivals, outcomes, dropped) = (
+        results.sent,
+        results.arrivals,
+        results.outcomes,
+        results.dropped,
+    );
     let unexpected: Vec<_> = arrivals
         .iter()
         .filter(|a| {
@@ -354,6 +397,7 @@ fn results(args: ResultsArgs) -> anyhow::Result<ExitStatus> {
                 "id": a.id, "token": a.token, "received_at": a.received_at, "remote_ip": a.remote_ip,
                 "mail_from": a.mail_from, "rcpt": a.rcpt, "status": a.status,
             })).collect::<Vec<_>>(),
+            "dropped": dropped,
         })),
         ListFormat::Table => {
             let mut table = crate::output::new_table(false, to_terminal(None));
@@ -418,6 +462,15 @@ fn results(args: ResultsArgs) -> anyhow::Result<ExitStatus> {
                 text.push_str(&format!(
                     "{} other message(s) arrived without a known seed token.\n",
                     unexpected.len()
+                ));
+            }
+            if dropped.messages > 0 {
+                text.push_str(&format!(
+                    "{} message(s) from unknown senders ({}, arrived {} to {}) were dropped, oldest first, to keep the store within its quota (seed inbox --max-unknown-messages, --max-unknown-size).\n",
+                    dropped.messages,
+                    crate::files::show_size(dropped.bytes),
+                    dropped.first_received_at.as_deref().unwrap_or("?"),
+                    dropped.last_received_at.as_deref().unwrap_or("?"),
                 ));
             }
             text

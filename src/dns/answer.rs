@@ -76,6 +76,19 @@ pub enum RecordData {
     },
 }
 
+impl Record {
+    /// About how many bytes the record holds in memory.
+    pub fn weight(&self) -> usize {
+        32 + match &self.data {
+            RecordData::A(_) | RecordData::Aaaa(_) => 16,
+            RecordData::Txt(parts) => parts.iter().map(|p| p.len() + 24).sum(),
+            RecordData::Mx { exchange, .. } => exchange.len() + 8,
+            RecordData::Cname(t) | RecordData::Ptr(t) | RecordData::Ns(t) => t.len(),
+            RecordData::Soa { mname, rname, .. } => mname.len() + rname.len() + 8,
+        }
+    }
+}
+
 impl RecordData {
     /// For TXT records: the character-strings joined, as RFC 7208 §3.3 and RFC 9989 require.
     pub fn txt_joined(&self) -> Option<String> {

@@ -46,7 +46,16 @@ pub struct DnsConfig {
     pub attempts: usize,
     /// Upper bound on questions in flight at once.
     pub max_in_flight: usize,
+    /// About how many bytes of answers the cache keeps; past that, the answers least recently
+    /// used go first. A long-running inbox, or a bulk run over millions of domains, must not
+    /// keep every answer forever.
+    pub cache_bytes: usize,
 }
+
+/// The default size of the answer cache: far more than the shared answers of a bulk run (the
+/// platforms' include trees, the TLDs' DMARC walks) need, and a fraction of what 100,000
+/// domains' own answers would take.
+pub const DEFAULT_CACHE_BYTES: usize = 32 << 20;
 
 impl Default for DnsConfig {
     fn default() -> Self {
@@ -57,6 +66,7 @@ impl Default for DnsConfig {
             timeout: Duration::from_secs(3),
             attempts: 2,
             max_in_flight: 256,
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -91,6 +101,19 @@ struct Step {
     source: Source,
 }
 
+impl Step {
+    /// About how many bytes the step holds (for the cache's budget).
+    fn weight(&self) -> usize {
+        let chain: usize = self.chain.iter().map(|c| c.len() + 24).sum();
+        let records = match &self.end {
+            StepEnd::Records(records) => records.iter().map(Record::weight).sum(),
+            StepEnd::Failed(_) => 64,
+            _ => 0,
+        };
+        chain + records
+    }
+}
+
 #[derive(Debug, Clone)]
 enum StepEnd {
     Records(Arc<[Record]>),
@@ -101,8 +124,86 @@ enum StepEnd {
     Failed(LookupError),
 }
 
+type Cell = Arc<OnceCell<Arc<Step>>>;
 /// Cached steps, one map per question type so a lookup needs no allocated key.
-type Cache = HashMap<QueryType, HashMap<String, Arc<OnceCell<Arc<Step>>>>>;
+type Generation = HashMap<QueryType, HashMap<String, Cell>>;
+
+/// The answer cache, bounded by size: two generations. New answers and answers used again go
+/// to the young one; when it holds half the budget, the old one is dropped and the young one
+/// becomes old. What is used keeps being promoted (an ESP's include tree shared by thousands of
+/// domains), what is not ages out after two turns: least-recently-used eviction at the cost of
+/// one extra lookup on a miss, with no per-entry bookkeeping.
+#[derive(Default)]
+struct Cache {
+    young: Generation,
+    old: Generation,
+    /// Estimated bytes in `young` (names, records, overhead).
+    young_bytes: usize,
+    /// Each generation's budget: half the configured size.
+    generation_bytes: usize,
+}
+
+/// Bytes one cached name costs beyond its text and records: the map entries, the cell, the step.
+const ENTRY_OVERHEAD: usize = 192;
+
+impl Cache {
+    fn new(bytes: usize) -> Cache {
+        Cache {
+            generation_bytes: (bytes / 2).max(64 * 1024),
+            ..Cache::default()
+        }
+    }
+
+    /// The cell for a question: cached (promoted when old), or a new empty one to fill.
+    fn cell(&mut self, qtype: QueryType, name: &str) -> (Cell, bool) {
+        if let Some(cell) = self.young.get(&qtype).and_then(|m| m.get(name)) {
+            return (cell.clone(), true);
+        }
+        let promoted = self.old.get_mut(&qtype).and_then(|m| m.remove(name));
+        let found = promoted.is_some();
+        let cell = promoted.unwrap_or_default();
+        let weight = ENTRY_OVERHEAD + name.len() + cell.get().map_or(0, |s| s.weight());
+        self.young
+            .entry(qtype)
+            .or_default()
+            .insert(name.to_string(), cell.clone());
+        self.add(weight);
+        (cell, found)
+    }
+
+    /// Accounts for bytes added to the young generation; turns generations over when full.
+    fn add(&mut self, bytes: usize) {
+        self.young_bytes += bytes;
+        if self.young_bytes > self.generation_bytes {
+            self.old = std::mem::take(&mut self.young);
+            self.young_bytes = 0;
+        }
+    }
+
+    /// Forgets one question (both generations).
+    fn forget(&mut self, qtype: QueryType, name: &str) {
+        for generation in [&mut self.young, &mut self.old] {
+            if let Some(m) = generation.get_mut(&qtype) {
+                m.remove(name);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.young.clear();
+        self.old.clear();
+        self.young_bytes = 0;
+    }
+
+    /// Names cached (both generations).
+    fn len(&self) -> usize {
+        [&self.young, &self.old]
+            .iter()
+            .flat_map(|g| g.values())
+            .map(HashMap::len)
+            .sum()
+    }
+}
 
 struct Inner {
     zones: ZoneOverlay,
@@ -156,7 +257,7 @@ impl Resolver {
                 timeout: config.timeout,
                 attempts: config.attempts.max(1),
                 offline: config.offline,
-                cache: Mutex::new(HashMap::new()),
+                cache: Mutex::new(Cache::new(config.cache_bytes)),
                 in_flight: Semaphore::new(config.max_in_flight.max(1)),
                 queries: AtomicU64::new(0),
                 zone_answers: AtomicU64::new(0),
@@ -170,9 +271,12 @@ impl Resolver {
     /// a changed record is seen, and so the cache does not grow without bound; lookups in
     /// flight finish with the answers they already share.
     pub fn clear_cache(&self) {
-        if let Ok(mut cache) = self.inner.cache.lock() {
-            cache.clear();
-        }
+        self.cache().clear();
+    }
+
+    /// Names in the cache now (both generations), for measuring.
+    pub fn cached_names(&self) -> usize {
+        self.inner.cache.lock().map_or(0, |c| c.len())
     }
 
     pub fn stats(&self) -> DnsStats {
@@ -226,30 +330,42 @@ impl Resolver {
         })
     }
 
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// One question, cached and shared with concurrent askers.
     async fn step(&self, name: &str, qtype: QueryType) -> Arc<Step> {
-        let cell = {
-            let mut cache = self
-                .inner
-                .cache
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let by_name = cache.entry(qtype).or_default();
-            match by_name.get(name) {
-                Some(cell) => cell.clone(),
-                None => by_name
-                    .entry(name.to_string())
-                    .or_insert_with(|| Arc::new(OnceCell::new()))
-                    .clone(),
-            }
-        };
+        let (cell, _) = self.cache().cell(qtype, name);
         if let Some(step) = cell.get() {
             self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
             return step.clone();
         }
-        cell.get_or_init(|| async { Arc::new(self.ask(name, qtype).await) })
+        let mut asked = false;
+        let step = cell
+            .get_or_init(|| async {
+                asked = true;
+                Arc::new(self.ask(name, qtype).await)
+            })
             .await
-            .clone()
+            .clone();
+        if asked {
+            // The answer's own size counts against the budget once it is known.
+            self.cache().add(step.weight());
+        }
+        step
+    }
+
+    /// Forgets cached answers for these questions (a bulk run drops a domain's own answers once
+    /// the domain is reported; answers shared with other domains stay).
+    pub fn forget<'a>(&self, questions: impl IntoIterator<Item = (QueryType, &'a str)>) {
+        let mut cache = self.cache();
+        for (qtype, name) in questions {
+            cache.forget(qtype, name);
+        }
     }
 
     async fn ask(&self, name: &str, qtype: QueryType) -> Step {
@@ -554,5 +670,48 @@ mod tests {
             .await;
         assert!(resolver.stats().cache_hits > 0);
         assert_eq!(resolver.stats().queries, 0);
+    }
+
+    #[tokio::test]
+    async fn the_cache_stays_within_its_budget_and_keeps_what_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("many.test.zone"),
+            "$TTL 60\n@ IN SOA ns hm 1 1 1 1 1\nshared IN TXT \"v=spf1 -all\"\n*.rnd IN TXT \"x\"\n",
+        )
+        .unwrap();
+        let resolver = Resolver::new(&DnsConfig {
+            zones: vec![dir.path().to_path_buf()],
+            offline: true,
+            cache_bytes: 256 * 1024,
+            ..DnsConfig::default()
+        })
+        .unwrap();
+        let shared = DomainName::from_ascii_unchecked("shared.many.test");
+        let mut most = 0;
+        for i in 0..20_000 {
+            // A stranger's random name (as a message with random d= would make us ask)...
+            let name = DomainName::from_ascii_unchecked(format!("r{i}.rnd.many.test"));
+            resolver.lookup(&name, QueryType::Txt).await;
+            // ...and the shared include every domain uses.
+            resolver.lookup(&shared, QueryType::Txt).await;
+            most = most.max(resolver.cached_names());
+        }
+        // 256 KiB at about 220 bytes a name: never more than some 1,200 names, not 20,000.
+        assert!(most < 1_500, "the cache grew to {most} names");
+        let before = resolver.stats();
+        resolver.lookup(&shared, QueryType::Txt).await;
+        assert_eq!(
+            resolver.stats().cache_hits,
+            before.cache_hits + 1,
+            "what is used stays cached"
+        );
+        resolver.forget([(QueryType::Txt, "shared.many.test")]);
+        resolver.lookup(&shared, QueryType::Txt).await;
+        assert_eq!(
+            resolver.stats().cache_hits,
+            before.cache_hits + 1,
+            "forgotten"
+        );
     }
 }

@@ -1,7 +1,12 @@
 //! The seed inbox: a small SMTP server that plays the seed mailbox.
 //!
-//! Point a seed domain's MX at it. It accepts mail only for the plan's seed addresses (it never
-//! relays), enforces size, connection, error and time limits, offers STARTTLS when given a
+//! Point a seed domain's MX at it. It is an MX on the internet, so it holds like one: it
+//! accepts mail only for the plan's seed addresses (it never relays); each command must arrive
+//! whole within a deadline that does not restart on every byte, and the DATA phase has its own
+//! deadline and a minimum rate (a client trickling a byte every few seconds is cut off, as
+//! Postfix's `smtpd_timeout` and per-client limits do); connections are capped in all and per
+//! client address; every 5xx reply counts against a session's error budget; accept errors
+//! (out of file descriptors) back off instead of spinning. It offers STARTTLS when given a
 //! certificate, and answers malformed SMTP with a proper 5xx — a hostile client cannot crash it.
 //! Every message is verified on arrival (SPF for the connecting IP, DKIM, DMARC, ARC, header rules)
 //! and stored with its verdict, durably, *before* the 250: an acknowledged message is never lost.
@@ -12,7 +17,7 @@ use crate::dns::Resolver;
 use crate::verify::{verify_message, Envelope};
 use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
 use smtp_proto::{Error as SmtpError, Request};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,11 +35,23 @@ pub struct InboxConfig {
     pub recipients: HashSet<String>,
     pub max_message_size: usize,
     pub max_connections: usize,
+    /// Connections at once from one client address (one IPv6 /64).
+    pub max_connections_per_client: usize,
     pub max_recipients: usize,
-    /// Bad commands tolerated per session before it is closed.
+    /// 5xx replies (bad commands, refused recipients, …) tolerated per session before it is
+    /// closed with 421.
     pub max_errors: usize,
-    /// Time allowed for each command (and for each chunk of DATA).
+    /// Time allowed for each whole command line, counted from the previous reply: reading one
+    /// byte at a time does not extend it.
     pub command_timeout: Duration,
+    /// The whole DATA phase may take at most this long.
+    pub data_timeout: Duration,
+    /// After `data_grace`, DATA must arrive at least this fast (bytes per second, averaged over
+    /// the phase).
+    pub min_data_rate: u64,
+    pub data_grace: Duration,
+    /// A whole session (all its messages) may last at most this long.
+    pub session_timeout: Duration,
     /// STARTTLS, when a certificate was given.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// How long DNS answers are reused before the cache is emptied: an inbox runs for weeks,
@@ -52,9 +69,14 @@ impl InboxConfig {
                 .collect(),
             max_message_size: 25 * 1024 * 1024,
             max_connections: 100,
+            max_connections_per_client: 10,
             max_recipients: 100,
             max_errors: 10,
             command_timeout: Duration::from_secs(120),
+            data_timeout: Duration::from_secs(600),
+            min_data_rate: 1024,
+            data_grace: Duration::from_secs(30),
+            session_timeout: Duration::from_secs(1800),
             tls: None,
             dns_cache_lifetime: Duration::from_secs(300),
         }
@@ -93,12 +115,51 @@ pub fn tls_config(
     Ok(Arc::new(config))
 }
 
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// The key a client's connections are counted under: its address, or its /64 for IPv6 (one
+/// host can use a whole /64).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// One connection counted against its client's limit, until dropped.
+struct ClientSlot<'a> {
+    shared: &'a Shared,
+    key: IpAddr,
+}
+
+impl Drop for ClientSlot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut clients) = self.shared.clients.lock() {
+            if let Some(n) = clients.get_mut(&self.key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    clients.remove(&self.key);
+                }
+            }
+        }
+    }
+}
+
 /// A running inbox's shared parts.
 struct Shared {
     config: InboxConfig,
     store: Arc<Store>,
     resolver: Resolver,
     connections: Semaphore,
+    /// Open connections per client address.
+    clients: std::sync::Mutex<HashMap<IpAddr, usize>>,
     /// Becomes `true` when the inbox shuts down: idle sessions say 421 and close.
     stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -128,6 +189,7 @@ impl Inbox {
                 store,
                 resolver,
                 connections,
+                clients: std::sync::Mutex::new(HashMap::new()),
                 stopping,
             }),
             stop,
@@ -151,15 +213,28 @@ impl Inbox {
             .max(Duration::from_secs(1));
         let mut cache_expiry =
             tokio::time::interval_at(tokio::time::Instant::now() + lifetime, lifetime);
+        // After an accept error (out of file descriptors, EMFILE/ENFILE), the pending
+        // connection stays queued and the listener stays readable: accepting again at once
+        // would spin. Wait, longer each time, until an accept succeeds.
+        let mut backoff = ACCEPT_BACKOFF_MIN;
+        let mut paused_until: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = cache_expiry.tick() => self.shared.resolver.clear_cache(),
-                accepted = self.listener.accept() => {
-                    let Ok((stream, peer)) = accepted else { continue };
-                    let shared = self.shared.clone();
-                    sessions.spawn(async move { session(stream, peer, shared).await });
-                }
+                _ = tokio::time::sleep_until(paused_until.unwrap_or_else(tokio::time::Instant::now)),
+                    if paused_until.is_some() => paused_until = None,
+                accepted = self.listener.accept(), if paused_until.is_none() => match accepted {
+                    Ok((stream, peer)) => {
+                        backoff = ACCEPT_BACKOFF_MIN;
+                        let shared = self.shared.clone();
+                        sessions.spawn(async move { session(stream, peer, shared).await });
+                    }
+                    Err(_) => {
+                        paused_until = Some(tokio::time::Instant::now() + backoff);
+                        backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                    }
+                },
                 Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
             }
         }
@@ -191,13 +266,38 @@ enum End {
 
 async fn session(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
+    let mut stream = stream;
     let Ok(_permit) = shared.connections.try_acquire() else {
-        let mut stream = stream;
-        let _ = stream
-            .write_all(b"421 4.3.2 Too many connections, try again later\r\n")
-            .await;
+        refuse(
+            &mut stream,
+            b"421 4.3.2 Too many connections, try again later\r\n",
+        )
+        .await;
         return;
     };
+    let key = client_key(peer.ip());
+    let admitted = shared.clients.lock().is_ok_and(|mut clients| {
+        let n = clients.entry(key).or_insert(0);
+        if *n >= shared.config.max_connections_per_client {
+            false
+        } else {
+            *n += 1;
+            true
+        }
+    });
+    if !admitted {
+        refuse(
+            &mut stream,
+            b"421 4.7.0 Too many connections from your address, try again later\r\n",
+        )
+        .await;
+        return;
+    }
+    let _slot = ClientSlot {
+        shared: &shared,
+        key,
+    };
+    let session_deadline = tokio::time::Instant::now() + shared.config.session_timeout;
     let mut state = Session {
         peer,
         helo: None,
@@ -205,15 +305,14 @@ async fn session(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         errors: 0,
         tx: Transaction::default(),
     };
-    let mut stream = stream;
     let greeting = format!(
         "220 {} ESMTP mailshift seed inbox\r\n",
         shared.config.hostname
     );
-    if stream.write_all(greeting.as_bytes()).await.is_err() {
+    if !reply(&mut stream, &greeting).await {
         return;
     }
-    match run(&mut stream, &mut state, &shared).await {
+    match run(&mut stream, &mut state, &shared, session_deadline).await {
         End::Close => {}
         End::StartTls => {
             let Some(config) = shared.config.tls.clone() else {
@@ -229,29 +328,65 @@ async fn session(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             state.helo = None;
             state.tx = Transaction::default();
             state.tls = true;
-            let _ = run(&mut tls_stream, &mut state, &shared).await;
+            let _ = run(&mut tls_stream, &mut state, &shared, session_deadline).await;
         }
     }
 }
 
-async fn reply<S: AsyncWrite + Unpin>(stream: &mut S, text: &str) -> bool {
-    stream.write_all(text.as_bytes()).await.is_ok() && stream.flush().await.is_ok()
+/// Says why a connection is not served, without waiting on a client that does not read.
+async fn refuse(stream: &mut TcpStream, text: &[u8]) {
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(text)).await;
 }
 
-/// Serves commands on one stream until QUIT, an error, a timeout, or STARTTLS.
+/// A client that stops reading cannot hold a session either: a reply that cannot be written
+/// within this time ends it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn reply<S: AsyncWrite + Unpin>(stream: &mut S, text: &str) -> bool {
+    let write = async {
+        stream.write_all(text.as_bytes()).await?;
+        stream.flush().await
+    };
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(())))
+}
+
+/// Serves commands on one stream until QUIT, an error, a deadline, or STARTTLS.
 async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     state: &mut Session,
     shared: &Shared,
+    session_deadline: tokio::time::Instant,
 ) -> End {
+    use tokio::time::Instant;
     let config = &shared.config;
     let mut receiver = RequestReceiver::default();
     let mut data: Option<Incoming> = None;
     let mut chunk = vec![0u8; 64 * 1024];
+    // The bytes of the command being received (for what smtp-proto does not check: SIZE).
+    let mut line: Vec<u8> = Vec::new();
     let mut stopping = shared.stopping.clone();
+    let mut command_deadline = Instant::now() + config.command_timeout;
     loop {
+        let (deadline, why) = match &data {
+            Some(incoming) => (
+                incoming.deadline(config),
+                "421 4.4.2 The message data is arriving too slowly, closing the connection\r\n",
+            ),
+            None => (
+                command_deadline,
+                "421 4.4.2 The command did not arrive in time, closing the connection\r\n",
+            ),
+        };
+        let (deadline, why) = if session_deadline < deadline {
+            (
+                session_deadline,
+                "421 4.4.2 The session has lasted too long, closing the connection\r\n",
+            )
+        } else {
+            (deadline, why)
+        };
         let read = tokio::select! {
-            read = tokio::time::timeout(config.command_timeout, stream.read(&mut chunk)) => read,
+            read = tokio::time::timeout_at(deadline, stream.read(&mut chunk)) => read,
             _ = stopping.changed() => {
                 reply(stream, "421 4.3.2 The seed inbox is shutting down; try again later\r\n").await;
                 return End::Close;
@@ -259,11 +394,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         };
         let n = match read {
             Err(_) => {
-                reply(
-                    stream,
-                    "421 4.4.2 Idle for too long, closing the connection\r\n",
-                )
-                .await;
+                reply(stream, why).await;
                 return End::Close;
             }
             Ok(Err(_)) | Ok(Ok(0)) => return End::Close,
@@ -273,7 +404,9 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         let mut out = String::new();
         loop {
             if let Some(incoming) = data.as_mut() {
+                let before = iter.as_slice().len();
                 let done = incoming.receiver.ingest(&mut iter, &mut incoming.message);
+                incoming.received += (before - iter.as_slice().len()) as u64;
                 if incoming.message.len() > config.max_message_size {
                     // Keep reading to the end of DATA, but no longer keep the bytes.
                     incoming.too_large = true;
@@ -283,32 +416,52 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                     break;
                 }
                 if let Some(finished) = data.take() {
-                    if finished.too_large {
-                        out.push_str(&format!(
+                    let answer = if finished.too_large {
+                        format!(
                             "552 5.3.4 The message is larger than {} bytes\r\n",
                             config.max_message_size
-                        ));
+                        )
                     } else {
-                        out.push_str(&deliver(state, shared, finished.message).await);
+                        deliver(state, shared, finished.message).await
+                    };
+                    if count_error(state, &answer, config, &mut out) {
+                        reply(stream, &out).await;
+                        return End::Close;
                     }
                 }
                 state.tx = Transaction::default();
+                command_deadline = Instant::now() + config.command_timeout;
                 continue;
             }
             if iter.as_slice().is_empty() {
                 break;
             }
-            match receiver.ingest(&mut iter) {
+            let before = iter.as_slice();
+            let result = receiver.ingest(&mut iter);
+            let consumed = before.len() - iter.as_slice().len();
+            if line.len() < MAX_LINE_KEPT {
+                line.extend_from_slice(&before[..consumed.min(MAX_LINE_KEPT)]);
+            }
+            match result {
                 Ok(request) => {
                     let request = request.into_owned();
-                    match handle(request, state, config) {
-                        Action::Reply(text) => out.push_str(&text),
+                    let raw = std::mem::take(&mut line);
+                    command_deadline = Instant::now() + config.command_timeout;
+                    match handle(request, &raw, state, config) {
+                        Action::Reply(text) => {
+                            if count_error(state, &text, config, &mut out) {
+                                reply(stream, &out).await;
+                                return End::Close;
+                            }
+                        }
                         Action::Data => {
                             out.push_str("354 Start mail input; end with <CRLF>.<CRLF>\r\n");
                             data = Some(Incoming {
                                 receiver: DataReceiver::new(),
                                 message: Vec::new(),
                                 too_large: false,
+                                started: Instant::now(),
+                                received: 0,
                             });
                         }
                         Action::StartTls => {
@@ -326,10 +479,16 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 Err(SmtpError::NeedsMoreData { .. }) => break,
                 Err(error) => {
-                    state.errors += 1;
-                    out.push_str(&error_reply(&error));
-                    if state.errors >= config.max_errors {
-                        out.push_str("421 4.7.0 Too many errors, closing the connection\r\n");
+                    let raw = std::mem::take(&mut line);
+                    let text = match (&error, declared_size(&raw)) {
+                        // A number too large for smtp-proto is still a size: over the limit.
+                        (SmtpError::InvalidParameter { param: "SIZE" }, Some(_)) => format!(
+                            "552 5.3.4 The message is larger than {} bytes\r\n",
+                            config.max_message_size
+                        ),
+                        _ => error_reply(&error),
+                    };
+                    if count_error(state, &text, config, &mut out) {
                         reply(stream, &out).await;
                         return End::Close;
                     }
@@ -342,11 +501,44 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// The most of one command line kept for mailshift's own checks (SMTP lines are 512 bytes;
+/// extensions make them longer, never this long).
+const MAX_LINE_KEPT: usize = 4096;
+
+/// Adds a reply to `out`; a 5xx reply counts against the session's error budget. Returns true
+/// when the budget is spent (`out` then ends with the 421 that closes the session).
+fn count_error(state: &mut Session, text: &str, config: &InboxConfig, out: &mut String) -> bool {
+    out.push_str(text);
+    if !text.starts_with('5') {
+        return false;
+    }
+    state.errors += 1;
+    if state.errors >= config.max_errors {
+        out.push_str("421 4.7.0 Too many errors, closing the connection\r\n");
+        return true;
+    }
+    false
+}
+
 /// A message being received after DATA.
 struct Incoming {
     receiver: DataReceiver,
     message: Vec<u8>,
     too_large: bool,
+    started: tokio::time::Instant,
+    /// Bytes received so far (also those not kept past the size limit).
+    received: u64,
+}
+
+impl Incoming {
+    /// When the DATA phase must have ended or made more progress: the grace period plus the
+    /// time the bytes so far earn at the minimum rate, and never past the phase's limit.
+    fn deadline(&self, config: &InboxConfig) -> tokio::time::Instant {
+        let earned =
+            Duration::from_secs_f64(self.received as f64 / config.min_data_rate.max(1) as f64);
+        let by_rate = self.started + config.data_grace + earned;
+        by_rate.min(self.started + config.data_timeout)
+    }
 }
 
 fn error_reply(error: &SmtpError) -> String {
@@ -379,7 +571,28 @@ enum Action {
     Quit,
 }
 
-fn handle(request: Request<String>, state: &mut Session, config: &InboxConfig) -> Action {
+/// The value of a `SIZE=` parameter in a raw MAIL command: `Some(None)` when it is too large
+/// to represent (smtp-proto wraps such values around, so they are read here as well).
+fn declared_size(line: &[u8]) -> Option<Option<u64>> {
+    let text = String::from_utf8_lossy(line);
+    let upper = text.to_ascii_uppercase();
+    let at = upper.find(" SIZE=")? + " SIZE=".len();
+    let digits: String = upper[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    if digits.is_empty() {
+        return None;
+    }
+    Some(digits.parse::<u64>().ok())
+}
+
+fn handle(
+    request: Request<String>,
+    raw: &[u8],
+    state: &mut Session,
+    config: &InboxConfig,
+) -> Action {
     let ok = |text: &str| Action::Reply(format!("250 {text}\r\n"));
     match request {
         Request::Ehlo { host } | Request::Lhlo { host } => {
@@ -429,7 +642,13 @@ fn handle(request: Request<String>, state: &mut Session, config: &InboxConfig) -
                     "503 5.5.1 Sender already given (RSET to start over)\r\n".into(),
                 );
             }
-            if from.size > config.max_message_size {
+            // An out-of-range SIZE is over any limit (it must not wrap into a small one).
+            let declared = match declared_size(raw) {
+                Some(Some(size)) => size.max(from.size as u64),
+                Some(None) => u64::MAX,
+                None => from.size as u64,
+            };
+            if declared > config.max_message_size as u64 {
                 return Action::Reply(format!(
                     "552 5.3.4 The message is larger than {} bytes\r\n",
                     config.max_message_size

@@ -57,6 +57,8 @@ pub struct StoreResults {
     pub sent: Vec<SentSeed>,
     pub arrivals: Vec<Arrival>,
     pub outcomes: Vec<SeedOutcome>,
+    /// Strangers' messages the store's quota dropped.
+    pub dropped: super::store::Dropped,
 }
 
 /// Reads the store at `path` and judges its seeds (`None` when no store exists yet: nothing
@@ -78,10 +80,12 @@ pub fn load(
     }
     let arrivals = reader.arrivals()?;
     let outcomes = evaluate(&sent, &arrivals, within, SystemTime::now());
+    let dropped = reader.dropped()?;
     Ok(Some(StoreResults {
         sent,
         arrivals,
         outcomes,
+        dropped,
     }))
 }
 

@@ -5,6 +5,12 @@
 //! if the process is killed right after. Durability without an fsync per message comes from group
 //! commit: one writer thread owns the connection and commits everything queued since its last
 //! commit in one transaction (WAL, `synchronous=FULL`), then releases all those senders at once.
+//!
+//! Strangers can send to the inbox too, so what they send is kept only up to a quota
+//! ([`StoreLimits`]): messages without a token `seed send` recorded (and repeats of a known
+//! token beyond the first few) are kept up to a number and a total size, the oldest dropped
+//! first; the drops are counted in the store and reported by `seed results`. Seeds are never
+//! dropped.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -74,6 +80,38 @@ pub struct NewArrival {
     pub status: String,
 }
 
+/// How much of what strangers send the store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// Messages without a known token kept at most (the oldest go first).
+    pub unknown_messages: u64,
+    /// Their total size kept at most, in bytes.
+    pub unknown_bytes: u64,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        StoreLimits {
+            unknown_messages: 1000,
+            unknown_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Arrivals of one known token kept outside the quota: a seed arrives once (a relay may
+/// retry); more than this is someone replaying a token.
+const ARRIVALS_PER_TOKEN: i64 = 5;
+
+/// What the quota dropped so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Dropped {
+    pub messages: u64,
+    pub bytes: u64,
+    /// When the first and the last of them had arrived (RFC 3339).
+    pub first_received_at: Option<String>,
+    pub last_received_at: Option<String>,
+}
+
 enum Job {
     Arrival(Box<NewArrival>, oneshot::Sender<Result<i64, String>>),
     Sent(SentSeed, oneshot::Sender<Result<i64, String>>),
@@ -108,7 +146,22 @@ CREATE TABLE IF NOT EXISTS received (
     status TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS received_token ON received(token);
+CREATE TABLE IF NOT EXISTS dropped (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    messages INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    first_received_at TEXT,
+    last_received_at TEXT
+);
 ";
+
+/// Added after the first version: stores created before get the column (every old row counts
+/// as a seed, as it did then).
+const QUOTA_COLUMN: &str = "
+ALTER TABLE received ADD COLUMN quota INTEGER NOT NULL DEFAULT 0;
+";
+const QUOTA_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS received_quota ON received(id) WHERE quota = 1;";
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
     let sql = |e: rusqlite::Error| StoreError::Sql {
@@ -131,6 +184,14 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(sql)?;
     conn.execute_batch(SCHEMA).map_err(sql)?;
+    let has_quota: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('received') WHERE name = 'quota'")
+        .and_then(|mut stmt| stmt.exists([]))
+        .map_err(sql)?;
+    if !has_quota {
+        conn.execute_batch(QUOTA_COLUMN).map_err(sql)?;
+    }
+    conn.execute_batch(QUOTA_INDEX).map_err(sql)?;
     Ok(conn)
 }
 
@@ -142,13 +203,22 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store and starts its writer.
+    /// Opens (creating if needed) the store with the default quota and starts its writer.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, StoreLimits::default())
+    }
+
+    /// Opens (creating if needed) the store and starts its writer.
+    pub fn open_with(path: &Path, limits: StoreLimits) -> Result<Store, StoreError> {
         let conn = open(path)?;
+        let quota = Quota::load(&conn, limits).map_err(|e| StoreError::Sql {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         let (jobs, queue) = mpsc::channel::<Job>();
         let writer = std::thread::Builder::new()
             .name("seed-store".into())
-            .spawn(move || write_loop(conn, queue))
+            .spawn(move || write_loop(conn, quota, queue))
             .map_err(|e| StoreError::Sql {
                 path: path.to_path_buf(),
                 message: format!("cannot start the writer: {e}"),
@@ -206,7 +276,33 @@ impl Drop for Store {
     }
 }
 
-fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>) {
+/// The writer's running count of what the quota applies to.
+struct Quota {
+    limits: StoreLimits,
+    messages: u64,
+    bytes: u64,
+}
+
+impl Quota {
+    fn load(conn: &Connection, limits: StoreLimits) -> rusqlite::Result<Quota> {
+        let (messages, bytes) = conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM received WHERE quota = 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )?;
+        Ok(Quota {
+            limits,
+            messages: messages.max(0) as u64,
+            bytes: bytes.max(0) as u64,
+        })
+    }
+
+    fn over(&self) -> bool {
+        self.messages > self.limits.unknown_messages || self.bytes > self.limits.unknown_bytes
+    }
+}
+
+fn write_loop(mut conn: Connection, mut quota: Quota, queue: mpsc::Receiver<Job>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -215,7 +311,7 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let result = commit(&mut conn, &batch);
+        let result = commit(&mut conn, &mut quota, &batch);
         for (job, outcome) in batch.into_iter().zip(result) {
             let reply = match job {
                 Job::Arrival(_, tx) | Job::Sent(_, tx) => tx,
@@ -227,15 +323,19 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>) {
 
 /// Commits a batch in one transaction. On a transaction-level error every job gets it (nothing
 /// was stored, so nobody may be told otherwise).
-fn commit(conn: &mut Connection, batch: &[Job]) -> Vec<Result<i64, String>> {
-    let mut attempt = || -> Result<Vec<i64>, rusqlite::Error> {
+fn commit(conn: &mut Connection, quota: &mut Quota, batch: &[Job]) -> Vec<Result<i64, String>> {
+    let before = (quota.messages, quota.bytes);
+    let mut attempt = |quota: &mut Quota| -> Result<Vec<i64>, rusqlite::Error> {
         let tx = conn.transaction()?;
         let mut ids = Vec::with_capacity(batch.len());
         {
             let mut insert_arrival = tx.prepare_cached(
-                "INSERT INTO received (token, received_at, remote_ip, helo, mail_from, rcpt, tls, size, message, verdict, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO received (token, received_at, remote_ip, helo, mail_from, rcpt, tls, size, message, verdict, status, quota)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
+            let mut is_sent = tx.prepare_cached("SELECT 1 FROM sent WHERE token = ?1")?;
+            let mut arrivals_of =
+                tx.prepare_cached("SELECT COUNT(*) FROM received WHERE token = ?1")?;
             let mut insert_sent = tx.prepare_cached(
                 "INSERT OR REPLACE INTO sent (token, stage, recipient, sender, message_id, sent_at, relay_response, accepted)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -243,6 +343,21 @@ fn commit(conn: &mut Connection, batch: &[Job]) -> Vec<Result<i64, String>> {
             for job in batch {
                 match job {
                     Job::Arrival(a, _) => {
+                        // A seed (a token `seed send` recorded, its first few arrivals) is
+                        // always kept; anything else counts against the quota.
+                        let protected = match &a.token {
+                            Some(token) => {
+                                is_sent.exists(params![token])?
+                                    && arrivals_of
+                                        .query_row(params![token], |r| r.get::<_, i64>(0))?
+                                        < ARRIVALS_PER_TOKEN
+                            }
+                            None => false,
+                        };
+                        if !protected {
+                            quota.messages += 1;
+                            quota.bytes += a.message.len() as u64;
+                        }
                         insert_arrival.execute(params![
                             a.token,
                             a.received_at,
@@ -255,6 +370,7 @@ fn commit(conn: &mut Connection, batch: &[Job]) -> Vec<Result<i64, String>> {
                             a.message,
                             a.verdict.to_string(),
                             a.status,
+                            !protected,
                         ])?;
                         ids.push(tx.last_insert_rowid());
                     }
@@ -274,13 +390,60 @@ fn commit(conn: &mut Connection, batch: &[Job]) -> Vec<Result<i64, String>> {
                 }
             }
         }
+        if quota.over() {
+            enforce_quota(&tx, quota)?;
+        }
         tx.commit()?;
         Ok(ids)
     };
-    match attempt() {
+    match attempt(quota) {
         Ok(ids) => ids.into_iter().map(Ok).collect(),
-        Err(e) => batch.iter().map(|_| Err(e.to_string())).collect(),
+        Err(e) => {
+            // Nothing was stored: the counts go back to what the disk holds.
+            (quota.messages, quota.bytes) = before;
+            batch.iter().map(|_| Err(e.to_string())).collect()
+        }
     }
+}
+
+/// Drops the oldest messages under the quota until it holds again, and counts the drop.
+fn enforce_quota(tx: &rusqlite::Transaction<'_>, quota: &mut Quota) -> rusqlite::Result<()> {
+    let mut oldest = tx
+        .prepare_cached("SELECT id, size, received_at FROM received WHERE quota = 1 ORDER BY id")?;
+    let mut rows = oldest.query([])?;
+    let (mut last_id, mut messages, mut bytes) = (None, 0u64, 0u64);
+    let (mut first_at, mut last_at): (Option<String>, Option<String>) = (None, None);
+    while quota.over() {
+        let Some(row) = rows.next()? else { break };
+        let size = row.get::<_, i64>(1)?.max(0) as u64;
+        let at: String = row.get(2)?;
+        last_id = Some(row.get::<_, i64>(0)?);
+        quota.messages = quota.messages.saturating_sub(1);
+        quota.bytes = quota.bytes.saturating_sub(size);
+        messages += 1;
+        bytes += size;
+        first_at.get_or_insert_with(|| at.clone());
+        last_at = Some(at);
+    }
+    drop(rows);
+    let Some(last_id) = last_id else {
+        return Ok(());
+    };
+    tx.execute(
+        "DELETE FROM received WHERE quota = 1 AND id <= ?1",
+        params![last_id],
+    )?;
+    tx.execute(
+        "INSERT INTO dropped (id, messages, bytes, first_received_at, last_received_at)
+         VALUES (1, ?1, ?2, ?3, ?4)
+         ON CONFLICT(id) DO UPDATE SET
+             messages = messages + excluded.messages,
+             bytes = bytes + excluded.bytes,
+             first_received_at = COALESCE(first_received_at, excluded.first_received_at),
+             last_received_at = excluded.last_received_at",
+        params![messages as i64, bytes as i64, first_at, last_at],
+    )?;
+    Ok(())
 }
 
 /// Read-only access for `seed results` and the gate.
@@ -367,6 +530,26 @@ impl StoreReader {
                 |r| r.get(0),
             )
             .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// What the quota on strangers' messages dropped so far.
+    pub fn dropped(&self) -> Result<Dropped, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT messages, bytes, first_received_at, last_received_at FROM dropped WHERE id = 1",
+                [],
+                |r| {
+                    Ok(Dropped {
+                        messages: r.get::<_, i64>(0)?.max(0) as u64,
+                        bytes: r.get::<_, i64>(1)?.max(0) as u64,
+                        first_received_at: r.get(2)?,
+                        last_received_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map(Option::unwrap_or_default)
             .map_err(|e| self.sql(e))
     }
 
