@@ -187,24 +187,111 @@ pub struct InputError {
 /// Every line is parsed; the valid ones and the errors are both returned so the caller can
 /// refuse the input (exit 2) or, with `--keep-going`, report the bad lines and check the rest.
 pub fn parse_domains_text(text: &str, source: &str) -> Vec<Result<DomainRequest, InputError>> {
-    let mut out = Vec::new();
-    for (index, raw_line) in text.lines().enumerate() {
-        let line = match raw_line.find('#') {
-            Some(pos) => &raw_line[..pos],
-            None => raw_line,
-        };
-        let line = line.trim().trim_start_matches('\u{feff}');
-        if line.is_empty() {
-            continue;
-        }
-        let origin = format!("{source}:{}", index + 1);
-        out.push(parse_line(line).map_err(|error| InputError {
-            origin,
-            text: line.to_string(),
-            error,
-        }));
+    text.lines()
+        .enumerate()
+        .filter_map(|(index, line)| parse_domains_line(line, source, index + 1))
+        .collect()
+}
+
+/// One line of a domains file (`number` is 1-based), or `None` for a blank or comment line.
+pub fn parse_domains_line(
+    raw_line: &str,
+    source: &str,
+    number: usize,
+) -> Option<Result<DomainRequest, InputError>> {
+    let line = match raw_line.find('#') {
+        Some(pos) => &raw_line[..pos],
+        None => raw_line,
+    };
+    let line = line.trim().trim_start_matches('\u{feff}');
+    if line.is_empty() {
+        return None;
     }
-    out
+    Some(parse_line(line).map_err(|error| InputError {
+        origin: format!("{source}:{number}"),
+        text: line.to_string(),
+        error,
+    }))
+}
+
+/// The longest line of a domains file (a name is at most 253 bytes; selectors add a little).
+pub const MAX_DOMAINS_LINE: usize = 4096;
+
+/// A domains file read line by line, so millions of domains are never held in memory at once.
+/// Lines that are not UTF-8 or longer than [`MAX_DOMAINS_LINE`] are errors of their own line.
+pub struct DomainLines<R> {
+    reader: R,
+    source: String,
+    number: usize,
+    buf: Vec<u8>,
+}
+
+impl<R: std::io::BufRead> DomainLines<R> {
+    pub fn new(reader: R, source: impl Into<String>) -> DomainLines<R> {
+        DomainLines {
+            reader,
+            source: source.into(),
+            number: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    fn invalid(&self, text: &str, reason: String) -> InputError {
+        InputError {
+            origin: format!("{}:{}", self.source, self.number),
+            text: text.to_string(),
+            error: InvalidDomain {
+                input: text.to_string(),
+                reason,
+            },
+        }
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for DomainLines<R> {
+    type Item = Result<DomainRequest, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::io::{BufRead, Read};
+        loop {
+            self.buf.clear();
+            let read = (&mut self.reader)
+                .take(MAX_DOMAINS_LINE as u64 + 1)
+                .read_until(b'\n', &mut self.buf);
+            self.number += 1;
+            match read {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => return Some(Err(self.invalid("", format!("cannot read: {e}")))),
+            }
+            if self.buf.len() > MAX_DOMAINS_LINE && !self.buf.ends_with(b"\n") {
+                // Skip the rest of the over-long line.
+                let mut rest = Vec::new();
+                let _ = self.reader.read_until(b'\n', &mut rest);
+                let head = String::from_utf8_lossy(&self.buf[..40]).into_owned();
+                return Some(Err(self.invalid(
+                    &head,
+                    format!("the line is longer than {MAX_DOMAINS_LINE} bytes"),
+                )));
+            }
+            let line = match std::str::from_utf8(&self.buf) {
+                Ok(line) => line,
+                Err(e) => {
+                    let head = String::from_utf8_lossy(&self.buf).into_owned();
+                    return Some(Err(self.invalid(
+                        head.trim(),
+                        format!(
+                            "not UTF-8 text (first bad byte at column {})",
+                            e.valid_up_to() + 1
+                        ),
+                    )));
+                }
+            };
+            if let Some(item) = parse_domains_line(line, &self.source, self.number) {
+                return Some(item);
+            }
+        }
+    }
 }
 
 fn parse_line(line: &str) -> Result<DomainRequest, InvalidDomain> {

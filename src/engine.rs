@@ -4,6 +4,11 @@
 //! time, and hands each [`DomainReport`] to a callback as soon as it is done (for ndjson output
 //! and the progress bar) before returning them all in input order. Every domain shares the one
 //! [`Resolver`], so records common to many domains are fetched once.
+//!
+//! [`check_domains_streaming`] is the bulk path: inputs are pulled from an iterator as slots
+//! free up (a million-line domains file is never held whole), each report is handed on and
+//! dropped, and each domain's own answers leave the resolver's cache once it is reported, so
+//! memory stays flat however many domains stream through.
 
 use crate::checks;
 use crate::dns::Resolver;
@@ -16,7 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The verdict for one domain (or one invalid input line, with `--keep-going`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct DomainReport {
     pub domain: String,
     /// The Unicode form of an internationalised name.
@@ -42,7 +47,7 @@ impl DomainReport {
 }
 
 /// Totals for a run.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub domains: usize,
     pub pass: usize,
@@ -56,6 +61,61 @@ pub struct Summary {
     /// Questions answered from `--zone` files.
     pub zone_answers: u64,
     pub elapsed_ms: u64,
+    /// The part of a sharded run this summary covers (`--shard K/N`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shard: Option<Shard>,
+    /// For a merged report (`check merge`): what was joined.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub merged: Option<crate::merge::MergeInfo>,
+}
+
+/// One part of a sharded run: domains whose stable hash falls in part `index` of `of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Shard {
+    /// 1-based.
+    pub index: u32,
+    pub of: u32,
+}
+
+impl Shard {
+    /// `K/N` with 1 ≤ K ≤ N.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (k, n) = text
+            .split_once('/')
+            .ok_or_else(|| format!("`{text}` is not K/N (e.g. 2/8: the second of eight parts)"))?;
+        let index: u32 = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{k}` is not a shard number"))?;
+        let of: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{n}` is not a number of shards"))?;
+        if of == 0 || index == 0 || index > of {
+            return Err(format!(
+                "shard {index}/{of}: K must be between 1 and N (shards are numbered from 1)"
+            ));
+        }
+        Ok(Shard { index, of })
+    }
+
+    /// True when `key` (a domain's A-label, or an invalid line's text) belongs to this shard.
+    /// The partition is FNV-1a over the lower-cased bytes: stable across runs, machines and
+    /// versions, so a domain always lands in the same shard.
+    pub fn contains(&self, key: &str) -> bool {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in key.bytes() {
+            hash ^= u64::from(b.to_ascii_lowercase());
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        hash % u64::from(self.of) == u64::from(self.index - 1)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.of)
+    }
 }
 
 impl Summary {
@@ -179,11 +239,13 @@ pub async fn check_domain(
 }
 
 /// Checks every input, `options.concurrency` at a time, each domain on its own task so both
-/// cores work. `on_done` receives each report (with its input index) as it completes; nothing
-/// is kept, so memory stays flat however many domains stream through. Returns the totals.
+/// cores work. Inputs are pulled as slots free up; `on_done` receives each report (with its
+/// input index) as it completes; nothing is kept, and each domain's own DNS answers are let go
+/// once it is reported, so memory stays flat however many domains stream through. Returns the
+/// totals.
 pub async fn check_domains_streaming(
     resolver: &Resolver,
-    inputs: Vec<Result<DomainRequest, InputError>>,
+    inputs: impl IntoIterator<Item = Result<DomainRequest, InputError>>,
     options: &CheckOptions,
     mut on_done: impl FnMut(usize, DomainReport),
 ) -> Summary {
@@ -191,7 +253,7 @@ pub async fn check_domains_streaming(
     let shared = Arc::new(options.clone());
     let mut counts = Summary::default();
     let mut stream = futures::stream::iter(inputs.into_iter().enumerate().map(|(i, input)| {
-        let resolver = resolver.clone();
+        let resolver = resolver.scoped();
         let options = shared.clone();
         async move {
             let name = match &input {
@@ -200,7 +262,11 @@ pub async fn check_domains_streaming(
             };
             let task = tokio::spawn(async move {
                 match input {
-                    Ok(request) => check_domain(&resolver, &request, &options).await,
+                    Ok(request) => {
+                        let report = check_domain(&resolver, &request, &options).await;
+                        resolver.release_within(&request.domain);
+                        report
+                    }
                     Err(error) => DomainReport::invalid(&error),
                 }
             });
@@ -230,13 +296,16 @@ pub async fn check_domains_streaming(
 /// each report as it completes (for progress).
 pub async fn check_domains(
     resolver: &Resolver,
-    inputs: Vec<Result<DomainRequest, InputError>>,
+    inputs: impl IntoIterator<Item = Result<DomainRequest, InputError>>,
     options: &CheckOptions,
     mut on_done: impl FnMut(&DomainReport),
 ) -> CheckRun {
-    let mut slots: Vec<Option<DomainReport>> = vec![None; inputs.len()];
+    let mut slots: Vec<Option<DomainReport>> = Vec::new();
     let summary = check_domains_streaming(resolver, inputs, options, |i, report| {
         on_done(&report);
+        if slots.len() <= i {
+            slots.resize(i + 1, None);
+        }
         if let Some(slot) = slots.get_mut(i) {
             *slot = Some(report);
         }

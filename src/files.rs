@@ -38,10 +38,13 @@ pub enum FileKind {
     Secret,
     /// The SQLite seed store: SQLite reads only the pages it needs, so only its type is checked.
     Store,
+    /// A report mailshift wrote (the ndjson of a shard, for `check merge`): streamed, so the
+    /// cap is on the whole file and each line is capped apart.
+    Report,
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 9] = [
+    pub const ALL: [FileKind; 10] = [
         FileKind::Plan,
         FileKind::Zone,
         FileKind::State,
@@ -51,6 +54,7 @@ impl FileKind {
         FileKind::Pem,
         FileKind::Secret,
         FileKind::Store,
+        FileKind::Report,
     ];
 
     /// The name used in `--max-file-size KIND=SIZE`.
@@ -65,6 +69,7 @@ impl FileKind {
             FileKind::Pem => "pem",
             FileKind::Secret => "secret",
             FileKind::Store => "store",
+            FileKind::Report => "report",
         }
     }
 
@@ -80,6 +85,7 @@ impl FileKind {
             FileKind::Pem => "PEM file",
             FileKind::Secret => "password file",
             FileKind::Store => "seed store",
+            FileKind::Report => "report",
         }
     }
 
@@ -98,6 +104,8 @@ impl FileKind {
             FileKind::Pem => MIB,
             FileKind::Secret => 64 * 1024,
             FileKind::Store => u64::MAX,
+            // A million domains' ndjson is a few gigabytes.
+            FileKind::Report => 64 << 30,
         }
     }
 

@@ -32,6 +32,7 @@ pub mod fetch;
 pub mod files;
 pub mod finding;
 pub mod gate;
+pub mod merge;
 pub mod migration;
 pub mod output;
 pub mod plan;

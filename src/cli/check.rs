@@ -1,12 +1,16 @@
-//! `mailshift check`: domains in, verdicts out.
+//! `mailshift check`: domains in, verdicts out; `check merge` joins the ndjson of shards.
+//!
+//! A domains file is read twice, streamed both times: once to validate every line (so bad
+//! input stops the run before anything is checked) and count what this shard holds, then as
+//! the engine pulls domains. A million-line file is never held in memory (standard input,
+//! which cannot be read twice, is).
 
 use super::common::{open_sink, runtime, to_terminal, CatalogArgs, ColorChoice, DnsArgs};
 use crate::dns::Resolver;
-use crate::domain::{
-    parse_domains_text, parse_selector, read_domains_file, DomainName, DomainRequest, InputError,
-};
-use crate::engine::{check_domains, check_domains_streaming, CheckOptions, ProviderCheck};
+use crate::domain::{parse_selector, DomainLines, DomainName, DomainRequest, InputError};
+use crate::engine::{check_domains, check_domains_streaming, CheckOptions, ProviderCheck, Shard};
 use crate::exit::{ExitStatus, FailOn};
+use crate::files::{self, FileKind};
 use crate::output::{self, ndjson, Format, Style};
 use anyhow::{bail, Context};
 use std::io::Write;
@@ -14,8 +18,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = super::EXIT_CODES)]
+#[command(after_help = super::EXIT_CODES, args_conflicts_with_subcommands = true)]
 pub struct CheckArgs {
+    #[command(subcommand)]
+    pub command: Option<CheckCommand>,
+
     /// Domains to check (internationalised names are accepted).
     #[arg(value_name = "DOMAIN")]
     pub domains: Vec<String>,
@@ -77,40 +84,150 @@ pub struct CheckArgs {
     /// Show the evidence of passing findings too.
     #[arg(long, short)]
     pub verbose: bool,
+
+    /// Check only part K of N of the domains (1 ≤ K ≤ N), chosen by a stable hash of each
+    /// name: N machines or CI jobs with K = 1..N cover every domain exactly once; join their
+    /// ndjson with `mailshift check merge`.
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
 }
 
-fn gather_inputs(args: &CheckArgs) -> anyhow::Result<Vec<Result<DomainRequest, InputError>>> {
-    let mut inputs = Vec::new();
-    for (i, text) in args.domains.iter().enumerate() {
-        inputs.push(
-            DomainName::parse(text)
-                .map(|domain| DomainRequest {
-                    domain,
-                    selectors: Vec::new(),
-                })
-                .map_err(|error| InputError {
-                    origin: format!("argument {}", i + 1),
-                    text: text.clone(),
-                    error,
-                }),
-        );
-    }
-    if let Some(path) = &args.domains_file {
-        let (text, source) = read_domains_file(path)?;
-        inputs.extend(parse_domains_text(&text, &source));
-    }
-    if inputs.is_empty() {
-        bail!("no domains to check: give them as arguments or with --domains-file");
-    }
-    Ok(inputs)
+#[derive(Debug, clap::Subcommand)]
+pub enum CheckCommand {
+    /// Join the ndjson reports of a sharded run into one report and summary.
+    Merge(MergeArgs),
 }
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = super::EXIT_CODES)]
+pub struct MergeArgs {
+    /// The ndjson reports of the shards (`check --shard K/N --format ndjson -o FILE`).
+    #[arg(required = true, value_name = "FILE")]
+    pub reports: Vec<PathBuf>,
+    /// Output format [default: ndjson].
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: Format,
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The lowest severity that fails the merged run (exit 1).
+    #[arg(long, value_enum, default_value = "fail")]
+    pub fail_on: FailOn,
+    /// Merge even when a shard of the run is missing or given twice (the summary says so).
+    #[arg(long)]
+    pub allow_partial: bool,
+}
+
+/// Where the domains come from: the arguments, and a domains file (streamed) or standard
+/// input (read once, kept).
+struct Inputs {
+    arguments: Vec<Result<DomainRequest, InputError>>,
+    file: Option<DomainsFile>,
+    shard: Option<Shard>,
+}
+
+enum DomainsFile {
+    Path(PathBuf),
+    Stdin(String),
+}
+
+impl Inputs {
+    fn gather(args: &CheckArgs) -> anyhow::Result<Inputs> {
+        let arguments = args
+            .domains
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                DomainName::parse(text)
+                    .map(|domain| DomainRequest {
+                        domain,
+                        selectors: Vec::new(),
+                    })
+                    .map_err(|error| InputError {
+                        origin: format!("argument {}", i + 1),
+                        text: text.clone(),
+                        error,
+                    })
+            })
+            .collect();
+        let file = match &args.domains_file {
+            None => None,
+            Some(path) if path.as_os_str() == "-" => {
+                let bytes = files::read_stdin(FileKind::Domains)?;
+                Some(DomainsFile::Stdin(files::text(
+                    bytes,
+                    std::path::Path::new("stdin"),
+                    FileKind::Domains,
+                )?))
+            }
+            Some(path) => {
+                // Checked now (regular file, size cap) so a bad path fails before anything runs.
+                files::open(path, FileKind::Domains)?;
+                Some(DomainsFile::Path(path.clone()))
+            }
+        };
+        Ok(Inputs {
+            arguments,
+            file,
+            shard: args.shard,
+        })
+    }
+
+    /// Every input of this shard, in order: the arguments, then the file's lines.
+    fn iter(&self) -> anyhow::Result<impl Iterator<Item = Result<DomainRequest, InputError>> + '_> {
+        let lines: Box<dyn Iterator<Item = Result<DomainRequest, InputError>>> = match &self.file {
+            None => Box::new(std::iter::empty()),
+            Some(DomainsFile::Stdin(text)) => Box::new(DomainLines::new(text.as_bytes(), "stdin")),
+            Some(DomainsFile::Path(path)) => {
+                let (file, _) = files::open(path, FileKind::Domains)?;
+                let limit = files::limits().get(FileKind::Domains);
+                let reader =
+                    std::io::BufReader::with_capacity(64 * 1024, std::io::Read::take(file, limit));
+                Box::new(DomainLines::new(reader, path.display().to_string()))
+            }
+        };
+        let shard = self.shard;
+        Ok(self
+            .arguments
+            .iter()
+            .cloned()
+            .chain(lines)
+            .filter(move |input| {
+                shard.is_none_or(|s| {
+                    s.contains(match input {
+                        Ok(request) => request.domain.as_str(),
+                        Err(error) => &error.text,
+                    })
+                })
+            }))
+    }
+}
+
+/// Invalid lines printed before the run stops (the rest are counted).
+const MAX_ERRORS_SHOWN: usize = 100;
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
-    let inputs = gather_inputs(&args)?;
-    let invalid: Vec<&InputError> = inputs.iter().filter_map(|i| i.as_ref().err()).collect();
-    if !invalid.is_empty() && !args.keep_going {
-        for e in &invalid {
-            eprintln!("error: {}", crate::output::escape::text(&e.to_string()));
+    if let Some(CheckCommand::Merge(merge)) = args.command {
+        return super::merge::run(merge);
+    }
+    if args.domains.is_empty() && args.domains_file.is_none() {
+        bail!("no domains to check: give them as arguments or with --domains-file");
+    }
+    let inputs = Inputs::gather(&args)?;
+    // First pass: every line is validated (and this shard's domains counted) before anything
+    // is checked.
+    let (mut total, mut invalid) = (0usize, 0usize);
+    for input in inputs.iter()? {
+        total += 1;
+        if let Err(e) = input {
+            invalid += 1;
+            if !args.keep_going && invalid <= MAX_ERRORS_SHOWN {
+                eprintln!("error: {}", crate::output::escape::text(&e.to_string()));
+            }
+        }
+    }
+    if invalid > 0 && !args.keep_going {
+        if invalid > MAX_ERRORS_SHOWN {
+            eprintln!("… and {} more invalid lines", invalid - MAX_ERRORS_SHOWN);
         }
         eprintln!("(fix these inputs, or use --keep-going to check the valid domains anyway)");
         return Ok(ExitStatus::BadInput);
@@ -154,7 +271,6 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     };
     let mut sink = open_sink(args.output.as_deref())?;
     let runtime = runtime()?;
-    let total = inputs.len();
     let progress = crate::progress::Progress::new(total);
     let options = CheckOptions {
         concurrency: usize::from(args.concurrency),
@@ -174,18 +290,21 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
         let resolver = Resolver::new(&dns)?;
         let summary = if format == Format::Ndjson {
             // Streamed: each line is written as its domain completes, and nothing is kept.
-            let summary = check_domains_streaming(&resolver, inputs, &options, |_, report| {
-                progress.tick(&report.domain);
-                write(&mut sink, &ndjson::domain_line(&report));
-            })
-            .await;
+            let mut summary =
+                check_domains_streaming(&resolver, inputs.iter()?, &options, |_, report| {
+                    progress.tick(&report.domain);
+                    write(&mut sink, &ndjson::domain_line(&report));
+                })
+                .await;
+            summary.shard = args.shard;
             write(&mut sink, &ndjson::summary_line(&summary));
             summary
         } else {
-            let run = check_domains(&resolver, inputs, &options, |report| {
+            let mut run = check_domains(&resolver, inputs.iter()?, &options, |report| {
                 progress.tick(&report.domain);
             })
             .await;
+            run.summary.shard = args.shard;
             progress.finish();
             let text = output::formatter(format, style).format(&run);
             let text = match format {

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod common;
 pub mod gate;
+pub mod merge;
 pub mod plan;
 pub mod providers;
 pub mod seed;

@@ -225,7 +225,13 @@ struct Inner {
 #[derive(Clone)]
 pub struct Resolver {
     inner: Arc<Inner>,
+    /// When set, every question asked through this handle is noted, so the answers that belong
+    /// to one checked domain can be let go once it is reported ([`Resolver::scoped`]).
+    scope: Option<Arc<Scope>>,
 }
+
+/// The questions asked through one scoped handle.
+type Scope = Mutex<Vec<(QueryType, String)>>;
 
 impl std::fmt::Debug for Resolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -263,7 +269,33 @@ impl Resolver {
                 zone_answers: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
             }),
+            scope: None,
         })
+    }
+
+    /// A handle on the same resolver that notes the questions asked through it: a bulk run
+    /// checks each domain through its own scoped handle, then calls
+    /// [`release_within`](Self::release_within) so the domain's own answers leave the cache
+    /// while answers shared with other domains (an ESP's include tree) stay.
+    pub fn scoped(&self) -> Resolver {
+        Resolver {
+            inner: self.inner.clone(),
+            scope: Some(Arc::default()),
+        }
+    }
+
+    /// Forgets the answers asked through this scoped handle for names at or below `domain`.
+    pub fn release_within(&self, domain: &DomainName) {
+        let Some(scope) = &self.scope else {
+            return;
+        };
+        let asked = std::mem::take(&mut *scope.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut cache = self.cache();
+        for (qtype, name) in asked {
+            if zone::is_within(&name, domain.as_str()) {
+                cache.forget(qtype, &name);
+            }
+        }
     }
 
     /// Forgets every cached answer (zone-file answers are re-read from the overlay, which is
@@ -339,6 +371,12 @@ impl Resolver {
 
     /// One question, cached and shared with concurrent askers.
     async fn step(&self, name: &str, qtype: QueryType) -> Arc<Step> {
+        if let Some(scope) = &self.scope {
+            scope
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((qtype, name.to_string()));
+        }
         let (cell, _) = self.cache().cell(qtype, name);
         if let Some(step) = cell.get() {
             self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);

@@ -673,7 +673,8 @@ impl Loader<'_> {
     }
 }
 
-fn is_within(name: &str, apex: &str) -> bool {
+/// True when `name` is `apex` or below it (both normalised).
+pub(crate) fn is_within(name: &str, apex: &str) -> bool {
     name == apex
         || (name.len() > apex.len()
             && name.ends_with(apex)

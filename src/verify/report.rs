@@ -63,6 +63,8 @@ impl VerifySummary {
             queries: self.queries,
             zone_answers: self.zone_answers,
             elapsed_ms: self.elapsed_ms,
+            shard: None,
+            merged: None,
         }
     }
 }
