@@ -253,7 +253,7 @@ pub async fn check_domains_streaming(
     let shared = Arc::new(options.clone());
     let mut counts = Summary::default();
     let mut stream = futures::stream::iter(inputs.into_iter().enumerate().map(|(i, input)| {
-        let resolver = resolver.scoped();
+        let resolver = resolver.clone();
         let options = shared.clone();
         async move {
             let name = match &input {
@@ -263,8 +263,9 @@ pub async fn check_domains_streaming(
             let task = tokio::spawn(async move {
                 match input {
                     Ok(request) => {
-                        let report = check_domain(&resolver, &request, &options).await;
-                        resolver.release_within(&request.domain);
+                        let scoped = resolver.scoped(&request.domain);
+                        let report = check_domain(&scoped, &request, &options).await;
+                        scoped.release();
                         report
                     }
                     Err(error) => DomainReport::invalid(&error),

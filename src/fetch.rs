@@ -132,9 +132,9 @@ pub fn spf_strings(answer: &Answer) -> Vec<String> {
 }
 
 /// The single SPF record of a TXT answer, if there is exactly one.
-pub fn single_spf(answer: &Answer) -> Option<SpfRecord> {
+pub fn single_spf(answer: &Answer) -> Option<Arc<SpfRecord>> {
     match spf_strings(answer).as_slice() {
-        [only] => Some(SpfRecord::parse(only)),
+        [only] => Some(crate::records::spf::parse_shared(only)),
         _ => None,
     }
 }

@@ -409,7 +409,7 @@ fn plural(n: usize, word: &str) -> String {
 
 /// The `all` that decides unlisted senders: the record's own, or its redirect target's.
 fn effective_all(records: &DomainRecords, record: &SpfRecord) -> Option<(String, Qualifier)> {
-    let mut current = record.clone();
+    let mut current = std::sync::Arc::new(record.clone());
     for _ in 0..10 {
         if let Some((term, q)) = current.all() {
             return Some((term.raw.clone(), q));
@@ -696,7 +696,7 @@ fn follow(
                     Some("no SPF record".into())
                 }
                 1 => {
-                    let child = SpfRecord::parse(&spf[0]);
+                    let child = crate::records::spf::parse_shared(&spf[0]);
                     if !child.errors.is_empty() {
                         let why = child
                             .errors
@@ -791,7 +791,7 @@ fn render_terms(node: &SpfNode, indent: &str, out: &mut String) {
 pub fn walk_domain(
     records: &DomainRecords,
     domain: &DomainName,
-) -> Option<(SpfRecord, SpfNode, SpfWalk)> {
+) -> Option<(std::sync::Arc<SpfRecord>, SpfNode, SpfWalk)> {
     let answer = records.get(domain, QueryType::Txt)?;
     let record = crate::fetch::single_spf(answer)?;
     let mut walk = SpfWalk::default();

@@ -225,13 +225,17 @@ struct Inner {
 #[derive(Clone)]
 pub struct Resolver {
     inner: Arc<Inner>,
-    /// When set, every question asked through this handle is noted, so the answers that belong
-    /// to one checked domain can be let go once it is reported ([`Resolver::scoped`]).
+    /// When set, the questions asked through this handle about names at or below one domain
+    /// are noted, so the answers that belong to that domain can be let go once it is reported
+    /// ([`Resolver::scoped`]).
     scope: Option<Arc<Scope>>,
 }
 
-/// The questions asked through one scoped handle.
-type Scope = Mutex<Vec<(QueryType, String)>>;
+/// One checked domain, and the questions asked about names at or below it.
+struct Scope {
+    domain: String,
+    asked: Mutex<Vec<(QueryType, String)>>,
+}
 
 impl std::fmt::Debug for Resolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -273,28 +277,29 @@ impl Resolver {
         })
     }
 
-    /// A handle on the same resolver that notes the questions asked through it: a bulk run
-    /// checks each domain through its own scoped handle, then calls
-    /// [`release_within`](Self::release_within) so the domain's own answers leave the cache
-    /// while answers shared with other domains (an ESP's include tree) stay.
-    pub fn scoped(&self) -> Resolver {
+    /// A handle on the same resolver that notes the questions asked through it about names at
+    /// or below `domain`: a bulk run checks each domain through its own scoped handle, then
+    /// calls [`release`](Self::release) so the domain's own answers leave the cache while
+    /// answers shared with other domains (an ESP's include tree) stay.
+    pub fn scoped(&self, domain: &DomainName) -> Resolver {
         Resolver {
             inner: self.inner.clone(),
-            scope: Some(Arc::default()),
+            scope: Some(Arc::new(Scope {
+                domain: domain.as_str().to_string(),
+                asked: Mutex::default(),
+            })),
         }
     }
 
-    /// Forgets the answers asked through this scoped handle for names at or below `domain`.
-    pub fn release_within(&self, domain: &DomainName) {
+    /// Forgets the answers this scoped handle asked for about its domain.
+    pub fn release(&self) {
         let Some(scope) = &self.scope else {
             return;
         };
-        let asked = std::mem::take(&mut *scope.lock().unwrap_or_else(|p| p.into_inner()));
+        let asked = std::mem::take(&mut *scope.asked.lock().unwrap_or_else(|p| p.into_inner()));
         let mut cache = self.cache();
         for (qtype, name) in asked {
-            if zone::is_within(&name, domain.as_str()) {
-                cache.forget(qtype, &name);
-            }
+            cache.forget(qtype, &name);
         }
     }
 
@@ -372,10 +377,13 @@ impl Resolver {
     /// One question, cached and shared with concurrent askers.
     async fn step(&self, name: &str, qtype: QueryType) -> Arc<Step> {
         if let Some(scope) = &self.scope {
-            scope
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((qtype, name.to_string()));
+            if zone::is_within(name, &scope.domain) {
+                scope
+                    .asked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((qtype, name.to_string()));
+            }
         }
         let (cell, _) = self.cache().cell(qtype, name);
         if let Some(step) = cell.get() {

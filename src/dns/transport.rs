@@ -11,7 +11,7 @@
 //! sound for talking to the resolvers or authoritative servers the user configured.
 
 use super::LookupError;
-use hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_resolver::proto::op::{Message, MessageType, Query, ResponseCode};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -197,16 +197,34 @@ fn register(pending: &Pending) -> (u16, oneshot::Receiver<Reply>) {
     (id, rx)
 }
 
+/// The question in wire form (RFC 1035 §4.1, with an RFC 6891 OPT record advertising
+/// [`EDNS_PAYLOAD`]), written directly: building a hickory `Message` for every question cost
+/// a twentieth of a bulk run's CPU.
 fn encode(id: u16, query: &Query) -> Result<Vec<u8>, LookupError> {
-    let mut message = Message::new(id, MessageType::Query, OpCode::Query);
-    message.metadata.recursion_desired = true;
-    message.add_query(query.clone());
-    let mut edns = Edns::new();
-    edns.set_max_payload(EDNS_PAYLOAD);
-    message.set_edns(edns);
-    message
-        .to_vec()
-        .map_err(|e| LookupError::Network(format!("cannot encode the question: {e}")))
+    let name = query.name();
+    let mut out = Vec::with_capacity(12 + name.len() + 2 + 4 + 11);
+    out.extend_from_slice(&id.to_be_bytes());
+    // Flags: a standard query with recursion desired; one question, one additional (OPT).
+    out.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
+    for label in name.iter() {
+        let len = u8::try_from(label.len())
+            .ok()
+            .filter(|l| *l <= 63)
+            .ok_or_else(|| {
+                LookupError::Network("cannot encode the question: a label over 63 bytes".into())
+            })?;
+        out.push(len);
+        out.extend_from_slice(label);
+    }
+    out.push(0);
+    out.extend_from_slice(&u16::from(query.query_type()).to_be_bytes());
+    out.extend_from_slice(&u16::from(query.query_class()).to_be_bytes());
+    // OPT: root owner, type 41, class = UDP payload size, TTL 0 (no extended flags), no data.
+    out.push(0);
+    out.extend_from_slice(&41u16.to_be_bytes());
+    out.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    Ok(out)
 }
 
 /// True when `message` is the answer to `query` with message id `id`.
@@ -322,6 +340,38 @@ async fn tcp_exchange(
                     "TCP to {server}: the answer does not match the question"
                 )))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_resolver::proto::op::{Edns, OpCode};
+    use hickory_resolver::proto::rr::{Name, RecordType};
+
+    /// The hand-written question is byte for byte what hickory-proto would send.
+    #[test]
+    fn questions_are_encoded_as_hickory_encodes_them() {
+        for (name, qtype) in [
+            ("example.com.", RecordType::TXT),
+            ("s1._domainkey.shop.example.co.uk.", RecordType::TXT),
+            ("_dmarc.xn--bcher-kva.example.", RecordType::TXT),
+            ("mx1.example.net.", RecordType::AAAA),
+            ("25.100.51.198.in-addr.arpa.", RecordType::PTR),
+        ] {
+            let query = Query::query(Name::from_ascii(name).unwrap(), qtype);
+            let mut message = Message::new(4242, MessageType::Query, OpCode::Query);
+            message.metadata.recursion_desired = true;
+            message.add_query(query.clone());
+            let mut edns = Edns::new();
+            edns.set_max_payload(EDNS_PAYLOAD);
+            message.set_edns(edns);
+            assert_eq!(
+                encode(4242, &query).unwrap(),
+                message.to_vec().unwrap(),
+                "{name}"
+            );
         }
     }
 }

@@ -6,8 +6,10 @@
 //! as [`DomainSpec::Macro`]: they are expanded per message and cannot be fetched in advance.
 
 use mail_auth::common::parse::TxtRecordParser;
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Qualifier {
@@ -141,6 +143,28 @@ pub struct SpfRecord {
 pub fn is_spf(txt: &str) -> bool {
     let b = txt.as_bytes();
     b.len() >= 6 && b[..6].eq_ignore_ascii_case(b"v=spf1") && (b.len() == 6 || b[6] == b' ')
+}
+
+/// Records parsed so far in this run, by text (bounded: emptied when full).
+static PARSED: std::sync::Mutex<Option<HashMap<String, Arc<SpfRecord>>>> =
+    std::sync::Mutex::new(None);
+const PARSED_MAX: usize = 4096;
+
+/// Parses `text` like [`SpfRecord::parse`], reusing an earlier parse of the same text: a bulk run
+/// meets the platforms' include records (`_spf.google.com`, `sendgrid.net`) once per domain, and
+/// parses each once.
+pub fn parse_shared(text: &str) -> Arc<SpfRecord> {
+    let mut parsed = PARSED.lock().unwrap_or_else(|p| p.into_inner());
+    let map = parsed.get_or_insert_with(HashMap::new);
+    if let Some(record) = map.get(text) {
+        return record.clone();
+    }
+    if map.len() >= PARSED_MAX {
+        map.clear();
+    }
+    let record = Arc::new(SpfRecord::parse(text));
+    map.insert(text.to_string(), record.clone());
+    record
 }
 
 impl SpfRecord {
