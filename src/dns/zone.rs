@@ -53,16 +53,31 @@ pub enum ZoneAnswer {
     NxDomain,
 }
 
+/// The records at one name, by type (a name has a few types: a list beats a map in memory).
 #[derive(Debug, Default)]
 struct Node {
-    records: HashMap<QueryType, Vec<Record>>,
+    records: Vec<(QueryType, Vec<Record>)>,
+}
+
+impl Node {
+    fn get(&self, qtype: QueryType) -> Option<&Vec<Record>> {
+        self.records
+            .iter()
+            .find(|(t, _)| *t == qtype)
+            .map(|(_, r)| r)
+    }
+
+    fn has(&self, qtype: QueryType) -> bool {
+        self.get(qtype).is_some()
+    }
 }
 
 /// Loaded zone files: records by owner name, the set of existing names, and the zone apexes.
 #[derive(Debug, Default)]
 pub struct ZoneOverlay {
     nodes: HashMap<String, Node>,
-    /// Every owner name and every ancestor of one up to its apex (empty non-terminals exist).
+    /// Names that exist without records mailshift keeps: empty non-terminals (every ancestor of
+    /// an owner up to its apex), apexes, owners of other types only.
     existing: HashSet<String>,
     apexes: HashMap<String, PathBuf>,
 }
@@ -112,18 +127,18 @@ impl ZoneOverlay {
         if let Some(answer) = self.lookup_exact(name, qtype) {
             return answer;
         }
-        if self.existing.contains(name) {
+        if self.exists(name) {
             return ZoneAnswer::NoData;
         }
         // RFC 4592: a wildcard at the closest encloser answers for names that do not exist.
         let mut encloser = name;
         while let Some((_, parent)) = encloser.split_once('.') {
             encloser = parent;
-            if self.existing.contains(encloser) {
+            if self.exists(encloser) {
                 let wildcard = format!("*.{encloser}");
                 return match self.lookup_exact(&wildcard, qtype) {
                     Some(answer) => answer,
-                    None if self.existing.contains(&wildcard) => ZoneAnswer::NoData,
+                    None if self.exists(&wildcard) => ZoneAnswer::NoData,
                     None => ZoneAnswer::NxDomain,
                 };
             }
@@ -158,38 +173,43 @@ impl ZoneOverlay {
         v
     }
 
+    /// True when `name` exists in the overlay (with records, or as an empty non-terminal).
+    fn exists(&self, name: &str) -> bool {
+        self.nodes.contains_key(name) || self.existing.contains(name)
+    }
+
     /// True when `name` holds a CNAME beside other data (invalid DNS, RFC 1034 §3.6.2).
     pub fn has_cname_conflict(&self, name: &str) -> bool {
         self.nodes.get(name).is_some_and(|node| {
-            node.records.contains_key(&QueryType::Cname)
-                && node.records.keys().any(|t| *t != QueryType::Cname)
+            node.has(QueryType::Cname) && node.records.iter().any(|(t, _)| *t != QueryType::Cname)
         })
     }
 
     /// Adds one record; an identical record at the same name is kept once, as in an RRset.
     fn insert(&mut self, owner: String, qtype: QueryType, record: Record) {
-        let records = self
-            .nodes
-            .entry(owner.clone())
-            .or_default()
-            .records
-            .entry(qtype)
-            .or_default();
-        if !records.iter().any(|r| r.data == record.data) {
-            records.push(record);
+        let node = self.nodes.entry(owner).or_default();
+        match node.records.iter_mut().find(|(t, _)| *t == qtype) {
+            Some((_, records)) => {
+                if !records.iter().any(|r| r.data == record.data) {
+                    records.push(record);
+                }
+            }
+            None => node.records.push((qtype, vec![record])),
         }
-        self.existing.insert(owner);
     }
 
     fn lookup_exact(&self, name: &str, qtype: QueryType) -> Option<ZoneAnswer> {
         let node = self.nodes.get(name)?;
-        if let Some(records) = node.records.get(&qtype) {
+        if let Some(records) = node.get(qtype) {
             return Some(ZoneAnswer::Records(records.clone()));
         }
         if qtype != QueryType::Cname {
-            if let Some(cname) = node.records.get(&QueryType::Cname).and_then(|r| r.first()) {
+            if let Some(cname) = node.get(QueryType::Cname).and_then(|r| r.first()) {
                 if let RecordData::Cname(target) = &cname.data {
-                    let conflict = node.records.keys().any(|t| !matches!(t, QueryType::Cname));
+                    let conflict = node
+                        .records
+                        .iter()
+                        .any(|(t, _)| !matches!(t, QueryType::Cname));
                     return Some(ZoneAnswer::Cname {
                         target: target.clone(),
                         conflict,
@@ -214,7 +234,7 @@ impl ZoneOverlay {
             origin: default_origin.as_ref().map(|o| absolute(&o.to_ascii())),
             ..EntryState::default()
         };
-        loader.read(path, &text, &mut state, 0)?;
+        loader.read(path, text, &mut state, 0)?;
         loader.flush()?;
         let Loader {
             mut apexes,
@@ -234,15 +254,21 @@ impl ZoneOverlay {
             });
         }
         // Ancestors of owners exist as empty non-terminals, up to (not beyond) their apex.
-        let owners: Vec<String> = self.existing.iter().cloned().collect();
-        for owner in owners {
+        let mut empty_non_terminals: HashSet<String> = HashSet::new();
+        for owner in self.nodes.keys().chain(self.existing.iter()) {
             let mut name = owner.as_str();
             while !apexes.contains(name) {
                 match name.split_once('.') {
                     Some((_, parent)) => {
                         name = parent;
+                        if self.nodes.contains_key(name)
+                            || self.existing.contains(name)
+                            || empty_non_terminals.contains(name)
+                        {
+                            break;
+                        }
                         if apexes.iter().any(|a| is_within(name, a)) {
-                            self.existing.insert(name.to_string());
+                            empty_non_terminals.insert(name.to_string());
                         } else {
                             break;
                         }
@@ -251,6 +277,7 @@ impl ZoneOverlay {
                 }
             }
         }
+        self.existing.extend(empty_non_terminals);
         for apex in apexes {
             self.existing.insert(apex.clone());
             self.apexes
@@ -340,40 +367,48 @@ fn absolute(name: &str) -> String {
 }
 
 /// The entries of a (parenthesis-flattened) file, each with its first line's number. An entry
-/// ends at a newline outside a quoted string.
-fn entries(text: &str) -> Vec<(usize, &str)> {
-    let mut out = Vec::new();
-    let (mut start, mut line, mut start_line) = (0usize, 1usize, 1usize);
-    let (mut quoted, mut escaped, mut comment) = (false, false, false);
-    for (i, c) in text.char_indices() {
-        if c == '\n' {
-            line += 1;
-            comment = false;
-            if !quoted {
-                out.push((start_line, &text[start..i]));
-                start = i + 1;
-                start_line = line;
+/// ends at a newline outside a quoted string. Produced one at a time: a large zone's entries are
+/// never all listed at once.
+fn entries(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut rest = text;
+    let mut line = 1usize;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let start_line = line;
+        let (mut quoted, mut escaped, mut comment) = (false, false, false);
+        let mut end = rest.len();
+        let mut next = rest.len();
+        for (i, c) in rest.char_indices() {
+            if c == '\n' {
+                line += 1;
+                comment = false;
+                if !quoted {
+                    end = i;
+                    next = i + 1;
+                    break;
+                }
+                continue;
             }
-            continue;
+            if comment {
+                continue;
+            }
+            if escaped {
+                escaped = false;
+                continue;
+            }
+            match c {
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                ';' if !quoted => comment = true,
+                _ => {}
+            }
         }
-        if comment {
-            continue;
-        }
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            ';' if !quoted => comment = true,
-            _ => {}
-        }
-    }
-    if start < text.len() {
-        out.push((start_line, &text[start..]));
-    }
-    out
+        let entry = &rest[..end];
+        rest = &rest[next..];
+        Some((start_line, entry))
+    })
 }
 
 /// The first words of an entry (owner, TTL, class, type: at most five are needed), up to a
@@ -409,11 +444,13 @@ impl Loader<'_> {
     fn read(
         &mut self,
         path: &Path,
-        text: &str,
+        text: String,
         state: &mut EntryState,
         depth: usize,
     ) -> Result<(), ZoneError> {
-        let flat = flatten_parentheses(text);
+        let flat = flatten_parentheses(&text);
+        // Only the flattened copy is read from here on.
+        drop(text);
         for (line, entry) in entries(&flat) {
             let entry = entry.trim_end_matches('\r');
             let words = leading_words(entry);
@@ -603,7 +640,7 @@ impl Loader<'_> {
                 if let Some(o) = origin {
                     inner.origin = Some(resolve_name(o, state.origin.as_deref(), path, line)?);
                 }
-                self.read(&included, &text, &mut inner, depth + 1)?;
+                self.read(&included, text, &mut inner, depth + 1)?;
                 state.default_ttl = inner.default_ttl;
                 state.last_ttl = inner.last_ttl;
             }
@@ -667,7 +704,10 @@ impl Loader<'_> {
                     self.added_any = true;
                 }
             }
-            self.overlay.existing.insert(owner);
+            if !self.overlay.nodes.contains_key(&owner) {
+                // Records of types mailshift does not keep: the name still exists.
+                self.overlay.existing.insert(owner);
+            }
         }
         Ok(())
     }
