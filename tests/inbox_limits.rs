@@ -9,7 +9,7 @@ mod support;
 use mailshift::seed::store::{StoreLimits, StoreReader};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
-use support::inbox::{start_inbox, start_inbox_with, Client};
+use support::inbox::{start_inbox, start_inbox_full, start_inbox_with, Client};
 use support::{fixture_server, fixtures, mailshift};
 
 /// Writes `bytes` one at a time, `pause` apart, until the server closes the connection or
@@ -253,6 +253,51 @@ fn strangers_messages_are_kept_only_up_to_the_quota_and_the_drop_is_reported() {
         .unwrap();
     let report = support::json(&out.stdout);
     assert_eq!(report["dropped"]["messages"], 15, "{report}");
+}
+
+#[test]
+fn signatures_from_random_domains_cannot_grow_the_dns_cache() {
+    // Strangers send messages carrying many DKIM signatures with random d=: each is a key
+    // lookup the inbox makes and caches. The cache is bounded by size, so it stops growing.
+    let dns = fixture_server();
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = start_inbox_full(
+        dns.addr(),
+        &dir.path().join("seed.db"),
+        StoreLimits::default(),
+        128 * 1024,
+        |c| c.max_errors = 1000,
+    );
+    let (mut c, _) = Client::connect(inbox.addr);
+    let mut most = 0;
+    for m in 0..60 {
+        let mut message = String::new();
+        for k in 0..16 {
+            message.push_str(&format!(
+                "DKIM-Signature: v=1; a=rsa-sha256; d=rnd{m}x{k}.stranger.test; s=s{k}; \
+                 h=from; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=dGVzdA==\r\n"
+            ));
+        }
+        message.push_str(&format!(
+            "From: a@rnd{m}.stranger.test\r\nSubject: {m}\r\n\r\nx"
+        ));
+        let reply = c.deliver(
+            "stranger.test",
+            "a@stranger.test",
+            "inbox1@seeds.test",
+            message.as_bytes(),
+        );
+        assert!(reply.starts_with("250"), "{reply}");
+        c.cmd("RSET");
+        most = most.max(inbox.resolver.cached_names());
+    }
+    // 60 messages asked about some 1,000 names; 128 KiB holds a few hundred.
+    assert!(
+        dns.queries().len() > 960,
+        "the keys were asked: {}",
+        dns.queries().len()
+    );
+    assert!(most < 700, "the cache grew to {most} names");
 }
 
 /// CPU seconds (user + system) the process has used so far.

@@ -15,6 +15,8 @@ pub const RECIPIENTS: [&str; 2] = ["inbox1@seeds.test", "inbox2@seeds.test"];
 /// A seed inbox running in-process on its own runtime thread.
 pub struct TestInbox {
     pub addr: SocketAddr,
+    /// The inbox's resolver (a handle on the same cache).
+    pub resolver: Resolver,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -45,6 +47,23 @@ pub fn start_inbox_with(
     limits: StoreLimits,
     configure: impl FnOnce(&mut InboxConfig) + Send + 'static,
 ) -> TestInbox {
+    start_inbox_full(
+        dns,
+        store,
+        limits,
+        mailshift::dns::DEFAULT_CACHE_BYTES,
+        configure,
+    )
+}
+
+/// An inbox with these store limits and this DNS cache size.
+pub fn start_inbox_full(
+    dns: SocketAddr,
+    store: &Path,
+    limits: StoreLimits,
+    cache_bytes: usize,
+    configure: impl FnOnce(&mut InboxConfig) + Send + 'static,
+) -> TestInbox {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let store_path = store.to_path_buf();
@@ -58,16 +77,18 @@ pub fn start_inbox_with(
             let resolver = Resolver::new(&DnsConfig {
                 nameservers: vec![dns],
                 timeout: Duration::from_secs(2),
+                cache_bytes,
                 ..DnsConfig::default()
             })
             .unwrap();
+            let handle = resolver.clone();
             let mut config = InboxConfig::new(RECIPIENTS.iter().map(|s| s.to_string()));
             configure(&mut config);
             let store = Arc::new(Store::open_with(&store_path, limits).unwrap());
             let inbox = Inbox::bind("127.0.0.1:0".parse().unwrap(), config, store, resolver)
                 .await
                 .unwrap();
-            addr_tx.send(inbox.local_addr().unwrap()).unwrap();
+            addr_tx.send((inbox.local_addr().unwrap(), handle)).unwrap();
             inbox
                 .serve(async {
                     let _ = stop_rx.await;
@@ -75,9 +96,10 @@ pub fn start_inbox_with(
                 .await;
         });
     });
-    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let (addr, resolver) = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
     TestInbox {
         addr,
+        resolver,
         stop: Some(stop_tx),
         thread: Some(thread),
     }
