@@ -51,10 +51,35 @@ fn statuses(report: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `plan validate PATH` exits 2 with exactly these problems, one per line, each after
+/// `PATH:`.
+fn assert_problems(path: &Path, expected: &[&str]) {
+    let shown = path.display().to_string();
+    let out = mailshift()
+        .args(["plan", "validate"])
+        .arg(path)
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    for e in expected {
+        assert!(
+            text.contains(&format!("{shown}:{e}")),
+            "missing `{e}` in:\n{text}"
+        );
+    }
+    assert_eq!(
+        text.lines().count(),
+        expected.len(),
+        "one line per problem:\n{text}"
+    );
+}
+
 #[test]
 fn every_kind_of_authoring_error_is_named_with_file_line_and_field() {
     let path = plan("invalid-every-error");
-    let shown = path.display().to_string();
     let expected = [
         "3:8: migration.name: the migration needs a name",
         "4:8: migration.from: unknown provider `mailchump`",
@@ -75,26 +100,7 @@ fn every_kind_of_authoring_error_is_named_with_file_line_and_field() {
         "36:10: override[0].action: `mute` is not an action",
         "41:10: override[1].reason: the reason is empty",
     ];
-    let out = mailshift()
-        .args(["plan", "validate"])
-        .arg(&path)
-        .assert()
-        .code(2)
-        .get_output()
-        .stderr
-        .clone();
-    let text = String::from_utf8(out).unwrap();
-    for e in expected {
-        assert!(
-            text.contains(&format!("{shown}:{e}")),
-            "missing `{e}` in:\n{text}"
-        );
-    }
-    assert_eq!(
-        text.lines().count(),
-        expected.len(),
-        "one line per problem:\n{text}"
-    );
+    assert_problems(&path, &expected);
     for (file, where_) in [
         ("invalid-syntax", ":4:17: invalid basic string"),
         (
@@ -124,7 +130,6 @@ fn every_kind_of_authoring_error_is_named_with_file_line_and_field() {
 #[test]
 fn wrong_types_missing_fields_unknown_keys_and_bad_relays_are_all_reported_at_once() {
     let path = plan("invalid-types");
-    let shown = path.display().to_string();
     let expected = [
         "4:8: migration.name: expected a string, found an integer",
         "6:6: migration.to: expected a string, found an array",
@@ -142,26 +147,7 @@ fn wrong_types_missing_fields_unknown_keys_and_bad_relays_are_all_reported_at_on
         "37:9: seed.relay: `http://evil/:25` looks like a URL",
         "38:18: seed.within_minutes: expected a whole number, found a string",
     ];
-    let out = mailshift()
-        .args(["plan", "validate"])
-        .arg(&path)
-        .assert()
-        .code(2)
-        .get_output()
-        .stderr
-        .clone();
-    let text = String::from_utf8(out).unwrap();
-    for e in expected {
-        assert!(
-            text.contains(&format!("{shown}:{e}")),
-            "missing `{e}` in:\n{text}"
-        );
-    }
-    assert_eq!(
-        text.lines().count(),
-        expected.len(),
-        "one line per problem:\n{text}"
-    );
+    assert_problems(&path, &expected);
     // Relays that are not HOST:PORT are refused by `plan validate` (exit 2), not found out by
     // `seed send` (exit 3).
     let dir = tempfile::tempdir().unwrap();

@@ -755,6 +755,20 @@ fn a_relay_that_echoes_the_credentials_never_gets_them_into_output_store_or_resu
         user.to_string(),
         b64.encode(user),
     ];
+    // Runs with the secrets in the environment: the exit code, and stdout and stderr together.
+    let with_secrets = |cmd: &mut assert_cmd::Command| {
+        let out = cmd
+            .env("MAILSHIFT_TEST_ECHO_USER", user)
+            .env("MAILSHIFT_TEST_ECHO_KEY", secret)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), all)
+    };
     let leaks = |text: &str| -> Vec<String> {
         forbidden
             .iter()
@@ -765,23 +779,16 @@ fn a_relay_that_echoes_the_credentials_never_gets_them_into_output_store_or_resu
     for mechanism in ["PLAIN", "LOGIN"] {
         let relay = echo_relay(mechanism);
         for format in ["table", "json"] {
-            let out = mailshift()
-                .args(["seed", "send"])
-                .arg(&plan)
-                .args(["--stage", "seed", "--allow-plaintext", "--relay"])
-                .arg(relay.addr.to_string())
-                .args(["--format", format, "--store"])
-                .arg(&store)
-                .env("MAILSHIFT_TEST_ECHO_USER", user)
-                .env("MAILSHIFT_TEST_ECHO_KEY", secret)
-                .output()
-                .unwrap();
-            let all = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+            let (code, all) = with_secrets(
+                mailshift()
+                    .args(["seed", "send"])
+                    .arg(&plan)
+                    .args(["--stage", "seed", "--allow-plaintext", "--relay"])
+                    .arg(relay.addr.to_string())
+                    .args(["--format", format, "--store"])
+                    .arg(&store),
             );
-            assert_eq!(out.status.code(), Some(1), "refused by the relay: {all}");
+            assert_eq!(code, Some(1), "refused by the relay: {all}");
             assert!(
                 leaks(&all).is_empty(),
                 "{mechanism} {format}: leaked {:?} in\n{all}",
@@ -815,19 +822,12 @@ fn a_relay_that_echoes_the_credentials_never_gets_them_into_output_store_or_resu
         .unwrap();
     }
     for format in ["table", "json"] {
-        let out = mailshift()
-            .args(["seed", "results"])
-            .arg(&plan)
-            .args(["--format", format, "--store"])
-            .arg(&store)
-            .env("MAILSHIFT_TEST_ECHO_USER", user)
-            .env("MAILSHIFT_TEST_ECHO_KEY", secret)
-            .output()
-            .unwrap();
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let (_, all) = with_secrets(
+            mailshift()
+                .args(["seed", "results"])
+                .arg(&plan)
+                .args(["--format", format, "--store"])
+                .arg(&store),
         );
         assert!(leaks(&all).is_empty(), "results {format}: leaked in\n{all}");
         assert!(all.contains("[redacted]"), "{all}");

@@ -488,6 +488,23 @@ impl Problems<'_> {
         }
     }
 
+    /// The strings of an array field, each with its field path (`field[2]`) and span; elements
+    /// of the wrong type, or a value that is not an array, are reported and left out.
+    fn strings<'t>(
+        &mut self,
+        list: &'t List<Text>,
+        field: &str,
+    ) -> Vec<(String, Range<usize>, &'t str)> {
+        let mut out = Vec::new();
+        for (i, item) in self.list(list, field).iter().enumerate() {
+            let path = format!("{field}[{i}]");
+            if let Some(text) = self.value(item, &path) {
+                out.push((path, item.span.clone(), text.as_str()));
+            }
+        }
+        out
+    }
+
     /// An array's elements (none after reporting a value that is not an array).
     fn list<'t, E>(&mut self, list: &'t List<E>, field: &str) -> &'t [E] {
         match &list.items {
@@ -639,19 +656,11 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         }
     }
     let mut policies = Vec::new();
-    for (i, p) in problems
-        .list(&migration.policies, "migration.policies")
-        .iter()
-        .enumerate()
-    {
-        let field = format!("migration.policies[{i}]");
-        let Some(id) = problems.value(p, &field) else {
-            continue;
-        };
+    for (field, span, id) in problems.strings(&migration.policies, "migration.policies") {
         if catalog.policy(id).is_none() {
             let known: Vec<&str> = catalog.policies.iter().map(|p| p.id.as_str()).collect();
             problems.at(
-                p.span.clone(),
+                span,
                 field,
                 format!("unknown policy `{id}` (known: {})", known.join(", ")),
             );
@@ -659,22 +668,12 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         policies.push(id.to_ascii_lowercase());
     }
     let mut new_sending_ips = Vec::new();
-    for (i, ip) in problems
-        .list(&migration.new_sending_ips, "migration.new_sending_ips")
-        .iter()
-        .enumerate()
+    for (field, span, text) in
+        problems.strings(&migration.new_sending_ips, "migration.new_sending_ips")
     {
-        let field = format!("migration.new_sending_ips[{i}]");
-        let Some(text) = problems.value(ip, &field) else {
-            continue;
-        };
         match text.trim().parse::<IpAddr>() {
             Ok(addr) => new_sending_ips.push(addr),
-            Err(_) => problems.at(
-                ip.span.clone(),
-                field,
-                format!("`{text}` is not an IP address"),
-            ),
+            Err(_) => problems.at(span, field, format!("`{text}` is not an IP address")),
         }
     }
     let snapshot = migration.snapshot.as_ref().and_then(|s| {
@@ -760,16 +759,7 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
             }
         }
         let mut requires = Vec::new();
-        for (j, r) in problems
-            .list(&s.requires, &format!("{field}.requires"))
-            .iter()
-            .enumerate()
-        {
-            let rfield = format!("{field}.requires[{j}]");
-            let Some(text) = problems.value(r, &rfield) else {
-                continue;
-            };
-            let at = r.span.clone();
+        for (rfield, at, text) in problems.strings(&s.requires, &format!("{field}.requires")) {
             match Requirement::parse(text) {
                 None => problems.at(
                     at,
@@ -1051,22 +1041,17 @@ fn seed_setup(
             }
         });
     let mut recipients = Vec::new();
-    let raw_recipients = problems.list(&raw.recipients, "seed.recipients");
-    if raw.recipients.items.is_ok() && raw_recipients.is_empty() {
+    if matches!(&raw.recipients.items, Ok(items) if items.is_empty()) {
         problems.at(
             span.clone(),
             "seed.recipients",
             "no seed addresses: list the addresses the seed inbox receives for",
         );
     }
-    for (i, r) in raw_recipients.iter().enumerate() {
-        let field = format!("seed.recipients[{i}]");
-        let Some(text) = problems.value(r, &field) else {
-            continue;
-        };
+    for (field, at, text) in problems.strings(&raw.recipients, "seed.recipients") {
         match parse_address(text) {
             Ok((address, _)) => recipients.push(address),
-            Err(e) => problems.at(r.span.clone(), field, e),
+            Err(e) => problems.at(at, field, e),
         }
     }
     let tls = match problems
@@ -1210,18 +1195,10 @@ fn platform(
     };
     let raw = raw.get_ref();
     let mut setup = PlatformSetup::default();
-    for (i, s) in problems
-        .list(&raw.selectors, &format!("{field}.selectors"))
-        .iter()
-        .enumerate()
-    {
-        let sfield = format!("{field}.selectors[{i}]");
-        let Some(text) = problems.value(s, &sfield) else {
-            continue;
-        };
+    for (sfield, at, text) in problems.strings(&raw.selectors, &format!("{field}.selectors")) {
         match parse_selector(text) {
             Ok(sel) => setup.selectors.push(sel),
-            Err(e) => problems.at(s.span.clone(), sfield, e),
+            Err(e) => problems.at(at, sfield, e),
         }
     }
     if let Some(rp) = &raw.return_path {
@@ -1233,18 +1210,10 @@ fn platform(
             }
         }
     }
-    for (i, t) in problems
-        .list(&raw.tracking, &format!("{field}.tracking"))
-        .iter()
-        .enumerate()
-    {
-        let tfield = format!("{field}.tracking[{i}]");
-        let Some(text) = problems.value(t, &tfield) else {
-            continue;
-        };
+    for (tfield, at, text) in problems.strings(&raw.tracking, &format!("{field}.tracking")) {
         match DomainName::parse(text) {
             Ok(n) => setup.tracking.push(n),
-            Err(e) => problems.at(t.span.clone(), tfield, e.to_string()),
+            Err(e) => problems.at(at, tfield, e.to_string()),
         }
     }
     setup
