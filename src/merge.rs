@@ -57,24 +57,18 @@ pub enum MergeError {
     Shards(String),
 }
 
-/// One line of a shard report.
-pub enum Line<'a> {
-    /// A domain's report, as written (for ndjson output) and parsed.
-    Domain(&'a str, DomainReport),
-}
-
 #[derive(Deserialize)]
 struct SummaryLine {
     summary: Summary,
 }
 
-/// Reads every report in order, handing each domain to `on_domain`, and returns the merged
-/// summary. Fails on a malformed or unfinished report, and on shards that do not fit together
-/// unless `allow_partial`.
+/// Reads every report in order, handing each domain's line (as written, for ndjson output) and
+/// its parsed report to `on_domain`, and returns the merged summary. Fails on a malformed or
+/// unfinished report, and on shards that do not fit together unless `allow_partial`.
 pub fn merge(
     paths: &[PathBuf],
     allow_partial: bool,
-    mut on_domain: impl FnMut(Line<'_>),
+    mut on_domain: impl FnMut(&str, DomainReport),
 ) -> Result<Summary, MergeError> {
     let mut total = Summary::default();
     let mut shards: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
@@ -145,7 +139,10 @@ pub fn merge(
 }
 
 /// Streams one report: each domain line to `on_domain`, and its closing summary back.
-fn read_report(path: &Path, on_domain: &mut impl FnMut(Line<'_>)) -> Result<Summary, MergeError> {
+fn read_report(
+    path: &Path,
+    on_domain: &mut impl FnMut(&str, DomainReport),
+) -> Result<Summary, MergeError> {
     let (file, _) = files::open(path, FileKind::Report)?;
     let limit = files::limits().get(FileKind::Report);
     let mut reader = std::io::BufReader::with_capacity(
@@ -203,7 +200,7 @@ fn read_report(path: &Path, on_domain: &mut impl FnMut(Line<'_>)) -> Result<Summ
                 format!("not a domain report of `mailshift check --format ndjson`: {e}"),
             )
         })?;
-        on_domain(Line::Domain(text, report));
+        on_domain(text, report);
     }
     summary.ok_or_else(|| MergeError::Unfinished {
         path: path.to_path_buf(),

@@ -4,7 +4,7 @@ use super::check::MergeArgs;
 use super::common::{open_sink, to_terminal};
 use crate::engine::CheckRun;
 use crate::exit::ExitStatus;
-use crate::merge::{merge, Line};
+use crate::merge::merge;
 use crate::output::{self, ndjson, Format, Style};
 use anyhow::Context;
 use std::io::Write;
@@ -13,8 +13,10 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
     let mut sink = open_sink(args.output.as_deref())?;
     let mut reports = Vec::new();
     let mut write_error: Option<std::io::Error> = None;
-    let merged = merge(&args.reports, args.allow_partial, |line| match line {
-        Line::Domain(text, report) => match args.format {
+    let merged = merge(
+        &args.reports,
+        args.allow_partial,
+        |text, report| match args.format {
             // Streamed: each domain's line is copied as it is read.
             Format::Ndjson => {
                 if write_error.is_none() {
@@ -28,7 +30,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
             }
             Format::Json | Format::Table => reports.push(report),
         },
-    });
+    );
     let summary = match merged {
         Ok(summary) => summary,
         Err(e) => {

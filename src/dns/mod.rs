@@ -155,20 +155,22 @@ impl Cache {
     }
 
     /// The cell for a question: cached (promoted when old), or a new empty one to fill.
-    fn cell(&mut self, qtype: QueryType, name: &str) -> (Cell, bool) {
+    fn cell(&mut self, qtype: QueryType, name: &str) -> Cell {
         if let Some(cell) = self.young.get(&qtype).and_then(|m| m.get(name)) {
-            return (cell.clone(), true);
+            return cell.clone();
         }
-        let promoted = self.old.get_mut(&qtype).and_then(|m| m.remove(name));
-        let found = promoted.is_some();
-        let cell = promoted.unwrap_or_default();
+        let cell = self
+            .old
+            .get_mut(&qtype)
+            .and_then(|m| m.remove(name))
+            .unwrap_or_default();
         let weight = ENTRY_OVERHEAD + name.len() + cell.get().map_or(0, |s| s.weight());
         self.young
             .entry(qtype)
             .or_default()
             .insert(name.to_string(), cell.clone());
         self.add(weight);
-        (cell, found)
+        cell
     }
 
     /// Accounts for bytes added to the young generation; turns generations over when full.
@@ -385,7 +387,7 @@ impl Resolver {
                     .push((qtype, name.to_string()));
             }
         }
-        let (cell, _) = self.cache().cell(qtype, name);
+        let cell = self.cache().cell(qtype, name);
         if let Some(step) = cell.get() {
             self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
             return step.clone();
