@@ -209,22 +209,35 @@ pub async fn check_domain(
     if let Some(provider) = &options.provider {
         let domain = crate::plan::SendingDomain {
             name: request.domain.clone(),
-            old: crate::plan::PlatformSetup::default(),
-            new: crate::plan::PlatformSetup {
-                selectors: named.clone(),
+            sending: true,
+            old: None,
+            new: Some(crate::plan::PlatformSetup {
+                platform: provider.profile.id.clone(),
+                selectors: (!named.is_empty()).then(|| named.clone()),
                 return_path: provider.return_path.clone(),
                 tracking: Vec::new(),
-            },
+                signing_domain: None,
+            }),
         };
+        let ips: Vec<crate::migration::SendingIp> = provider
+            .sending_ips
+            .iter()
+            .map(|ip| crate::migration::SendingIp {
+                ip: *ip,
+                dedicated: true,
+                pool: "--sending-ip".into(),
+            })
+            .collect();
         let ctx = crate::migration::Context {
             domain: &domain,
             old: None,
-            new: crate::migration::Side {
+            new: domain.new.as_ref().map(|setup| crate::migration::Side {
                 profile: &provider.profile,
-                setup: &domain.new,
-            },
+                setup,
+            }),
             before_cutover: false,
-            new_ips: &provider.sending_ips,
+            new_ips: &ips,
+            kept: &[],
         };
         let migration = crate::migration::fetch_migration(resolver, &ctx).await;
         findings.extend(checks::coexist::analyse(&migration, &ctx));

@@ -16,7 +16,7 @@ use crate::domain::DomainName;
 use crate::engine::{check_domain, CheckOptions};
 use crate::fetch::fetch_domain;
 use crate::finding::{Finding, Severity};
-use crate::migration::{fetch_migration, Context, Side};
+use crate::migration::{fetch_migration, Context, KeptTerm, SendingIp, Side};
 use crate::plan::{OverrideAction, Plan, Requirement, Stage};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -235,12 +235,17 @@ async fn gather(
     catalog: &Catalog,
     stage: usize,
 ) -> Result<Evidence, String> {
-    let new_profile = catalog
-        .provider(&plan.to)
-        .ok_or_else(|| format!("unknown provider `{}`", plan.to))?;
-    let old_profile = catalog
-        .provider(&plan.from)
-        .ok_or_else(|| format!("unknown provider `{}`", plan.from))?;
+    let profile = |id: &str| {
+        catalog
+            .provider(id)
+            .ok_or_else(|| format!("unknown provider `{id}`"))
+    };
+    // Every platform the plan names must be known before anything is fetched.
+    for d in &plan.domains {
+        for side in d.old.iter().chain(&d.new) {
+            profile(&side.platform)?;
+        }
+    }
     let before_cutover = plan.before_cutover(stage);
     let options = CheckOptions::default();
     let mut dns = Vec::new();
@@ -248,25 +253,43 @@ async fn gather(
     let per_domain = futures::future::join_all(plan.domains.iter().map(|d| {
         let options = &options;
         async move {
+            if !d.sending {
+                // A parked or defensive domain: judged on what protects it.
+                let records =
+                    fetch_domain(resolver, &d.name, crate::checks::parked::selectors()).await;
+                let findings = crate::checks::parked::analyse(&records);
+                return (apply_overrides(plan, &d.name, findings), Vec::new());
+            }
+            let (old, new) = (side(catalog, &d.old), side(catalog, &d.new));
+            let new_ips: Vec<SendingIp> = new
+                .map(|n| {
+                    plan.pools_for(&n.setup.platform, &d.name)
+                        .flat_map(|p| {
+                            p.ips.iter().map(|ip| SendingIp {
+                                ip: *ip,
+                                dedicated: p.dedicated,
+                                pool: p.name.clone(),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let kept = KeptTerm::for_domain(plan.kept_for(&d.name), catalog);
             let ctx = Context {
                 domain: d,
-                old: Some(Side {
-                    profile: old_profile,
-                    setup: &d.old,
-                }),
-                new: Side {
-                    profile: new_profile,
-                    setup: &d.new,
-                },
+                old,
+                new,
                 before_cutover,
-                new_ips: &plan.new_sending_ips,
+                new_ips: &new_ips,
+                kept: &kept,
             };
-            let mut selectors = ctx.new.selectors();
-            if before_cutover {
-                if let Some(old) = ctx.old {
-                    for s in old.selectors() {
-                        if !selectors.contains(&s) {
-                            selectors.push(s);
+            // The domain's own check looks at the selectors of the platforms that sign as it.
+            let mut selectors: Vec<String> = Vec::new();
+            for s in crate::migration::sides(&ctx) {
+                if s.signing_domain(&d.name) == &d.name {
+                    for name in s.selectors() {
+                        if !selectors.contains(&name) {
+                            selectors.push(name);
                         }
                     }
                 }
@@ -281,11 +304,10 @@ async fn gather(
             );
             let mut dns_findings = apply_overrides(plan, &d.name, report.findings);
             // Return paths carry SPF (and MX for bounces) but not DKIM or DMARC of their own.
-            for rp in d.new.return_path.iter().chain(if before_cutover {
-                d.old.return_path.as_ref()
-            } else {
-                None
-            }) {
+            let return_paths: Vec<&DomainName> = crate::migration::sides(&ctx)
+                .filter_map(|s| s.setup.return_path.as_ref())
+                .collect();
+            for rp in return_paths {
                 let records = fetch_domain(resolver, rp, Vec::new()).await;
                 let (mut f, exists) = checks::domain::analyse(&records);
                 if exists {
@@ -308,6 +330,18 @@ async fn gather(
         dns,
         coexist,
         dns_stats: resolver.stats(),
+    })
+}
+
+/// One side of a domain with its platform's profile.
+fn side<'a>(
+    catalog: &'a Catalog,
+    setup: &'a Option<crate::plan::PlatformSetup>,
+) -> Option<Side<'a>> {
+    let setup = setup.as_ref()?;
+    Some(Side {
+        profile: catalog.provider(&setup.platform)?,
+        setup,
     })
 }
 

@@ -1,11 +1,12 @@
 //! What a migration needs fetched for one sending domain, beyond a plain check.
 //!
 //! During a staged migration both platforms send. For each From domain of a plan this gathers, on
-//! top of the domain's own records (with the old and new platforms' DKIM selectors): the SPF
-//! trees of both platforms' includes (to price the merged record), the return-path and tracking
-//! hosts, the whole DMARC tree walk of the domain and its return paths (for the organisational
-//! domain, RFC 9989 §4.10.2), the reverse and forward DNS of the new platform's sending IPs, and
-//! the RFC 7208 `check_host()` verdict for each of those IPs. The analysis is
+//! top of the domain's own records (with the old and new platforms' DKIM selectors, at the
+//! domain each platform signs as): the SPF trees of both platforms' includes and of the senders
+//! the plan keeps (to price the merged record), the return-path and tracking hosts, the whole
+//! DMARC tree walk of the domain, its return paths and signing domains (for the organisational
+//! domain, RFC 9989 §4.10.2), the reverse and forward DNS of the new platform's dedicated IPs,
+//! and the RFC 7208 `check_host()` verdict for each of its sending IPs. The analysis is
 //! `checks::coexist`.
 
 use crate::catalog::ProviderProfile;
@@ -13,7 +14,7 @@ use crate::dns::{Answer, QueryType, Resolver};
 use crate::domain::DomainName;
 use crate::evaluate::spf::{check_host, SpfQuery, SpfVerdict};
 use crate::fetch::{fetch_dmarc_walk_all, fetch_domain, fetch_spf_tree, DomainRecords, Selector};
-use crate::plan::{PlatformSetup, SendingDomain};
+use crate::plan::{KeptSender, KeptSource, PlatformSetup, SendingDomain};
 use futures::future::join_all;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -26,10 +27,11 @@ pub struct Side<'a> {
 }
 
 impl Side<'_> {
-    /// The selectors to check: the plan's, or the platform's defaults.
+    /// The selectors to check: the plan's (an explicit empty list means none), or the
+    /// platform's defaults.
     pub fn selectors(&self) -> Vec<String> {
-        if !self.setup.selectors.is_empty() {
-            return self.setup.selectors.clone();
+        if let Some(named) = &self.setup.selectors {
+            return named.clone();
         }
         self.profile
             .dkim
@@ -37,28 +39,95 @@ impl Side<'_> {
             .map(|d| d.selectors.clone())
             .unwrap_or_default()
     }
+
+    /// The domain the platform signs as (DKIM `d=`): the plan's `signing_domain`, or the From
+    /// domain.
+    pub fn signing_domain<'d>(&'d self, from: &'d DomainName) -> &'d DomainName {
+        self.setup.signing_domain.as_ref().unwrap_or(from)
+    }
+}
+
+/// One sending IP of the new platform for a domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendingIp {
+    pub ip: IpAddr,
+    /// The company's own IP (reverse DNS and warmup are its business), or the platform's
+    /// shared pool.
+    pub dedicated: bool,
+    /// The plan's pool it is in.
+    pub pool: String,
 }
 
 /// The plan's view of one From domain during one stage.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     pub domain: &'a SendingDomain,
-    /// The platform being left; `None` when checking a domain against one platform
-    /// (`check --provider`).
+    /// The platform being left; `None` for a domain new on the new platform, and when checking
+    /// a domain against one platform (`check --provider`).
     pub old: Option<Side<'a>>,
-    pub new: Side<'a>,
+    /// The platform moved to; `None` for a domain being retired with the old platform.
+    pub new: Option<Side<'a>>,
     /// Both platforms send (the stage is before the cutover).
     pub before_cutover: bool,
-    /// The new platform's dedicated sending IPs, from the plan.
-    pub new_ips: &'a [IpAddr],
+    /// The new platform's sending IPs for this domain, from the plan's pools.
+    pub new_ips: &'a [SendingIp],
+    /// The SPF terms of the senders the plan keeps authorised for this domain.
+    pub kept: &'a [KeptTerm],
+}
+
+/// One SPF term a kept sender needs: it must stay in the record, counts in the budget, and is
+/// never suggested for removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptTerm {
+    /// The sender's name (`Google Workspace`, `Help desk`).
+    pub sender: String,
+    /// `include:_spf.google.com`, `ip4:192.0.2.0/24`.
+    pub term: String,
+    /// Its mail uses the From domain as envelope sender, so the From domain's own record must
+    /// carry the term.
+    pub from_domain: bool,
+}
+
+impl KeptTerm {
+    /// The terms of the senders the plan keeps for `domain` (a provider stands for its
+    /// profile's SPF includes).
+    pub fn for_domain(
+        kept: impl Iterator<Item = impl std::ops::Deref<Target = KeptSender>>,
+        catalog: &crate::catalog::Catalog,
+    ) -> Vec<KeptTerm> {
+        let mut out = Vec::new();
+        for k in kept {
+            let terms: Vec<String> = match &k.source {
+                KeptSource::SpfTerm(term) => vec![term.clone()],
+                KeptSource::Provider(id) => catalog
+                    .provider(id)
+                    .and_then(|p| p.spf.as_ref())
+                    .map(|s| s.includes.iter().map(|i| format!("include:{i}")).collect())
+                    .unwrap_or_default(),
+            };
+            out.extend(terms.into_iter().map(|term| KeptTerm {
+                sender: k.name.clone(),
+                term,
+                from_domain: k.envelope_from_domain,
+            }));
+        }
+        out
+    }
+
+    /// The include target, for terms that are includes.
+    pub fn include_target(&self) -> Option<&str> {
+        self.term
+            .trim_start_matches(['+', '-', '~', '?'])
+            .strip_prefix("include:")
+    }
 }
 
 /// Where an evaluated sending IP came from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum IpSource {
-    /// `[migration] new_sending_ips`.
-    Plan,
+    /// One of the plan's pools (`[[pool]]`, or `[migration] new_sending_ips`).
+    Pool(String),
     /// The first address of a range the platform publishes.
     PublishedRange(String),
 }
@@ -68,6 +137,7 @@ pub enum IpSource {
 pub struct IpCheck {
     pub ip: IpAddr,
     pub source: IpSource,
+    pub dedicated: bool,
     /// The domain SPF is evaluated for: the return path, or the From domain.
     pub spf_domain: DomainName,
     pub verdict: SpfVerdict,
@@ -101,13 +171,20 @@ pub fn reverse_name(ip: IpAddr) -> DomainName {
     }
 }
 
-/// The IPs to evaluate SPF for: the plan's, or one address of each published range.
-pub fn sending_ips(ctx: &Context<'_>) -> Vec<(IpAddr, IpSource)> {
+/// The IPs to evaluate SPF for: the plan's pools for the new platform and this domain, or one
+/// address of each range the platform publishes; with whether each is dedicated.
+pub fn sending_ips(ctx: &Context<'_>) -> Vec<(IpAddr, IpSource, bool)> {
     if !ctx.new_ips.is_empty() {
-        return ctx.new_ips.iter().map(|ip| (*ip, IpSource::Plan)).collect();
+        return ctx
+            .new_ips
+            .iter()
+            .map(|s| (s.ip, IpSource::Pool(s.pool.clone()), s.dedicated))
+            .collect();
     }
-    ctx.new
-        .profile
+    let Some(new) = ctx.new else {
+        return Vec::new();
+    };
+    new.profile
         .sending_ranges
         .iter()
         .filter_map(|range| {
@@ -122,7 +199,8 @@ pub fn sending_ips(ctx: &Context<'_>) -> Vec<(IpAddr, IpSource)> {
                 }
                 other => other,
             };
-            Some((ip, IpSource::PublishedRange(range.clone())))
+            // Published ranges are the platform's shared pools.
+            Some((ip, IpSource::PublishedRange(range.clone()), false))
         })
         .collect()
 }
@@ -131,19 +209,32 @@ pub fn sending_ips(ctx: &Context<'_>) -> Vec<(IpAddr, IpSource)> {
 /// sets one, else the From domain.
 pub fn new_spf_domain(ctx: &Context<'_>) -> DomainName {
     ctx.new
-        .setup
-        .return_path
-        .clone()
+        .and_then(|n| n.setup.return_path.clone())
         .unwrap_or_else(|| ctx.domain.name.clone())
+}
+
+/// The sides whose records matter at this stage: the new one, and the old one until the
+/// cutover.
+pub fn sides<'a>(ctx: &Context<'a>) -> impl Iterator<Item = Side<'a>> {
+    ctx.new
+        .into_iter()
+        .chain(ctx.old.filter(|_| ctx.before_cutover))
 }
 
 /// Fetches everything `checks::coexist` needs for one From domain.
 pub async fn fetch_migration(resolver: &Resolver, ctx: &Context<'_>) -> MigrationRecords {
     let domain = &ctx.domain.name;
+    let all_sides: Vec<Side<'_>> = ctx.old.into_iter().chain(ctx.new).collect();
+    // Selectors at the From domain go with the domain's own records; those of platforms that
+    // sign as another domain are fetched there.
     let mut selectors: Vec<Selector> = Vec::new();
-    for side in ctx.old.iter().chain([&ctx.new]) {
+    let mut elsewhere: Vec<DomainName> = Vec::new();
+    for side in &all_sides {
+        let signer = side.signing_domain(domain);
         for name in side.selectors() {
-            if !selectors.iter().any(|s| s.name == name) {
+            if signer != domain {
+                elsewhere.push(signer.child(&format!("{name}._domainkey")));
+            } else if !selectors.iter().any(|s| s.name == name) {
                 selectors.push(Selector {
                     name,
                     used_by: Some(side.profile.name.clone()),
@@ -152,9 +243,14 @@ pub async fn fetch_migration(resolver: &Resolver, ctx: &Context<'_>) -> Migratio
             }
         }
     }
-    let mut spf_roots: Vec<DomainName> = Vec::new();
+    let mut spf_roots: Vec<DomainName> = ctx
+        .kept
+        .iter()
+        .filter_map(|k| DomainName::parse(k.include_target()?).ok())
+        .collect();
     let mut hosts: Vec<DomainName> = Vec::new();
-    for side in ctx.old.iter().chain([&ctx.new]) {
+    let mut walks: Vec<DomainName> = vec![domain.clone()];
+    for side in &all_sides {
         if let Some(spf) = &side.profile.spf {
             spf_roots.extend(
                 spf.includes
@@ -165,18 +261,18 @@ pub async fn fetch_migration(resolver: &Resolver, ctx: &Context<'_>) -> Migratio
         spf_roots.extend(side.setup.return_path.iter().cloned());
         hosts.extend(side.setup.return_path.iter().cloned());
         hosts.extend(side.setup.tracking.iter().cloned());
+        walks.extend(side.setup.return_path.iter().cloned());
+        walks.extend(side.setup.signing_domain.iter().cloned());
     }
-    let mut walks: Vec<DomainName> = vec![domain.clone()];
-    walks.extend(ctx.new.setup.return_path.iter().cloned());
-    walks.extend(
-        ctx.old
-            .iter()
-            .flat_map(|o| o.setup.return_path.iter().cloned()),
-    );
     let ips = sending_ips(ctx);
+    let dedicated: Vec<IpAddr> = ips
+        .iter()
+        .filter(|(_, _, dedicated)| *dedicated)
+        .map(|(ip, _, _)| *ip)
+        .collect();
     let spf_domain = new_spf_domain(ctx);
 
-    let (records, trees, host_answers, walk_answers, ptr_answers, ip_checks) = futures::join!(
+    let (records, trees, host_answers, walk_answers, key_answers, ptr_answers, ip_checks) = futures::join!(
         fetch_domain(resolver, domain, selectors),
         join_all(spf_roots.iter().map(|r| fetch_spf_tree(resolver, r))),
         join_all(hosts.iter().flat_map(|h| {
@@ -186,8 +282,9 @@ pub async fn fetch_migration(resolver: &Resolver, ctx: &Context<'_>) -> Migratio
             ]
         })),
         join_all(walks.iter().map(|w| fetch_dmarc_walk_all(resolver, w))),
-        fetch_reverse(resolver, ips.iter().map(|(ip, _)| *ip).collect()),
-        join_all(ips.iter().map(|(ip, source)| {
+        join_all(elsewhere.iter().map(|k| resolver.lookup(k, QueryType::Txt))),
+        fetch_reverse(resolver, dedicated),
+        join_all(ips.iter().map(|(ip, source, dedicated)| {
             let query = SpfQuery {
                 ip: *ip,
                 domain: spf_domain.to_string(),
@@ -199,6 +296,7 @@ pub async fn fetch_migration(resolver: &Resolver, ctx: &Context<'_>) -> Migratio
                 IpCheck {
                     ip: *ip,
                     source: source.clone(),
+                    dedicated: *dedicated,
                     spf_domain,
                     verdict: check_host(resolver, &query).await,
                 }
@@ -211,6 +309,7 @@ pub async fn fetch_migration(resolver: &Resolver, ctx: &Context<'_>) -> Migratio
         .flat_map(|(answers, _)| answers)
         .chain(host_answers)
         .chain(walk_answers.into_iter().flatten())
+        .chain(key_answers)
         .chain(ptr_answers)
         .collect();
     for answer in extra {

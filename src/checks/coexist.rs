@@ -8,7 +8,14 @@
 //! platform's IPs must get SPF `pass`; its DKIM key must be at least 2048 bits; mail from it must
 //! be able to align with the From domain; and dedicated IPs need forward-confirmed reverse DNS.
 //!
+//! Senders the plan keeps (staff mail, a help desk) are part of the merged record and its
+//! budget; their terms are never suggested for removal, and a kept sender missing from the
+//! record is a failure of its own. A platform that signs as another domain (`signing_domain`)
+//! has its keys checked there, and DKIM alignment judged between that domain and the From
+//! domain. Reverse DNS is checked for dedicated IPs only; shared pools are the platform's.
+//!
 //! Ids: `coexist.spf-new-missing`, `coexist.spf-budget`, `coexist.premature-removal`,
+//! `coexist.kept-missing`,
 //! `coexist.old-still-present`, `coexist.dkim-new-missing`, `coexist.dkim-new-weak`,
 //! `coexist.dkim-target-mismatch`, `coexist.dkim-not-delegated`, `coexist.selectors-unknown`,
 //! `coexist.return-path-missing`, `coexist.return-path-mismatch`, `coexist.tracking-missing`,
@@ -25,6 +32,7 @@ use crate::fetch::DomainRecords;
 use crate::finding::{Finding, Severity};
 use crate::migration::{reverse_name, Context, MigrationRecords, Side};
 use crate::records::dkim::{DkimKeyRecord, KeyType, PublicKey};
+use crate::records::spf::SpfRecord;
 
 /// RSA key size the new platform must use (the "≥ 2048-bit").
 pub const NEW_KEY_MIN_BITS: usize = 2048;
@@ -42,11 +50,46 @@ pub fn analyse(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
 
 /// The sides whose records must be live: the new one always, the old one until the cutover.
 fn live_sides<'a>(ctx: &Context<'a>) -> Vec<(Side<'a>, bool)> {
-    let mut sides = vec![(ctx.new, true)];
+    let mut sides: Vec<(Side<'a>, bool)> = ctx.new.map(|n| (n, true)).into_iter().collect();
     if let (true, Some(old)) = (ctx.before_cutover, ctx.old) {
         sides.push((old, false));
     }
     sides
+}
+
+/// True when the record carries `term` (an include by its target; other terms as written).
+fn has_term(record: &SpfRecord, term: &str) -> bool {
+    let bare = term
+        .trim_start_matches(['+', '-', '~', '?'])
+        .to_ascii_lowercase();
+    match bare.strip_prefix("include:") {
+        Some(target) => spf::includes(record, target),
+        None => record.terms.iter().any(|t| {
+            t.raw
+                .trim_start_matches(['+', '-', '~', '?'])
+                .eq_ignore_ascii_case(&bare)
+        }),
+    }
+}
+
+/// What a term costs against the 10-lookup limit once added: an include costs its tree.
+fn term_cost(records: &DomainRecords, term: &str) -> Result<u32, String> {
+    let bare = term
+        .trim_start_matches(['+', '-', '~', '?'])
+        .to_ascii_lowercase();
+    if let Some(target) = bare.strip_prefix("include:") {
+        let target = DomainName::parse(target).map_err(|e| e.to_string())?;
+        let walk = spf::include_cost(records, &target);
+        if let Some((question, e)) = walk.failed.first() {
+            return Err(format!("{question} could not be answered ({e})"));
+        }
+        return Ok(walk.lookups);
+    }
+    let mechanism = bare.split([':', '/']).next().unwrap_or_default();
+    Ok(u32::from(matches!(
+        mechanism,
+        "a" | "mx" | "ptr" | "exists"
+    )))
 }
 
 fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
@@ -96,7 +139,11 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
             continue;
         }
         let cost = walk.lookups;
-        missing.push((side.profile.name.clone(), include.clone(), cost));
+        missing.push((
+            side.profile.name.clone(),
+            format!("include:{include}"),
+            cost,
+        ));
         if is_new {
             findings.push(
                 Finding::new(
@@ -123,6 +170,40 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                 .evidence(evidence_record.clone())
                 .fix(format!("Put `include:{include}` back until the cutover stage.")),
             );
+        }
+    }
+    // Senders the plan keeps must stay in the record (and are part of its budget).
+    for kept in ctx.kept.iter().filter(|k| k.from_domain) {
+        let present = current
+            .as_ref()
+            .is_some_and(|(r, _, _)| has_term(r, &kept.term));
+        if present || missing.iter().any(|(_, t, _)| *t == kept.term) {
+            continue;
+        }
+        match term_cost(records, &kept.term) {
+            Err(why) => findings.push(Finding::new(
+                "coexist.inconclusive",
+                Severity::Inconclusive,
+                format!(
+                    "The cost of `{}` (kept for {}) is unknown: {why}.",
+                    kept.term, kept.sender
+                ),
+            )),
+            Ok(cost) => {
+                findings.push(
+                    Finding::new(
+                        "coexist.kept-missing",
+                        Severity::Fail,
+                        format!(
+                            "The plan keeps {} sending for {domain}, but the SPF record does not carry `{}`: its mail fails SPF.",
+                            kept.sender, kept.term
+                        ),
+                    )
+                    .evidence(evidence_record.clone())
+                    .fix(format!("Keep `{}` in the record (it costs {cost} lookups).", kept.term)),
+                );
+                missing.push((kept.sender.clone(), kept.term.clone(), cost));
+            }
         }
     }
     if let (false, Some(old)) = (ctx.before_cutover, ctx.old) {
@@ -154,8 +235,8 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
         let added: u32 = missing.iter().map(|(_, _, c)| c).sum();
         let merged = current_lookups + added;
         let mut lines = vec![format!("current record: {current_lookups} lookups")];
-        for (name, include, cost) in &missing {
-            lines.push(format!("+ include:{include} ({name}): {cost}"));
+        for (name, term, cost) in &missing {
+            lines.push(format!("+ {term} ({name}): {cost}"));
         }
         lines.push(format!(
             "merged record: {merged} of {} lookups",
@@ -163,9 +244,14 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
         ));
         let evidence = format!("{evidence_record}\n{}", lines.join("\n"));
         let what = if missing.is_empty() {
-            "The SPF record already authorises both platforms".to_string()
+            if live_sides(ctx).len() > 1 {
+                "The SPF record already authorises both platforms".to_string()
+            } else {
+                "The SPF record already authorises the platform".to_string()
+            }
         } else {
-            let names: Vec<&str> = missing.iter().map(|(n, _, _)| n.as_str()).collect();
+            let mut names: Vec<&str> = missing.iter().map(|(n, _, _)| n.as_str()).collect();
+            names.dedup();
             format!("With {} added, the SPF record", names.join(" and "))
         };
         if merged > spf::LOOKUP_LIMIT {
@@ -213,10 +299,20 @@ fn budget_suggestions(ctx: &Context<'_>, tree: Option<&spf::SpfNode>) -> String 
     let platform_includes: Vec<String> = ctx
         .old
         .iter()
-        .map(|o| o.profile)
-        .chain([ctx.new.profile])
+        .chain(ctx.new.iter())
+        .map(|s| s.profile)
         .filter_map(|p| p.spf.as_ref())
         .flat_map(|s| s.includes.iter().map(|i| i.to_ascii_lowercase()))
+        .collect();
+    // Kept senders are never offered for removal.
+    let kept_terms: Vec<String> = ctx
+        .kept
+        .iter()
+        .map(|k| {
+            k.term
+                .trim_start_matches(['+', '-', '~', '?'])
+                .to_ascii_lowercase()
+        })
         .collect();
     if let Some(tree) = tree {
         let mut others: Vec<(String, u32)> = tree
@@ -224,11 +320,14 @@ fn budget_suggestions(ctx: &Context<'_>, tree: Option<&spf::SpfNode>) -> String 
             .iter()
             .filter(|t| t.cost > 0)
             .filter(|t| {
-                !platform_includes.iter().any(|i| {
-                    t.term
-                        .to_ascii_lowercase()
-                        .ends_with(&format!("include:{i}"))
-                })
+                let term = t
+                    .term
+                    .trim_start_matches(['+', '-', '~', '?'])
+                    .to_ascii_lowercase();
+                !platform_includes
+                    .iter()
+                    .any(|i| term == format!("include:{i}"))
+                    && !kept_terms.contains(&term)
             })
             .map(|t| {
                 (
@@ -273,7 +372,10 @@ fn budget_suggestions(ctx: &Context<'_>, tree: Option<&spf::SpfNode>) -> String 
             ));
         }
     }
-    if let Some(rp) = &ctx.new.profile.return_path {
+    if let Some((new, rp)) = ctx
+        .new
+        .and_then(|n| Some((n, n.profile.return_path.as_ref()?)))
+    {
         if rp.aligns && matches!(rp.kind, ReturnPathKind::Cname | ReturnPathKind::Mx) {
             let host = match rp.host_hint.as_deref() {
                 Some(hint) => format!("{hint}.{}", ctx.domain.name),
@@ -281,7 +383,7 @@ fn budget_suggestions(ctx: &Context<'_>, tree: Option<&spf::SpfNode>) -> String 
             };
             ideas.push(format!(
                 "let {} send with its own return-path subdomain ({host}): its SPF lives there, costs the root record nothing and still aligns",
-                ctx.new.profile.name
+                new.profile.name
             ));
         }
     }
@@ -294,13 +396,16 @@ fn budget_suggestions(ctx: &Context<'_>, tree: Option<&spf::SpfNode>) -> String 
 
 fn ip_authorization(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let Some(new) = ctx.new else {
+        return findings;
+    };
     if m.ip_checks.is_empty() {
         findings.push(Finding::new(
             "coexist.ips-unknown",
             Severity::Info,
             format!(
-                "{} publishes no sending ranges and the plan lists no `new_sending_ips`, so SPF was not evaluated for its IPs (seed tests will show the real result).",
-                ctx.new.profile.name
+                "{} publishes no sending ranges and the plan has no pool of its IPs for {}, so SPF was not evaluated for its IPs (seed tests will show the real result).",
+                new.profile.name, ctx.domain.name
             ),
         ));
         return findings;
@@ -308,7 +413,14 @@ fn ip_authorization(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
     let mut passed = Vec::new();
     for check in &m.ip_checks {
         let from = match &check.source {
-            crate::migration::IpSource::Plan => "from the plan".to_string(),
+            crate::migration::IpSource::Pool(name) => format!(
+                "{} pool `{name}`",
+                if check.dedicated {
+                    "dedicated"
+                } else {
+                    "shared"
+                }
+            ),
             crate::migration::IpSource::PublishedRange(r) => {
                 format!("first address of the published range {r}")
             }
@@ -333,7 +445,7 @@ fn ip_authorization(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
                     format!(
                         "Mail from {} ({}, {from}) gets SPF {} for {}: the record does not authorise the new platform's servers.",
                         check.ip,
-                        ctx.new.profile.name,
+                        new.profile.name,
                         result_name(other),
                         check.spf_domain
                     ),
@@ -345,7 +457,7 @@ fn ip_authorization(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
                     result_name(other),
                     check.verdict.explanation.as_deref().map_or(String::new(), |e| format!(" ({e})"))
                 ))
-                .fix(match ctx.new.profile.spf.as_ref().and_then(|s| s.includes.first()) {
+                .fix(match new.profile.spf.as_ref().and_then(|s| s.includes.first()) {
                     Some(include) => format!("Add `include:{include}` (or `ip4:{}`) to the SPF record of {}.", check.ip, check.spf_domain),
                     None => format!("Authorise {} in the SPF record of {}.", check.ip, check.spf_domain),
                 }),
@@ -460,8 +572,9 @@ fn dkim_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> 
             }
             continue;
         }
+        let signer = side.signing_domain(domain);
         for selector in selectors {
-            let name = domain.child(&format!("{selector}._domainkey"));
+            let name = signer.child(&format!("{selector}._domainkey"));
             let answer = records.get(&name, QueryType::Txt);
             let evidence = answer.map(Answer::describe).unwrap_or_default();
             let key = match selector_state(answer) {
@@ -698,9 +811,29 @@ fn alignment(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
             format!("The DMARC tree walk of {domain} could not be completed, so alignment was not judged."),
         )];
     };
-    let strict_spf = dmarc::policy_record(records, domain).is_some_and(|(_, r)| r.aspf_strict);
-    let new = ctx.new;
+    let policy = dmarc::policy_record(records, domain);
+    let strict_spf = policy.as_ref().is_some_and(|(_, r)| r.aspf_strict);
+    let strict_dkim = policy.as_ref().is_some_and(|(_, r)| r.adkim_strict);
+    let Some(new) = ctx.new else {
+        return Vec::new();
+    };
     let name = &new.profile.name;
+    let signer = new.signing_domain(domain);
+    // DKIM aligns when the signing domain is the From domain, or (relaxed) shares its
+    // organisational domain.
+    let dkim_aligns = if signer == domain {
+        Ok(())
+    } else if strict_dkim {
+        Err(format!("{name} signs as {signer}, not {domain}, and DMARC asks for strict DKIM alignment (adkim=s)"))
+    } else {
+        match dmarc::organizational_domain(records, signer) {
+            None => Err(format!("the organisational domain of {signer} is unknown")),
+            Some(o) if o == org => Ok(()),
+            Some(o) => Err(format!(
+                "{name} signs as {signer}, which belongs to {o}, not {org}"
+            )),
+        }
+    };
     let spf_note;
     let spf_aligns = match (&new.setup.return_path, new.profile.return_path.as_ref()) {
         (_, Some(rp)) if rp.kind == ReturnPathKind::FromDomain => {
@@ -747,7 +880,7 @@ fn alignment(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
         .into_iter()
         .map(|s| {
             let state = selector_state(
-                records.get(&domain.child(&format!("{s}._domainkey")), QueryType::Txt),
+                records.get(&signer.child(&format!("{s}._domainkey")), QueryType::Txt),
             );
             (s, state)
         })
@@ -766,12 +899,20 @@ fn alignment(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
             format!("The DKIM selectors of {name} at {domain} could not be looked up, so alignment was not judged."),
         )];
     }
-    let dkim_note = match &live_selector {
-        Some(s) => format!("DKIM signs with d={domain} (selector {s} is live), so DKIM aligns"),
-        None => format!("no DKIM selector of {name} is live at {domain}, so DKIM cannot align yet"),
+    let dkim_note = match (&live_selector, &dkim_aligns) {
+        (Some(s), Ok(())) if signer == domain => {
+            format!("DKIM signs with d={domain} (selector {s} is live), so DKIM aligns")
+        }
+        (Some(s), Ok(())) => format!(
+            "DKIM signs with d={signer} (selector {s} is live), in the organisational domain {org}, so DKIM aligns (relaxed)"
+        ),
+        (Some(s), Err(why)) => format!("selector {s} is live, but {why}, so DKIM cannot align"),
+        (None, _) => {
+            format!("no DKIM selector of {name} is live at {signer}, so DKIM cannot align yet")
+        }
     };
     let evidence = format!("{spf_note}.\n{dkim_note}.");
-    match (spf_aligns, live_selector.is_some()) {
+    match (spf_aligns, live_selector.is_some() && dkim_aligns.is_ok()) {
         (_, true) => vec![Finding::new(
             "align.ok",
             Severity::Pass,
@@ -784,7 +925,7 @@ fn alignment(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
             format!("Mail from {name} can only pass DMARC through SPF ({spf_note}); forwarding breaks SPF, so forwarded mail will fail DMARC."),
         )
         .evidence(evidence)
-        .fix(format!("Set up {name}'s DKIM selectors at {domain} so DKIM aligns too."))],
+        .fix(format!("Set up {name}'s DKIM selectors at {signer} so DKIM aligns too."))],
         (false, false) => vec![Finding::new(
             "align.infeasible",
             Severity::Fail,
@@ -798,7 +939,11 @@ fn alignment(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
 fn reverse_dns(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut good = Vec::new();
-    for ip in ctx.new_ips {
+    let Some(new) = ctx.new else {
+        return findings;
+    };
+    // Shared pools are the platform's: their reverse DNS is not the company's to fix.
+    for ip in ctx.new_ips.iter().filter(|s| s.dedicated).map(|s| &s.ip) {
         let rname = reverse_name(*ip);
         let Some(ptr) = records.get(&rname, QueryType::Ptr) else {
             continue;
@@ -827,7 +972,7 @@ fn reverse_dns(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                     format!("The sending IP {ip} has no reverse DNS (PTR): Gmail and Yahoo reject or junk mail from it."),
                 )
                 .evidence(ptr.describe())
-                .fix(format!("Ask {} (or whoever owns the IP) to set a PTR for {ip} to a host name that resolves back to it.", ctx.new.profile.name)),
+                .fix(format!("Ask {} (or whoever owns the IP) to set a PTR for {ip} to a host name that resolves back to it.", new.profile.name)),
             );
             continue;
         }

@@ -9,6 +9,7 @@ pub mod dkim;
 pub mod dmarc;
 pub mod domain;
 pub mod mx;
+pub mod parked;
 pub mod spf;
 
 use crate::fetch::DomainRecords;

@@ -118,8 +118,8 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<ExitStatus> {
         for d in &plan.domains {
             // The plan's selectors, or each platform's defaults when the plan names none.
             let mut names: Vec<String> = Vec::new();
-            for (id, setup) in [(&plan.from, &d.old), (&plan.to, &d.new)] {
-                if let Some(profile) = catalog.provider(id) {
+            for setup in d.old.iter().chain(&d.new) {
+                if let Some(profile) = catalog.provider(&setup.platform) {
                     names.extend(crate::migration::Side { profile, setup }.selectors());
                 }
             }
@@ -129,7 +129,7 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<ExitStatus> {
             if !domains.iter().any(|(x, _)| *x == d.name) {
                 domains.push((d.name.clone(), selectors_of(&names)));
             }
-            for side in [&d.old, &d.new] {
+            for side in d.old.iter().chain(&d.new) {
                 hosts.extend(side.return_path.iter().cloned());
                 hosts.extend(side.tracking.iter().cloned());
             }

@@ -83,6 +83,31 @@ struct RawPlan {
     overrides: List<Spanned<RawOverride>>,
     #[serde(default)]
     seed: Option<Spanned<RawSeed>>,
+    #[serde(default)]
+    keep: List<Spanned<RawKeep>>,
+    #[serde(default, rename = "pool")]
+    pools: List<Spanned<RawPool>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawKeep {
+    name: Option<Text>,
+    provider: Option<Text>,
+    spf: Option<Text>,
+    #[serde(default)]
+    domains: List<Text>,
+    envelope: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawPool {
+    name: Option<Text>,
+    platform: Option<Text>,
+    dedicated: Option<Typed<bool>>,
+    #[serde(default)]
+    ips: List<Text>,
+    #[serde(default)]
+    domains: List<Text>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,16 +141,19 @@ struct RawMigration {
 
 #[derive(Debug, Deserialize, Default)]
 struct RawPlatform {
-    #[serde(default)]
-    selectors: List<Text>,
+    platform: Option<Text>,
+    /// Absent: the profile's selectors; `[]`: none.
+    selectors: Option<List<Text>>,
     return_path: Option<Text>,
     #[serde(default)]
     tracking: List<Text>,
+    signing_domain: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]
 struct RawDomain {
     name: Option<Text>,
+    sending: Option<Typed<bool>>,
     old: Option<Spanned<RawPlatform>>,
     new: Option<Spanned<RawPlatform>>,
 }
@@ -153,17 +181,81 @@ struct RawOverride {
 /// What one platform needs at one sending domain.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PlatformSetup {
-    pub selectors: Vec<String>,
+    /// The platform's provider id (`[migration] from`/`to` unless the domain names its own).
+    pub platform: String,
+    /// The DKIM selectors the plan names: `None` when it names none (the profile's defaults
+    /// apply), `Some([])` when it says there are none.
+    pub selectors: Option<Vec<String>>,
     pub return_path: Option<DomainName>,
     pub tracking: Vec<DomainName>,
+    /// The DKIM `d=` domain when the platform does not sign as the From domain (a subdomain or
+    /// a parent); alignment is judged on it.
+    pub signing_domain: Option<DomainName>,
 }
 
-/// A From domain of the migration.
+/// A domain of the migration.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SendingDomain {
     pub name: DomainName,
-    pub old: PlatformSetup,
-    pub new: PlatformSetup,
+    /// False for parked and defensive domains: they send nothing, and are judged on what
+    /// protects them (null MX, `v=spf1 -all`, DMARC reject).
+    pub sending: bool,
+    /// The platform being left here; `None` for a domain new on the new platform.
+    pub old: Option<PlatformSetup>,
+    /// The platform moved to; `None` for a domain being retired with the old platform.
+    pub new: Option<PlatformSetup>,
+}
+
+/// A sender that must stay authorised throughout the migration (staff mail, a help desk, a
+/// CRM): it is part of the merged SPF record's budget, and no advice ever suggests dropping it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeptSender {
+    /// What the plan calls it (`Staff mail`), or the provider's name.
+    pub name: String,
+    pub source: KeptSource,
+    /// The domains it sends for; empty means every sending domain of the plan.
+    pub domains: Vec<DomainName>,
+    /// Its mail uses the From domain as envelope sender (MAIL FROM), so receivers evaluate SPF
+    /// at the From domain for it: the From domain's SPF record must keep authorising it.
+    pub envelope_from_domain: bool,
+}
+
+/// How a kept sender is known.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeptSource {
+    /// A provider profile (its SPF include).
+    Provider(String),
+    /// One SPF term (`include:_spf.helpdesk.example`, `ip4:192.0.2.0/24`).
+    SpfTerm(String),
+}
+
+impl KeptSender {
+    /// True when it sends for `domain`.
+    pub fn applies_to(&self, domain: &DomainName) -> bool {
+        self.domains.is_empty() || self.domains.iter().any(|d| domain.is_within(d))
+    }
+}
+
+/// Sending IPs of one platform: dedicated (the company's own, so reverse DNS and warmup are
+/// its business) or shared (the platform's pool).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IpPool {
+    pub name: String,
+    /// Provider id.
+    pub platform: String,
+    pub dedicated: bool,
+    pub ips: Vec<IpAddr>,
+    /// The domains that send from it; empty means every domain on that platform.
+    pub domains: Vec<DomainName>,
+}
+
+impl IpPool {
+    /// True when `platform` sends `domain`'s mail from this pool.
+    pub fn serves(&self, platform: &str, domain: &DomainName) -> bool {
+        self.platform == platform
+            && (self.domains.is_empty() || self.domains.iter().any(|d| domain.is_within(d)))
+    }
 }
 
 /// A requirement of a stage's gate. New kinds are added here (and to [`Requirement::parse`]).
@@ -305,13 +397,17 @@ pub struct Plan {
     /// Provider id of the new platform.
     pub to: String,
     pub policies: Vec<String>,
-    pub new_sending_ips: Vec<IpAddr>,
     /// The backup zone file, resolved relative to the plan.
     pub snapshot: Option<PathBuf>,
     pub domains: Vec<SendingDomain>,
     pub stages: Vec<Stage>,
     pub overrides: Vec<Override>,
     pub seed: Option<SeedSetup>,
+    /// Senders that stay authorised throughout.
+    pub keep: Vec<KeptSender>,
+    /// Sending IPs by platform (`[migration] new_sending_ips` is a dedicated pool of the new
+    /// platform).
+    pub pools: Vec<IpPool>,
 }
 
 /// The store of a plan's seed tests: `[seed] store`, or `<plan>.seed.db` beside the plan.
@@ -356,7 +452,15 @@ fn known_keys(parents: &[String]) -> &'static [&'static str] {
         .map(String::as_str)
         .collect();
     match path.as_slice() {
-        [] => &["migration", "domain", "stage", "override", "seed"],
+        [] => &[
+            "migration",
+            "domain",
+            "stage",
+            "override",
+            "seed",
+            "keep",
+            "pool",
+        ],
         ["migration"] => &[
             "name",
             "from",
@@ -365,8 +469,16 @@ fn known_keys(parents: &[String]) -> &'static [&'static str] {
             "new_sending_ips",
             "snapshot",
         ],
-        ["domain"] => &["name", "old", "new"],
-        ["domain", "old" | "new"] => &["selectors", "return_path", "tracking"],
+        ["domain"] => &["name", "sending", "old", "new"],
+        ["domain", "old" | "new"] => &[
+            "platform",
+            "selectors",
+            "return_path",
+            "tracking",
+            "signing_domain",
+        ],
+        ["keep"] => &["name", "provider", "spf", "domains", "envelope"],
+        ["pool"] => &["name", "platform", "dedicated", "ips", "domains"],
         ["stage"] => &["name", "requires", "cutover", "description"],
         ["override"] => &["check", "action", "reason", "domain"],
         ["seed"] => &[
@@ -590,6 +702,25 @@ impl Plan {
     pub fn before_cutover(&self, stage: usize) -> bool {
         self.cutover_index().is_none_or(|c| stage < c)
     }
+
+    /// The pools `platform` sends `domain`'s mail from.
+    pub fn pools_for<'a>(
+        &'a self,
+        platform: &'a str,
+        domain: &'a DomainName,
+    ) -> impl Iterator<Item = &'a IpPool> + 'a {
+        self.pools
+            .iter()
+            .filter(move |p| p.serves(platform, domain))
+    }
+
+    /// The senders kept for `domain`.
+    pub fn kept_for<'a>(
+        &'a self,
+        domain: &'a DomainName,
+    ) -> impl Iterator<Item = &'a KeptSender> + 'a {
+        self.keep.iter().filter(move |k| k.applies_to(domain))
+    }
 }
 
 fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'_>) -> Plan {
@@ -605,12 +736,13 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
             from: String::new(),
             to: String::new(),
             policies: Vec::new(),
-            new_sending_ips: Vec::new(),
             snapshot: None,
             domains: Vec::new(),
             stages: Vec::new(),
             overrides: Vec::new(),
             seed: None,
+            keep: Vec::new(),
+            pools: Vec::new(),
         };
     };
     let migration_span = migration.span();
@@ -700,8 +832,24 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         let span = d.span();
         let d = d.get_ref();
         let field = format!("domain[{i}]");
-        let old = platform(d.old.as_ref(), &format!("{field}.old"), problems);
-        let new = platform(d.new.as_ref(), &format!("{field}.new"), problems);
+        let sending = problems
+            .optional(&d.sending, &format!("{field}.sending"))
+            .copied()
+            .unwrap_or(true);
+        let sides = Sides {
+            catalog,
+            sending,
+            field: &field,
+        };
+        let old = sides.side(d.old.as_ref(), "old", &from, problems);
+        let new = sides.side(d.new.as_ref(), "new", &to, problems);
+        if sending && old.is_none() && new.is_none() && d.old.is_some() && d.new.is_some() {
+            problems.at(
+                span.clone(),
+                field.clone(),
+                "a sending domain needs an old or a new platform (both are \"none\")",
+            );
+        }
         let Some(text) = problems.required(&d.name, &span, &format!("{field}.name")) else {
             continue;
         };
@@ -720,7 +868,24 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
                 format!("{name} is listed twice"),
             );
         }
-        domains.push(SendingDomain { name, old, new });
+        domains.push(SendingDomain {
+            name,
+            sending,
+            old,
+            new,
+        });
+    }
+    let keep = kept_senders(&raw.keep, catalog, &domains, problems);
+    let mut pools = pools(&raw.pools, catalog, &domains, problems);
+    if !new_sending_ips.is_empty() && !to.is_empty() {
+        // The first form of a pool: the new platform's dedicated IPs, for every domain.
+        pools.push(IpPool {
+            name: "new_sending_ips".into(),
+            platform: to.clone(),
+            dedicated: true,
+            ips: new_sending_ips,
+            domains: Vec::new(),
+        });
     }
 
     let raw_stages = problems.list(&raw.stages, "stage");
@@ -923,12 +1088,13 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         from,
         to,
         policies,
-        new_sending_ips,
         snapshot,
         domains,
         stages,
         overrides,
         seed,
+        keep,
+        pools,
     }
 }
 
@@ -1185,38 +1351,294 @@ fn seed_setup(
     })
 }
 
-fn platform(
-    raw: Option<&Spanned<RawPlatform>>,
-    field: &str,
-    problems: &mut Problems<'_>,
-) -> PlatformSetup {
-    let Some(raw) = raw else {
-        return PlatformSetup::default();
-    };
-    let raw = raw.get_ref();
-    let mut setup = PlatformSetup::default();
-    for (sfield, at, text) in problems.strings(&raw.selectors, &format!("{field}.selectors")) {
-        match parse_selector(text) {
-            Ok(sel) => setup.selectors.push(sel),
-            Err(e) => problems.at(at, sfield, e),
+/// Reads the `[domain.old]` and `[domain.new]` tables of one domain.
+struct Sides<'a> {
+    catalog: &'a Catalog,
+    sending: bool,
+    field: &'a str,
+}
+
+impl Sides<'_> {
+    /// One side: the default platform (`[migration] from`/`to`) unless the table names its
+    /// own; `None` for `platform = "none"` and for domains that send nothing.
+    fn side(
+        &self,
+        raw: Option<&Spanned<RawPlatform>>,
+        which: &str,
+        default_platform: &str,
+        problems: &mut Problems<'_>,
+    ) -> Option<PlatformSetup> {
+        let field = format!("{}.{which}", self.field);
+        let Some(raw) = raw else {
+            return (self.sending && !default_platform.is_empty()).then(|| PlatformSetup {
+                platform: default_platform.to_string(),
+                ..PlatformSetup::default()
+            });
+        };
+        if !self.sending {
+            problems.at(
+                raw.span(),
+                field,
+                "a domain with `sending = false` has no platforms: remove this table",
+            );
+            return None;
         }
-    }
-    if let Some(rp) = &raw.return_path {
-        let rfield = format!("{field}.return_path");
-        if let Some(text) = problems.value(rp, &rfield) {
+        let raw = raw.get_ref();
+        let platform = match problems.optional(&raw.platform, &format!("{field}.platform")) {
+            None => default_platform.to_string(),
+            Some(id) if id.trim().eq_ignore_ascii_case("none") => return None,
+            Some(id) => {
+                if self.catalog.provider(id).is_none() {
+                    if let Some(p) = &raw.platform {
+                        problems.at(
+                            p.span.clone(),
+                            format!("{field}.platform"),
+                            unknown_provider(id, self.catalog),
+                        );
+                    }
+                }
+                id.trim().to_ascii_lowercase()
+            }
+        };
+        let mut setup = PlatformSetup {
+            platform,
+            ..PlatformSetup::default()
+        };
+        if let Some(list) = &raw.selectors {
+            let mut selectors = Vec::new();
+            for (sfield, at, text) in problems.strings(list, &format!("{field}.selectors")) {
+                match parse_selector(text) {
+                    Ok(sel) => selectors.push(sel),
+                    Err(e) => problems.at(at, sfield, e),
+                }
+            }
+            setup.selectors = Some(selectors);
+        }
+        setup.return_path = host(&raw.return_path, &format!("{field}.return_path"), problems);
+        setup.signing_domain = host(
+            &raw.signing_domain,
+            &format!("{field}.signing_domain"),
+            problems,
+        );
+        for (tfield, at, text) in problems.strings(&raw.tracking, &format!("{field}.tracking")) {
             match DomainName::parse(text) {
-                Ok(n) => setup.return_path = Some(n),
-                Err(e) => problems.at(rp.span.clone(), rfield, e.to_string()),
+                Ok(n) => setup.tracking.push(n),
+                Err(e) => problems.at(at, tfield, e.to_string()),
             }
         }
+        Some(setup)
     }
-    for (tfield, at, text) in problems.strings(&raw.tracking, &format!("{field}.tracking")) {
-        match DomainName::parse(text) {
-            Ok(n) => setup.tracking.push(n),
-            Err(e) => problems.at(at, tfield, e.to_string()),
+}
+
+/// An optional domain-name field.
+fn host(raw: &Option<Text>, field: &str, problems: &mut Problems<'_>) -> Option<DomainName> {
+    let typed = raw.as_ref()?;
+    let text = problems.value(typed, field)?;
+    match DomainName::parse(text) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            problems.at(typed.span.clone(), field, e.to_string());
+            None
         }
     }
-    setup
+}
+
+fn unknown_provider(id: &str, catalog: &Catalog) -> String {
+    let known: Vec<&str> = catalog.providers.iter().map(|p| p.id.as_str()).collect();
+    format!(
+        "unknown provider `{id}` (known: {}; add your own with --checks-dir)",
+        known.join(", ")
+    )
+}
+
+/// The `domains = [...]` of a `[[keep]]` or `[[pool]]`: each must be one of the plan's.
+fn plan_domains(
+    list: &List<Text>,
+    field: &str,
+    domains: &[SendingDomain],
+    problems: &mut Problems<'_>,
+) -> Vec<DomainName> {
+    let mut out = Vec::new();
+    for (dfield, at, text) in problems.strings(list, &format!("{field}.domains")) {
+        match DomainName::parse(text) {
+            Ok(n)
+                if domains
+                    .iter()
+                    .any(|d| n.is_within(&d.name) || d.name.is_within(&n)) =>
+            {
+                out.push(n)
+            }
+            Ok(n) => problems.at(at, dfield, format!("{n} is not one of the plan's domains")),
+            Err(e) => problems.at(at, dfield, e.to_string()),
+        }
+    }
+    out
+}
+
+fn kept_senders(
+    raw: &List<Spanned<RawKeep>>,
+    catalog: &Catalog,
+    domains: &[SendingDomain],
+    problems: &mut Problems<'_>,
+) -> Vec<KeptSender> {
+    let mut out = Vec::new();
+    for (i, k) in problems.list(raw, "keep").iter().enumerate() {
+        let span = k.span();
+        let k = k.get_ref();
+        let field = format!("keep[{i}]");
+        let provider = problems.optional(&k.provider, &format!("{field}.provider"));
+        let spf = problems.optional(&k.spf, &format!("{field}.spf"));
+        let (source, label, from_domain_default) = match (provider, spf) {
+            (Some(_), Some(_)) | (None, None) => {
+                problems.at(
+                    span,
+                    field,
+                    "a kept sender is a `provider` (its profile's SPF include) or an `spf` term, one of the two",
+                );
+                continue;
+            }
+            (Some(id), None) => {
+                let id = id.trim().to_ascii_lowercase();
+                let Some(profile) = catalog.provider(&id) else {
+                    if let Some(p) = &k.provider {
+                        problems.at(
+                            p.span.clone(),
+                            format!("{field}.provider"),
+                            unknown_provider(&id, catalog),
+                        );
+                    }
+                    continue;
+                };
+                let from_domain = profile.return_path.as_ref().is_none_or(|r| {
+                    r.kind == crate::catalog::providers::ReturnPathKind::FromDomain
+                });
+                (KeptSource::Provider(id), profile.name.clone(), from_domain)
+            }
+            (None, Some(term)) => {
+                let term = term.trim();
+                let record = crate::records::spf::SpfRecord::parse(&format!("v=spf1 {term}"));
+                let problem = match (record.terms.len(), record.errors.first()) {
+                    (_, Some(e)) => Some(e.reason.clone()),
+                    (1, None) => None,
+                    _ => Some("give one SPF term (`include:…`, `ip4:…`, `a:…`)".to_string()),
+                };
+                if let (Some(why), Some(t)) = (problem, &k.spf) {
+                    problems.at(
+                        t.span.clone(),
+                        format!("{field}.spf"),
+                        format!("`{term}` is not one SPF term: {why}"),
+                    );
+                    continue;
+                }
+                (
+                    KeptSource::SpfTerm(term.to_string()),
+                    term.to_string(),
+                    true,
+                )
+            }
+        };
+        let name = problems
+            .optional(&k.name, &format!("{field}.name"))
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or(label);
+        let envelope_from_domain = match problems
+            .optional(&k.envelope, &format!("{field}.envelope"))
+            .map(|e| e.trim().to_ascii_lowercase())
+        {
+            None => from_domain_default,
+            Some(e) if e == "from-domain" => true,
+            Some(e) if e == "own" => false,
+            Some(other) => {
+                if let Some(e) = &k.envelope {
+                    problems.at(
+                        e.span.clone(),
+                        format!("{field}.envelope"),
+                        format!("`{other}` is not an envelope: use `from-domain` (its MAIL FROM is the From domain) or `own`"),
+                    );
+                }
+                from_domain_default
+            }
+        };
+        let domains = plan_domains(&k.domains, &field, domains, problems);
+        out.push(KeptSender {
+            name,
+            source,
+            domains,
+            envelope_from_domain,
+        });
+    }
+    out
+}
+
+fn pools(
+    raw: &List<Spanned<RawPool>>,
+    catalog: &Catalog,
+    domains: &[SendingDomain],
+    problems: &mut Problems<'_>,
+) -> Vec<IpPool> {
+    let mut out: Vec<IpPool> = Vec::new();
+    for (i, p) in problems.list(raw, "pool").iter().enumerate() {
+        let span = p.span();
+        let p = p.get_ref();
+        let field = format!("pool[{i}]");
+        let Some(platform) = problems
+            .required(&p.platform, &span, &format!("{field}.platform"))
+            .map(|id| id.trim().to_ascii_lowercase())
+        else {
+            continue;
+        };
+        if catalog.provider(&platform).is_none() {
+            if let Some(t) = &p.platform {
+                problems.at(
+                    t.span.clone(),
+                    format!("{field}.platform"),
+                    unknown_provider(&platform, catalog),
+                );
+            }
+        }
+        let name = problems
+            .optional(&p.name, &format!("{field}.name"))
+            .map(|n| n.trim().to_string())
+            .unwrap_or_else(|| format!("{platform} pool {}", i + 1));
+        let dedicated = problems
+            .optional(&p.dedicated, &format!("{field}.dedicated"))
+            .copied()
+            .unwrap_or(true);
+        let mut ips = Vec::new();
+        for (ifield, at, text) in problems.strings(&p.ips, &format!("{field}.ips")) {
+            match text.trim().parse::<IpAddr>() {
+                Ok(ip) => {
+                    if let Some(other) = out.iter().find(|o| o.ips.contains(&ip)) {
+                        problems.at(
+                            at,
+                            ifield,
+                            format!("{ip} is already in pool `{}`", other.name),
+                        );
+                    } else {
+                        ips.push(ip);
+                    }
+                }
+                Err(_) => problems.at(at, ifield, format!("`{text}` is not an IP address")),
+            }
+        }
+        if p.ips.items.is_ok() && ips.is_empty() && p.ips.is_empty() {
+            problems.at(
+                span.clone(),
+                format!("{field}.ips"),
+                "the pool lists no IPs",
+            );
+        }
+        let pool_domains = plan_domains(&p.domains, &field, domains, problems);
+        out.push(IpPool {
+            name,
+            platform,
+            dedicated,
+            ips,
+            domains: pool_domains,
+        });
+    }
+    out
 }
 
 #[cfg(test)]
