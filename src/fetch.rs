@@ -397,6 +397,22 @@ async fn fetch_report_destinations(
     per_dest.into_iter().flatten().collect()
 }
 
+/// The DKIM key records of `domain` at these selectors only (for a platform that signs as a
+/// domain other than the one being checked).
+pub async fn fetch_dkim_only(
+    resolver: &Resolver,
+    domain: &DomainName,
+    selectors: Vec<Selector>,
+) -> DomainRecords {
+    let answers = fetch_dkim(resolver, domain, &selectors).await;
+    let mut records = DomainRecords::new(domain.clone());
+    records.selectors = selectors;
+    for answer in answers {
+        records.insert(answer);
+    }
+    records
+}
+
 async fn fetch_dkim(
     resolver: &Resolver,
     domain: &DomainName,

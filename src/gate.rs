@@ -283,26 +283,59 @@ async fn gather(
                 new_ips: &new_ips,
                 kept: &kept,
             };
-            // The domain's own check looks at the selectors of the platforms that sign as it.
+            // DKIM is checked where each platform signs: the domain's own check looks at the
+            // selectors of the platforms that sign as it; the others at their signing domain.
             let mut selectors: Vec<String> = Vec::new();
+            let mut elsewhere: Vec<(DomainName, Vec<crate::fetch::Selector>)> = Vec::new();
             for s in crate::migration::sides(&ctx) {
-                if s.signing_domain(&d.name) == &d.name {
-                    for name in s.selectors() {
+                let signer = s.signing_domain(&d.name);
+                for name in s.selectors() {
+                    if signer == &d.name {
                         if !selectors.contains(&name) {
                             selectors.push(name);
                         }
+                        continue;
+                    }
+                    let selector = crate::fetch::Selector {
+                        name,
+                        used_by: Some(s.profile.name.clone()),
+                        explicit: true,
+                    };
+                    match elsewhere.iter_mut().find(|(n, _)| n == signer) {
+                        Some((_, list)) => list.push(selector),
+                        None => elsewhere.push((signer.clone(), vec![selector])),
                     }
                 }
             }
-            let request = crate::domain::DomainRequest {
-                domain: d.name.clone(),
-                selectors,
+            let own_findings = async {
+                if selectors.is_empty() && !elsewhere.is_empty() {
+                    // No platform signs as this domain: nothing to probe for here.
+                    let records = fetch_domain(resolver, &d.name, Vec::new()).await;
+                    let (mut f, exists) = checks::domain::analyse(&records);
+                    if exists {
+                        f.extend(checks::spf::analyse(&records));
+                        f.extend(checks::dmarc::analyse(&records));
+                        f.extend(checks::mx::analyse(&records));
+                    }
+                    f
+                } else {
+                    let request = crate::domain::DomainRequest {
+                        domain: d.name.clone(),
+                        selectors,
+                    };
+                    check_domain(resolver, &request, options).await.findings
+                }
             };
-            let (report, migration) = futures::join!(
-                check_domain(resolver, &request, options),
-                fetch_migration(resolver, &ctx)
-            );
-            let mut dns_findings = apply_overrides(plan, &d.name, report.findings);
+            let (own, migration) = futures::join!(own_findings, fetch_migration(resolver, &ctx));
+            let mut dns_findings = apply_overrides(plan, &d.name, own);
+            for (signer, selectors) in elsewhere {
+                let records = crate::fetch::fetch_dkim_only(resolver, &signer, selectors).await;
+                dns_findings.extend(apply_overrides(
+                    plan,
+                    &d.name,
+                    checks::dkim::analyse(&records),
+                ));
+            }
             // Return paths carry SPF (and MX for bounces) but not DKIM or DMARC of their own.
             let return_paths: Vec<&DomainName> = crate::migration::sides(&ctx)
                 .filter_map(|s| s.setup.return_path.as_ref())
@@ -318,6 +351,21 @@ async fn gather(
             }
             let coexist_findings =
                 apply_overrides(plan, &d.name, checks::coexist::analyse(&migration, &ctx));
+            // The plain budget finding does not know the plan: its advice defers to the
+            // migration check, which keeps the plan's senders and proposes the exact record.
+            if coexist_findings
+                .iter()
+                .any(|f| f.finding.id == "coexist.spf-budget" && f.finding.fix.is_some())
+            {
+                for f in dns_findings.iter_mut().filter(|f| {
+                    f.domain == d.name.as_str()
+                        && matches!(f.finding.id.as_str(), "spf.lookup-budget" | "spf.lookup-limit")
+                }) {
+                    f.finding.fix = Some(
+                        "See coexist.spf-budget: it proposes the exact record that fits, keeping every sender the plan keeps.".into(),
+                    );
+                }
+            }
             (dns_findings, coexist_findings)
         }
     }))

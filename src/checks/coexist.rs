@@ -200,7 +200,11 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                         ),
                     )
                     .evidence(evidence_record.clone())
-                    .fix(format!("Keep `{}` in the record (it costs {cost} lookups).", kept.term)),
+                    .fix(format!(
+                        "Keep `{}` in the record (it costs {}).",
+                        kept.term,
+                        lookups_word(cost)
+                    )),
                 );
                 missing.push((kept.sender.clone(), kept.term.clone(), cost));
             }
@@ -244,17 +248,21 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
         ));
         let evidence = format!("{evidence_record}\n{}", lines.join("\n"));
         let what = if missing.is_empty() {
-            if live_sides(ctx).len() > 1 {
-                "The SPF record already authorises both platforms".to_string()
-            } else {
-                "The SPF record already authorises the platform".to_string()
-            }
+            format!("The SPF record of {domain}")
         } else {
             let mut names: Vec<&str> = missing.iter().map(|(n, _, _)| n.as_str()).collect();
             names.dedup();
-            format!("With {} added, the SPF record", names.join(" and "))
+            format!(
+                "With {} added, the SPF record of {domain}",
+                names.join(" and ")
+            )
+        };
+        let advice = || {
+            let plan = BudgetPlan::new(records, ctx, current.as_ref(), &missing);
+            (plan.fix(), plan.records())
         };
         if merged > spf::LOOKUP_LIMIT {
+            let (fix, data) = advice();
             findings.push(
                 Finding::new(
                     "coexist.spf-budget",
@@ -265,9 +273,11 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                     ),
                 )
                 .evidence(evidence)
-                .fix(budget_suggestions(ctx, current.as_ref().map(|(_, t, _)| t))),
+                .fix(fix)
+                .data(data),
             );
         } else if merged >= spf::LOOKUP_LIMIT - 1 {
+            let (fix, data) = advice();
             findings.push(
                 Finding::new(
                     "coexist.spf-budget",
@@ -278,7 +288,8 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                     ),
                 )
                 .evidence(evidence)
-                .fix(budget_suggestions(ctx, current.as_ref().map(|(_, t, _)| t))),
+                .fix(fix)
+                .data(data),
             );
         } else if !missing.is_empty() || ctx.before_cutover {
             findings.push(
@@ -294,104 +305,331 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
     findings
 }
 
-fn budget_suggestions(ctx: &Context<'_>, tree: Option<&spf::SpfNode>) -> String {
-    let mut ideas = Vec::new();
-    let platform_includes: Vec<String> = ctx
-        .old
-        .iter()
-        .chain(ctx.new.iter())
-        .map(|s| s.profile)
-        .filter_map(|p| p.spf.as_ref())
-        .flat_map(|s| s.includes.iter().map(|i| i.to_ascii_lowercase()))
-        .collect();
-    // Kept senders are never offered for removal.
-    let kept_terms: Vec<String> = ctx
-        .kept
-        .iter()
-        .map(|k| {
-            k.term
-                .trim_start_matches(['+', '-', '~', '?'])
-                .to_ascii_lowercase()
-        })
-        .collect();
-    if let Some(tree) = tree {
-        let mut others: Vec<(String, u32)> = tree
+/// What can make a record fit: terms the profiles know are not needed at the From domain, terms
+/// nobody is known to need (never a kept sender's, never a live platform's), own `a`/`mx` terms
+/// that can become the addresses already looked up — and the exact record that results.
+struct BudgetPlan {
+    domain: DomainName,
+    /// The record as it would be published with the additions.
+    terms: Vec<String>,
+    lookups: u32,
+    /// Terms to remove for certain: (term, lookups freed, why).
+    unneeded: Vec<(String, u32, String)>,
+    /// Terms nothing in the plan needs, with their cost: candidates the owner must judge.
+    unknown: Vec<(String, u32)>,
+    /// Own `a`/`mx` terms and the fixed terms that replace them.
+    own: Vec<(String, u32, Vec<String>)>,
+    /// A way out the platform offers (its own return path, where its SPF lives).
+    return_path_idea: Option<String>,
+    /// The names of the senders the plan keeps here.
+    kept: Vec<String>,
+}
+
+impl BudgetPlan {
+    fn new(
+        records: &DomainRecords,
+        ctx: &Context<'_>,
+        current: Option<&(std::sync::Arc<SpfRecord>, spf::SpfNode, spf::SpfWalk)>,
+        missing: &[(String, String, u32)],
+    ) -> BudgetPlan {
+        let domain = ctx.domain.name.clone();
+        let kept: Vec<String> = ctx.kept.iter().map(|k| bare(&k.term)).collect();
+        let live: Vec<Side<'_>> = live_sides(ctx).into_iter().map(|(s, _)| s).collect();
+        let needed_includes: Vec<String> = live
+            .iter()
+            .filter(|s| {
+                s.profile
+                    .spf
+                    .as_ref()
+                    .is_some_and(|p| p.placement == SpfPlacement::FromDomain)
+            })
+            .flat_map(|s| s.profile.spf.iter().flat_map(|p| p.includes.iter()))
+            .map(|i| format!("include:{}", i.to_ascii_lowercase()))
+            .collect();
+        let mut terms: Vec<String> = Vec::new();
+        let mut lookups = 0;
+        let mut unneeded = Vec::new();
+        let mut unknown = Vec::new();
+        let mut own = Vec::new();
+        if let Some((record, tree, walk)) = current {
+            lookups = walk.lookups;
+            terms = record
+                .text
+                .split_whitespace()
+                .skip(1)
+                .map(String::from)
+                .collect();
+            for node in &tree.terms {
+                let cost = node.cost + node.child.as_ref().map_or(0, |c| c.lookups);
+                let term = bare(&node.term);
+                if cost == 0 || kept.contains(&term) || needed_includes.contains(&term) {
+                    continue;
+                }
+                if let Some(why) = not_needed_here(ctx, &term) {
+                    unneeded.push((node.term.clone(), cost, why));
+                } else if term == "a"
+                    || term == "mx"
+                    || term.starts_with("a:")
+                    || term.starts_with("mx:")
+                {
+                    own.push((
+                        node.term.clone(),
+                        cost,
+                        fixed_addresses(records, &domain, &term),
+                    ));
+                } else {
+                    unknown.push((node.term.clone(), cost));
+                }
+            }
+        }
+        // The additions go before the `all` (or at the end).
+        let at = terms
+            .iter()
+            .position(|t| bare(t) == "all" || bare(t).starts_with("redirect="))
+            .unwrap_or(terms.len());
+        for (offset, (_, term, cost)) in missing.iter().enumerate() {
+            terms.insert(at + offset, term.clone());
+            lookups += cost;
+        }
+        unknown.sort_by_key(|(_, c)| std::cmp::Reverse(*c));
+        let return_path_idea = ctx.new.and_then(|new| {
+            let rp = new.profile.return_path.as_ref()?;
+            let adding_new = missing.iter().any(|(name, _, _)| *name == new.profile.name);
+            (adding_new && rp.aligns && matches!(rp.kind, ReturnPathKind::Cname | ReturnPathKind::Mx))
+                .then(|| {
+                    let host = rp
+                        .host_hint
+                        .as_deref()
+                        .map_or(format!("a bounce subdomain of {domain}"), |h| format!("{h}.{domain}"));
+                    format!(
+                        "let {} send with its own return-path subdomain ({host}) instead of adding its include here: its SPF lives there, costs this record nothing and still aligns",
+                        new.profile.name
+                    )
+                })
+        });
+        let mut kept_names: Vec<String> = ctx.kept.iter().map(|k| k.sender.clone()).collect();
+        kept_names.dedup();
+        BudgetPlan {
+            domain,
+            terms,
+            lookups,
+            unneeded,
+            unknown,
+            own,
+            return_path_idea,
+            kept: kept_names,
+        }
+    }
+
+    /// The record with every certain removal made, and its lookups.
+    fn proposal(&self) -> (String, u32) {
+        let removed: Vec<&str> = self.unneeded.iter().map(|(t, _, _)| t.as_str()).collect();
+        let mut lookups = self.lookups;
+        for (_, cost, _) in &self.unneeded {
+            lookups = lookups.saturating_sub(*cost);
+        }
+        let mut terms: Vec<String> = self
             .terms
             .iter()
-            .filter(|t| t.cost > 0)
-            .filter(|t| {
-                let term = t
-                    .term
-                    .trim_start_matches(['+', '-', '~', '?'])
-                    .to_ascii_lowercase();
-                !platform_includes
-                    .iter()
-                    .any(|i| term == format!("include:{i}"))
-                    && !kept_terms.contains(&term)
-            })
-            .map(|t| {
-                (
-                    t.term.clone(),
-                    t.cost + t.child.as_ref().map_or(0, |c| c.lookups),
-                )
-            })
+            .filter(|t| !removed.contains(&t.as_str()))
+            .cloned()
             .collect();
-        others.sort_by_key(|(_, c)| std::cmp::Reverse(*c));
-        if !others.is_empty() {
-            let list: Vec<String> = others
+        // Own a/mx terms become their addresses only when that is what it takes to fit.
+        for (term, cost, fixed) in &self.own {
+            if fixed.is_empty() || lookups <= spf::LOOKUP_LIMIT {
+                continue;
+            }
+            if let Some(i) = terms.iter().position(|t| t == term) {
+                terms.splice(i..=i, fixed.iter().cloned());
+                lookups = lookups.saturating_sub(*cost);
+            }
+        }
+        (format!("v=spf1 {}", terms.join(" ")), lookups)
+    }
+
+    fn fix(&self) -> String {
+        let mut parts = Vec::new();
+        for (term, cost, why) in &self.unneeded {
+            parts.push(format!("remove `{term}` ({}): {why}", lookups_word(*cost)));
+        }
+        let (record, lookups) = self.proposal();
+        if lookups <= spf::LOOKUP_LIMIT
+            && (!self.unneeded.is_empty() || self.lookups > spf::LOOKUP_LIMIT)
+        {
+            parts.push(format!(
+                "publish at {}: `{record}` ({})",
+                self.domain,
+                lookups_word(lookups)
+            ));
+        }
+        if !self.own.is_empty() {
+            let list: Vec<String> = self
+                .own
+                .iter()
+                .map(|(t, c, fixed)| {
+                    if fixed.is_empty() {
+                        format!("`{t}` ({c})")
+                    } else {
+                        format!("`{t}` ({c}) by `{}`", fixed.join(" "))
+                    }
+                })
+                .collect();
+            parts.push(format!(
+                "replace your own {} with the addresses already looked up (0 lookups; update them when the servers change)",
+                list.join(", ")
+            ));
+        }
+        if !self.unknown.is_empty() {
+            let list: Vec<String> = self
+                .unknown
                 .iter()
                 .take(4)
                 .map(|(t, c)| format!("`{t}` ({c})"))
                 .collect();
-            ideas.push(format!(
-                "drop includes of services that no longer send for this domain (here: {})",
+            parts.push(format!(
+                "drop includes of services that no longer send for {} — nothing in the plan needs {}",
+                self.domain,
                 list.join(", ")
             ));
         }
-        let own: Vec<String> = tree
-            .terms
-            .iter()
-            .filter(|t| {
-                let lower = t
-                    .term
-                    .trim_start_matches(['+', '-', '~', '?'])
-                    .to_ascii_lowercase();
-                lower == "a"
-                    || lower == "mx"
-                    || lower.starts_with("a:")
-                    || lower.starts_with("mx:")
-                    || lower.starts_with("a/")
-                    || lower.starts_with("mx/")
+        if let Some(idea) = &self.return_path_idea {
+            parts.push(idea.clone());
+        }
+        if lookups > spf::LOOKUP_LIMIT || parts.is_empty() {
+            parts.push(format!(
+                "move one platform's mail to a subdomain of {} with its own SPF record and budget",
+                self.domain
+            ));
+        }
+        let mut fix = format!("To fit in {}: {}.", spf::LOOKUP_LIMIT, parts.join("; "));
+        if !self.kept.is_empty() {
+            fix.push_str(&format!(
+                " The senders the plan keeps ({}) stay in every proposal.",
+                self.kept.join(", ")
+            ));
+        }
+        fix
+    }
+
+    /// The certain changes as data: the exact record to publish.
+    fn records(&self) -> serde_json::Value {
+        let (record, lookups) = self.proposal();
+        serde_json::json!({
+            "proposal": {"name": self.domain.as_str(), "type": "TXT", "value": record, "lookups": lookups},
+            "unneeded": self.unneeded.iter().map(|(t, c, why)| serde_json::json!({"term": t, "lookups": c, "why": why})).collect::<Vec<_>>(),
+            "candidates": self.unknown.iter().map(|(t, c)| serde_json::json!({"term": t, "lookups": c})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// `1 lookup`, `3 lookups`.
+fn lookups_word(n: u32) -> String {
+    if n == 1 {
+        "1 lookup".into()
+    } else {
+        format!("{n} lookups")
+    }
+}
+
+/// A term without its qualifier, in lower case.
+fn bare(term: &str) -> String {
+    term.trim_start_matches(['+', '-', '~', '?'])
+        .to_ascii_lowercase()
+}
+
+/// Why a term at the From domain is not needed, when a platform profile says so: the platform
+/// sends with its own envelope domain (a return path of the plan's, or the platform's own), so
+/// receivers never evaluate its include here.
+fn not_needed_here(ctx: &Context<'_>, term: &str) -> Option<String> {
+    let include = term.strip_prefix("include:")?;
+    for side in ctx.old.iter().chain(ctx.new.iter()) {
+        let Some(spf) = &side.profile.spf else {
+            continue;
+        };
+        if !spf.includes.iter().any(|i| i.eq_ignore_ascii_case(include)) {
+            continue;
+        }
+        let name = &side.profile.name;
+        return match (spf.placement, &side.setup.return_path) {
+            (SpfPlacement::NotNeeded, _) => Some(format!(
+                "{name}'s mail uses the platform's own envelope domain, so receivers never evaluate this include for it"
+            )),
+            (SpfPlacement::ReturnPath, Some(rp)) => Some(format!(
+                "{name}'s mail uses the return path {rp}, where its SPF is evaluated; this include is never evaluated for it"
+            )),
+            (SpfPlacement::ReturnPath, None)
+                if side
+                    .profile
+                    .return_path
+                    .as_ref()
+                    .is_some_and(|r| r.kind == ReturnPathKind::PlatformOwned || r.default_domain.is_some()) =>
+            {
+                Some(format!(
+                    "{name}'s mail uses its own envelope domain{}, so receivers never evaluate this include for it",
+                    side.profile
+                        .return_path
+                        .as_ref()
+                        .and_then(|r| r.default_domain.as_deref())
+                        .map_or(String::new(), |d| format!(" ({d})"))
+                ))
+            }
+            _ => None,
+        };
+    }
+    None
+}
+
+/// The `ip4:`/`ip6:` terms that replace an own `a`/`mx` term: the addresses the SPF walk
+/// already looked up.
+fn fixed_addresses(records: &DomainRecords, domain: &DomainName, term: &str) -> Vec<String> {
+    let (mechanism, target) = match term.split_once(':') {
+        Some((m, t)) => (m, t.split('/').next().unwrap_or(t).to_string()),
+        None => (term, domain.to_string()),
+    };
+    let Ok(target) = DomainName::parse(&target) else {
+        return Vec::new();
+    };
+    let hosts: Vec<DomainName> = if mechanism == "mx" {
+        records
+            .get(&target, QueryType::Mx)
+            .map(|a| {
+                a.records()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RecordData::Mx { exchange, .. } if !exchange.is_empty() => {
+                            DomainName::parse(exchange).ok()
+                        }
+                        _ => None,
+                    })
+                    .collect()
             })
-            .map(|t| format!("`{}`", t.term))
-            .collect();
-        if !own.is_empty() {
-            ideas.push(format!(
-                "replace {} with the fixed addresses as `ip4:`/`ip6:` terms (0 lookups)",
-                own.join(", ")
-            ));
-        }
-    }
-    if let Some((new, rp)) = ctx
-        .new
-        .and_then(|n| Some((n, n.profile.return_path.as_ref()?)))
-    {
-        if rp.aligns && matches!(rp.kind, ReturnPathKind::Cname | ReturnPathKind::Mx) {
-            let host = match rp.host_hint.as_deref() {
-                Some(hint) => format!("{hint}.{}", ctx.domain.name),
-                None => format!("a bounce subdomain of {}", ctx.domain.name),
+            .unwrap_or_default()
+    } else {
+        vec![target]
+    };
+    let mut out = Vec::new();
+    for host in hosts {
+        for qtype in [QueryType::A, QueryType::Aaaa] {
+            let Some(answer) = records.get(&host, qtype) else {
+                // Not looked up: the addresses cannot be given exactly.
+                return Vec::new();
             };
-            ideas.push(format!(
-                "let {} send with its own return-path subdomain ({host}): its SPF lives there, costs the root record nothing and still aligns",
-                new.profile.name
-            ));
+            if answer.failed().is_some() {
+                return Vec::new();
+            }
+            for r in answer.records() {
+                let t = match r.data {
+                    RecordData::A(v4) => format!("ip4:{v4}"),
+                    RecordData::Aaaa(v6) => format!("ip6:{v6}"),
+                    _ => continue,
+                };
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
         }
     }
-    ideas.push(format!(
-        "move one platform's mail to a subdomain of {} with its own SPF record and budget",
-        ctx.domain.name
-    ));
-    format!("To fit in 10: {}.", ideas.join("; "))
+    out
 }
 
 fn ip_authorization(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
@@ -556,7 +794,8 @@ fn dkim_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> 
             .as_ref()
             .is_some_and(|d| d.per_account_selectors);
         if selectors.is_empty() {
-            if side.profile.dkim.is_some() {
+            // An explicit `selectors = []` is the plan saying there are none: nothing to warn.
+            if side.profile.dkim.is_some() && side.setup.selectors.is_none() {
                 findings.push(
                     Finding::new(
                         "coexist.selectors-unknown",
@@ -809,7 +1048,8 @@ fn alignment(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
             "align.inconclusive",
             Severity::Inconclusive,
             format!("The DMARC tree walk of {domain} could not be completed, so alignment was not judged."),
-        )];
+        )
+        .evidence(failed_walk(records, domain))];
     };
     let policy = dmarc::policy_record(records, domain);
     let strict_spf = policy.as_ref().is_some_and(|(_, r)| r.aspf_strict);
@@ -934,6 +1174,20 @@ fn alignment(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
         .evidence(evidence)
         .fix(format!("Publish {name}'s DKIM records at {domain} (DKIM alignment), and set up its return-path subdomain (SPF alignment)."))],
     }
+}
+
+/// The lookups of `domain`'s DMARC tree walk that failed, for an inconclusive finding's
+/// evidence.
+fn failed_walk(records: &DomainRecords, domain: &DomainName) -> String {
+    crate::fetch::dmarc_walk_names(domain)
+        .iter()
+        .filter_map(|name| match records.get(name, QueryType::Txt) {
+            None => Some(format!("{name} TXT: not fetched")),
+            Some(a) if a.failed().is_some() => Some(a.describe()),
+            Some(_) => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn reverse_dns(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {

@@ -315,12 +315,24 @@ fn undeliverable(records: &DomainRecords, dest: &DomainName) -> Option<String> {
 /// The organisational domain of `domain` (RFC 9989 §4.10.2), from a full tree walk in
 /// `records` (`fetch::fetch_dmarc_walk_all`): the first record with `psd=n`; one label below the
 /// first record with `psd=y` (other than the domain's own); otherwise the shortest name with a
-/// DMARC record; the domain itself when there is none. `None` when a lookup of the walk failed.
+/// DMARC record; the domain itself when there is none. `None` when a lookup of the walk failed
+/// that could change the answer.
+///
+/// As in policy discovery, a failed lookup at the top-level domain (`_dmarc.com`) counts as no
+/// record, and so does one outside the `--zone` files with `--offline` once a record was found
+/// below it: a run over a company's zones then needs no stub zone for `com` or `co.uk`, and
+/// `check` and `gate` decide alike offline.
 pub fn organizational_domain(records: &DomainRecords, domain: &DomainName) -> Option<DomainName> {
     let mut found: Vec<(DomainName, Option<char>)> = Vec::new();
     for name in crate::fetch::dmarc_walk_names(domain) {
         let answer = records.get(&name, QueryType::Txt)?;
-        if answer.failed().is_some() {
+        if let Some(e) = answer.failed() {
+            let at_tld = name.label_count() <= 2;
+            let offline_above_record =
+                !found.is_empty() && matches!(e, crate::dns::LookupError::Offline);
+            if at_tld || offline_above_record {
+                continue;
+            }
             return None;
         }
         let candidates: Vec<String> = answer

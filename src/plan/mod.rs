@@ -213,7 +213,8 @@ pub struct KeptSender {
     /// What the plan calls it (`Staff mail`), or the provider's name.
     pub name: String,
     pub source: KeptSource,
-    /// The domains it sends for; empty means every sending domain of the plan.
+    /// The plan domains it sends for (exactly those: a subdomain is a domain of its own);
+    /// empty means every sending domain of the plan.
     pub domains: Vec<DomainName>,
     /// Its mail uses the From domain as envelope sender (MAIL FROM), so receivers evaluate SPF
     /// at the From domain for it: the From domain's SPF record must keep authorising it.
@@ -233,7 +234,7 @@ pub enum KeptSource {
 impl KeptSender {
     /// True when it sends for `domain`.
     pub fn applies_to(&self, domain: &DomainName) -> bool {
-        self.domains.is_empty() || self.domains.iter().any(|d| domain.is_within(d))
+        self.domains.is_empty() || self.domains.contains(domain)
     }
 }
 
@@ -246,15 +247,15 @@ pub struct IpPool {
     pub platform: String,
     pub dedicated: bool,
     pub ips: Vec<IpAddr>,
-    /// The domains that send from it; empty means every domain on that platform.
+    /// The plan domains that send from it (exactly those); empty means every domain on that
+    /// platform.
     pub domains: Vec<DomainName>,
 }
 
 impl IpPool {
     /// True when `platform` sends `domain`'s mail from this pool.
     pub fn serves(&self, platform: &str, domain: &DomainName) -> bool {
-        self.platform == platform
-            && (self.domains.is_empty() || self.domains.iter().any(|d| domain.is_within(d)))
+        self.platform == platform && (self.domains.is_empty() || self.domains.contains(domain))
     }
 }
 
@@ -1461,14 +1462,12 @@ fn plan_domains(
     let mut out = Vec::new();
     for (dfield, at, text) in problems.strings(list, &format!("{field}.domains")) {
         match DomainName::parse(text) {
-            Ok(n)
-                if domains
-                    .iter()
-                    .any(|d| n.is_within(&d.name) || d.name.is_within(&n)) =>
-            {
-                out.push(n)
-            }
-            Ok(n) => problems.at(at, dfield, format!("{n} is not one of the plan's domains")),
+            Ok(n) if domains.iter().any(|d| d.name == n) => out.push(n),
+            Ok(n) => problems.at(
+                at,
+                dfield,
+                format!("{n} is not one of the plan's [[domain]] names"),
+            ),
             Err(e) => problems.at(at, dfield, e.to_string()),
         }
     }

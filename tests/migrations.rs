@@ -1,0 +1,230 @@
+//! Plans that model real migrations, through the gate: Harbor & Pine
+//! (`fixtures/plans/harborandpine.toml`) moves marketing from Mailchimp to Klaviyo and
+//! transactional mail from Mandrill to Postmark, keeps staff mail (Google Workspace) and its help
+//! desk (Zendesk) authorised, has a domain new on Klaviyo, a defensive registration that sends
+//! nothing, a dedicated Klaviyo pool and a shared Postmark one, and Klaviyo signing as the root
+//! domain. The zones (`fixtures/zones/harborandpine.*`, and test copies of the platforms' own
+//! records) are read through the `--zone` overlay; variants are made by editing a copy.
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use support::{fixtures, json, mailshift};
+
+fn plan() -> PathBuf {
+    fixtures().join("plans/harborandpine.toml")
+}
+
+/// `gate --stage STAGE` over these zones, as JSON, with its exit code.
+fn gate(plan: &Path, zones: &Path, stage: &str) -> (i32, Value) {
+    let out = mailshift()
+        .arg("gate")
+        .arg(plan)
+        .args([
+            "--stage",
+            stage,
+            "--offline",
+            "--no-record",
+            "--format",
+            "json",
+            "--zone",
+        ])
+        .arg(zones)
+        .output()
+        .unwrap();
+    (out.status.code().unwrap(), json(&out.stdout))
+}
+
+/// Every finding of every requirement, with its domain.
+fn findings(report: &Value) -> Vec<Value> {
+    report["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["findings"].as_array().unwrap().iter().cloned())
+        .collect()
+}
+
+fn find<'a>(all: &'a [Value], domain: &str, id: &str) -> Vec<&'a Value> {
+    all.iter()
+        .filter(|f| f["domain"] == domain && f["id"] == id)
+        .collect()
+}
+
+/// A copy of the fixture zones with one file's text edited.
+fn zones_with(file: &str, edit: impl Fn(String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixtures().join("zones")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_owned();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if name == file {
+            text = edit(text);
+        }
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn a_multi_platform_migration_validates_and_its_seed_gate_opens() {
+    mailshift()
+        .args(["plan", "validate"])
+        .arg(plan())
+        .assert()
+        .code(0);
+    let (code, report) = gate(&plan(), &fixtures().join("zones"), "seed");
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["decision"], "open");
+    let all = findings(&report);
+    // Nothing failed anywhere, and the per-domain platforms are the ones named.
+    assert!(
+        all.iter().all(|f| f["severity"] != "fail"),
+        "{:#?}",
+        all.iter()
+            .filter(|f| f["severity"] == "fail")
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_domain_that_sends_nothing_is_judged_on_what_protects_it() {
+    let (_, report) = gate(&plan(), &fixtures().join("zones"), "seed");
+    let all = findings(&report);
+    // The parked domain is protected: every parked.* finding passes, and it is judged on nothing else.
+    let parked: Vec<&Value> = all
+        .iter()
+        .filter(|f| f["domain"] == "harborandpine.net")
+        .collect();
+    assert!(!parked.is_empty(), "{all:#?}");
+    for f in &parked {
+        assert!(f["id"].as_str().unwrap().starts_with("parked."), "{f:#}");
+        assert_eq!(f["severity"], "pass", "{f:#}");
+    }
+    // A variant that gives spoofers a free hand: p=none and no null MX.
+    let zones = zones_with("harborandpine.net.zone", |t| {
+        t.replace("p=reject; sp=reject; adkim=s; aspf=s", "p=none")
+            .replace("@       IN MX   0 .\n", "")
+    });
+    let (code, report) = gate(&plan(), zones.path(), "seed");
+    assert_eq!(code, 1);
+    let all = findings(&report);
+    let dmarc = find(&all, "harborandpine.net", "parked.dmarc");
+    assert_eq!(dmarc[0]["severity"], "fail", "{dmarc:#?}");
+    assert!(dmarc[0]["fix"]
+        .as_str()
+        .unwrap()
+        .contains("v=DMARC1; p=reject; sp=reject"));
+    let mx = find(&all, "harborandpine.net", "parked.mx");
+    assert_eq!(mx[0]["severity"], "warn");
+    // The checks for senders never run there: a null MX or `-all` is no failure.
+    assert!(find(&all, "harborandpine.net", "mx.null").is_empty());
+    assert!(find(&all, "harborandpine.net", "dkim.missing").is_empty());
+}
+
+#[test]
+fn budget_advice_keeps_the_kept_senders_and_proposes_the_exact_record() {
+    let (_, report) = gate(&plan(), &fixtures().join("zones"), "seed");
+    let all = findings(&report);
+    let budget = find(&all, "harborandpine.com", "coexist.spf-budget");
+    assert_eq!(budget.len(), 1, "{all:#?}");
+    let fix = budget[0]["fix"].as_str().unwrap();
+    // The include of a platform whose mail uses its own return path is named as unneeded…
+    assert!(
+        fix.contains("remove `include:spf.mandrillapp.com` (1 lookup)")
+            && fix.contains("mta.harborandpine.com"),
+        "{fix}"
+    );
+    // …the exact record is proposed, with its count…
+    let proposal = "v=spf1 include:_spf.google.com include:mail.zendesk.com include:_spf.crm-tool.net a mx ~all";
+    assert!(fix.contains(&format!("`{proposal}` (9 lookups)")), "{fix}");
+    assert_eq!(budget[0]["data"]["proposal"]["value"], proposal);
+    assert_eq!(budget[0]["data"]["proposal"]["lookups"], 9);
+    // …own a/mx terms come with the addresses already looked up…
+    assert!(fix.contains("`a` (1) by `ip4:192.0.2.80`"), "{fix}");
+    assert!(
+        fix.contains("`mx` (1) by `ip4:142.250.4.27 ip4:142.250.4.26`"),
+        "{fix}"
+    );
+    // …and no suggestion ever drops a sender the plan keeps.
+    for kept in ["include:_spf.google.com", "include:mail.zendesk.com"] {
+        for phrase in ["remove `", "nothing in the plan needs `"] {
+            assert!(!fix.contains(&format!("{phrase}{kept}")), "{kept}: {fix}");
+        }
+    }
+    assert!(
+        fix.contains("(Google Workspace, Help desk (Zendesk)) stay"),
+        "{fix}"
+    );
+    // The plain check's budget finding defers to the plan-aware one.
+    let plain = find(&all, "harborandpine.com", "spf.lookup-budget");
+    assert!(plain[0]["fix"]
+        .as_str()
+        .unwrap()
+        .contains("coexist.spf-budget"));
+    // Drop the help desk's include: the kept sender is missing, a failure of its own.
+    let zones = zones_with("harborandpine.com.zone", |t| {
+        t.replace(" include:mail.zendesk.com", "")
+    });
+    let (code, report) = gate(&plan(), zones.path(), "seed");
+    assert_eq!(code, 1);
+    let all = findings(&report);
+    let missing = find(&all, "harborandpine.com", "coexist.kept-missing");
+    assert_eq!(missing.len(), 1, "{all:#?}");
+    assert!(missing[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Help desk (Zendesk)"));
+}
+
+#[test]
+fn pools_dkim_signing_domains_and_new_only_domains_are_judged_as_the_plan_says() {
+    let (_, report) = gate(&plan(), &fixtures().join("zones"), "seed");
+    let all = findings(&report);
+    let coexist = report["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["requirement"] == "coexistence")
+        .unwrap();
+    assert_eq!(coexist["status"], "passed", "{coexist:#}");
+    // offers has no old platform: nothing about Mailchimp's removal; and its DKIM is at the root.
+    assert!(find(
+        &all,
+        "offers.harborandpine.com",
+        "coexist.premature-removal"
+    )
+    .is_empty());
+    assert!(find(&all, "offers.harborandpine.com", "dkim.missing").is_empty());
+    // A selector that is missing at the signing domain fails for the domain that relies on it.
+    let zones = zones_with("harborandpine.com.zone", |t| {
+        t.replace(
+            "kl2._domainkey    IN CNAME kl2.domainkey.u7777777.wl100.sendgrid.net.\n",
+            "",
+        )
+    });
+    let (_, report) = gate(&plan(), zones.path(), "seed");
+    let all = findings(&report);
+    let dkim = find(&all, "offers.harborandpine.com", "coexist.dkim-new-missing");
+    assert_eq!(dkim.len(), 1, "{all:#?}");
+    assert!(
+        dkim[0]["message"].as_str().unwrap().contains("kl2"),
+        "{dkim:#?}"
+    );
+    // The dedicated pool's IP needs reverse DNS; the shared pool's does not.
+    let zones = zones_with("100.51.198.in-addr.arpa.zone", |t| {
+        t.replace("40      IN PTR  o40.ptr100.sendgrid.net.\n", "")
+    });
+    let (code, report) = gate(&plan(), zones.path(), "seed");
+    assert_eq!(code, 1);
+    let all = findings(&report);
+    let ptr: Vec<&Value> = all.iter().filter(|f| f["id"] == "ptr.missing").collect();
+    assert!(!ptr.is_empty(), "{all:#?}");
+    assert!(ptr
+        .iter()
+        .all(|f| f["message"].as_str().unwrap().contains("198.51.100.40")));
+    assert!(!report
+        .to_string()
+        .contains("203.0.113.60 has no reverse DNS"));
+}
