@@ -241,6 +241,7 @@ pub async fn check_domain(
         };
         let migration = crate::migration::fetch_migration(resolver, &ctx).await;
         findings.extend(checks::coexist::analyse(&migration, &ctx));
+        checks::coexist::spf_where_evaluated(&mut findings, &ctx);
     }
     DomainReport {
         domain: request.domain.to_string(),

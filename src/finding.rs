@@ -97,7 +97,8 @@ pub struct Finding {
     /// The record, query or lookup tree behind the finding.
     pub evidence: String,
     /// What to publish or change; `None` when nothing needs to change.
-    pub fix: Option<String>,
+    #[serde(default)]
+    pub fix: Option<Fix>,
     /// Structured detail for machines (for SPF, the lookup tree). Omitted when empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<serde_json::Value>,
@@ -121,13 +122,175 @@ impl Finding {
     }
 
     pub fn fix(mut self, fix: impl Into<String>) -> Self {
-        self.fix = Some(fix.into());
+        let records = self.fix.take().map(|f| f.records).unwrap_or_default();
+        self.fix = Some(Fix {
+            text: fix.into(),
+            records,
+        });
         self
+    }
+
+    /// The exact DNS changes that carry out the fix (set after [`Finding::fix`]).
+    pub fn records(mut self, records: Vec<RecordChange>) -> Self {
+        match &mut self.fix {
+            Some(fix) => fix.records = records,
+            None => {
+                self.fix = Some(Fix {
+                    text: records
+                        .iter()
+                        .map(RecordChange::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    records,
+                })
+            }
+        }
+        self
+    }
+
+    /// The fix in words, if any.
+    pub fn fix_text(&self) -> Option<&str> {
+        self.fix.as_ref().map(|f| f.text.as_str())
     }
 
     pub fn data(mut self, data: serde_json::Value) -> Self {
         self.data = Some(data);
         self
+    }
+}
+
+/// What to change: in words, and where mailshift can know it exactly, as DNS changes a
+/// DNS-as-code tool can apply (`fix.records` in JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "FixWire")]
+pub struct Fix {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordChange>,
+}
+
+/// Reports written before fixes carried records had the fix as a bare string; both are read.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FixWire {
+    Text(String),
+    Full {
+        text: String,
+        #[serde(default)]
+        records: Vec<RecordChange>,
+    },
+}
+
+impl From<FixWire> for Fix {
+    fn from(wire: FixWire) -> Fix {
+        match wire {
+            FixWire::Text(text) => Fix {
+                text,
+                records: Vec::new(),
+            },
+            FixWire::Full { text, records } => Fix { text, records },
+        }
+    }
+}
+
+impl From<String> for Fix {
+    fn from(text: String) -> Fix {
+        Fix {
+            text,
+            records: Vec::new(),
+        }
+    }
+}
+
+impl From<&str> for Fix {
+    fn from(text: &str) -> Fix {
+        Fix::from(text.to_string())
+    }
+}
+
+impl fmt::Display for Fix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// One DNS change: add a record, replace one (the `old` value by `value`), or remove one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RecordChange {
+    pub action: RecordAction,
+    /// The owner name, fully qualified, without the trailing dot.
+    pub name: String,
+    /// `TXT`, `CNAME`, `MX`, ….
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// The record data in zone-file presentation, unquoted (`v=spf1 -all`, `0 .`); for
+    /// `remove`, the value removed.
+    pub value: String,
+    /// For `replace`, the value replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordAction {
+    Add,
+    Replace,
+    Remove,
+}
+
+impl RecordChange {
+    pub fn add(name: impl fmt::Display, rtype: &str, value: impl Into<String>) -> Self {
+        RecordChange {
+            action: RecordAction::Add,
+            name: name.to_string(),
+            rtype: rtype.to_string(),
+            value: value.into(),
+            old: None,
+        }
+    }
+
+    pub fn replace(
+        name: impl fmt::Display,
+        rtype: &str,
+        old: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        RecordChange {
+            action: RecordAction::Replace,
+            name: name.to_string(),
+            rtype: rtype.to_string(),
+            value: value.into(),
+            old: Some(old.into()),
+        }
+    }
+
+    pub fn remove(name: impl fmt::Display, rtype: &str, value: impl Into<String>) -> Self {
+        RecordChange {
+            action: RecordAction::Remove,
+            name: name.to_string(),
+            rtype: rtype.to_string(),
+            value: value.into(),
+            old: None,
+        }
+    }
+}
+
+impl fmt::Display for RecordChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.action, &self.old) {
+            (RecordAction::Replace, Some(old)) => write!(
+                f,
+                "replace the {} record of {} (`{old}`) by `{}`",
+                self.rtype, self.name, self.value
+            ),
+            (RecordAction::Remove, _) => write!(
+                f,
+                "remove the {} record `{}` of {}",
+                self.rtype, self.value, self.name
+            ),
+            _ => write!(f, "publish {} {} `{}`", self.name, self.rtype, self.value),
+        }
     }
 }
 
@@ -158,6 +321,24 @@ mod tests {
             Status::of(&[f(Severity::Inconclusive), f(Severity::Fail)]),
             Status::Fail
         );
+    }
+
+    #[test]
+    fn a_fix_serialises_with_its_records_and_reads_the_older_bare_string() {
+        let f = Finding::new("spf.missing", Severity::Fail, "m")
+            .fix("Publish it.")
+            .records(vec![RecordChange::add("example.com", "TXT", "v=spf1 -all")]);
+        let json = serde_json::to_value(&f).unwrap();
+        assert_eq!(json["fix"]["text"], "Publish it.");
+        assert_eq!(json["fix"]["records"][0]["action"], "add");
+        assert_eq!(json["fix"]["records"][0]["type"], "TXT");
+        assert_eq!(json["fix"]["records"][0]["value"], "v=spf1 -all");
+        assert_eq!(serde_json::from_value::<Finding>(json).unwrap(), f);
+        let old = serde_json::json!({"id": "a.b", "severity": "warn", "message": "m", "evidence": "", "fix": "Do it."});
+        let read: Finding = serde_json::from_value(old).unwrap();
+        assert_eq!(read.fix_text(), Some("Do it."));
+        let none = serde_json::json!({"id": "a.b", "severity": "pass", "message": "m", "evidence": "", "fix": null});
+        assert_eq!(serde_json::from_value::<Finding>(none).unwrap().fix, None);
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub enum RequirementStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct GateFinding {
     pub domain: String,
+    /// The plan domain whose mail the finding concerns, when that is not `domain` (a return
+    /// path's SPF is evidence for the From domain that uses it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub for_domain: Option<String>,
     #[serde(flatten)]
     pub finding: Finding,
     /// The override that applied, as `action: reason`.
@@ -60,6 +64,20 @@ pub struct RuleResult {
     pub rule: String,
     pub title: String,
     pub status: RequirementStatus,
+    /// One line: the outcome per domain.
+    pub detail: String,
+    /// The rule's outcome for each domain it was judged for: a rule holds only when it holds
+    /// for every domain.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<RuleDomain>,
+}
+
+/// A policy rule's outcome for one domain.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleDomain {
+    pub domain: String,
+    pub status: RequirementStatus,
+    /// Which findings decided it.
     pub detail: String,
 }
 
@@ -114,6 +132,13 @@ pub fn default_state_path(plan_path: &Path) -> PathBuf {
         .unwrap_or_default();
     name.push(".state.json");
     plan_path.with_file_name(name)
+}
+
+impl GateFinding {
+    /// The plan domain whose mail this finding is evidence about.
+    pub fn subject(&self) -> &str {
+        self.for_domain.as_deref().unwrap_or(&self.domain)
+    }
 }
 
 impl GateState {
@@ -189,6 +214,7 @@ pub fn apply_overrides(
             });
             GateFinding {
                 domain: domain.to_string(),
+                for_domain: None,
                 finding,
                 overridden,
             }
@@ -326,7 +352,9 @@ async fn gather(
                     check_domain(resolver, &request, options).await.findings
                 }
             };
-            let (own, migration) = futures::join!(own_findings, fetch_migration(resolver, &ctx));
+            let (mut own, migration) =
+                futures::join!(own_findings, fetch_migration(resolver, &ctx));
+            checks::coexist::spf_where_evaluated(&mut own, &ctx);
             let mut dns_findings = apply_overrides(plan, &d.name, own);
             for (signer, selectors) in elsewhere {
                 let records = crate::fetch::fetch_dkim_only(resolver, &signer, selectors).await;
@@ -347,7 +375,10 @@ async fn gather(
                     f.extend(checks::spf::analyse(&records));
                     f.extend(checks::mx::analyse(&records));
                 }
-                dns_findings.extend(apply_overrides(plan, rp, f));
+                dns_findings.extend(apply_overrides(plan, rp, f).into_iter().map(|mut f| {
+                    f.for_domain = Some(d.name.to_string());
+                    f
+                }));
             }
             let coexist_findings =
                 apply_overrides(plan, &d.name, checks::coexist::analyse(&migration, &ctx));
@@ -418,6 +449,7 @@ fn policy_result(
     policy_ids: &[String],
     catalog: &Catalog,
     evidence: &Evidence,
+    dns_domains: &[String],
     seed: Option<&Result<SeedEvidence, (RequirementStatus, String)>>,
 ) -> RequirementResult {
     let dns_findings: Vec<&GateFinding> = evidence.dns.iter().chain(&evidence.coexist).collect();
@@ -425,6 +457,13 @@ fn policy_result(
         Some(Ok(e)) if e.arrived > 0 => Some(e.findings.iter().collect()),
         _ => None,
     };
+    let mut seed_domains: Vec<String> = Vec::new();
+    for f in seed_findings.iter().flatten() {
+        if !seed_domains.iter().any(|d| d == f.subject()) {
+            seed_domains.push(f.subject().to_string());
+        }
+    }
+    let deferred = |detail: String| (RequirementStatus::Deferred, detail, Vec::new());
     let mut rules = Vec::new();
     let mut behind: Vec<GateFinding> = Vec::new();
     for id in policy_ids {
@@ -435,39 +474,31 @@ fn policy_result(
                 title: "unknown policy".into(),
                 status: RequirementStatus::Failed,
                 detail: format!("no policy `{id}` in the catalog"),
+                domains: Vec::new(),
             });
             continue;
         };
         for rule in &policy.rules {
             let measured = !rule.checks.is_empty() || !rule.any_of.is_empty();
-            let (status, detail) = match rule.verified_by {
-                VerifiedBy::Seed if !measured => (
-                    RequirementStatus::Deferred,
+            let (status, detail, domains) = match rule.verified_by {
+                VerifiedBy::Seed if !measured => deferred(
                     "not measured by mailshift's seed tests: confirm it by hand".to_string(),
                 ),
                 VerifiedBy::Seed => match (&seed_findings, seed) {
-                    (Some(findings), _) => judge_rule(rule, findings, &mut behind),
-                    (None, Some(Ok(e))) => (
-                        RequirementStatus::Deferred,
-                        format!(
-                            "proven by seed tests: none of the {} seeds sent for this stage has arrived yet",
-                            e.sent
-                        ),
-                    ),
-                    (None, Some(Err((_, why)))) => (
-                        RequirementStatus::Deferred,
-                        format!("proven by seed tests: {why}"),
-                    ),
-                    (None, None) => (
-                        RequirementStatus::Deferred,
-                        "proven by seed tests, not by DNS".to_string(),
-                    ),
+                    (Some(findings), _) => judge_rule(rule, findings, &seed_domains, &mut behind),
+                    (None, Some(Ok(e))) => deferred(format!(
+                        "proven by seed tests: none of the {} seeds sent for this stage has arrived yet",
+                        e.sent
+                    )),
+                    (None, Some(Err((_, why)))) => {
+                        deferred(format!("proven by seed tests: {why}"))
+                    }
+                    (None, None) => deferred("proven by seed tests, not by DNS".to_string()),
                 },
-                VerifiedBy::Metrics => (
-                    RequirementStatus::Deferred,
+                VerifiedBy::Metrics => deferred(
                     "proven by sending metrics during warmup, not by DNS".to_string(),
                 ),
-                VerifiedBy::Dns => judge_rule(rule, &dns_findings, &mut behind),
+                VerifiedBy::Dns => judge_rule(rule, &dns_findings, dns_domains, &mut behind),
             };
             let scope = match rule.applies_to {
                 Applies::All => "",
@@ -479,6 +510,7 @@ fn policy_result(
                 title: format!("{}{scope}", rule.title),
                 status,
                 detail,
+                domains,
             });
         }
     }
@@ -505,69 +537,160 @@ fn policy_result(
     }
 }
 
-/// Decides one rule from the findings it names; the failing ones are added to `behind`.
+/// Decides one rule for each domain (a rule holds only when it holds for every domain) from
+/// the findings it names; the failing ones are added to `behind`.
 fn judge_rule(
     rule: &crate::catalog::policies::Rule,
     all: &[&GateFinding],
+    domains: &[String],
     behind: &mut Vec<GateFinding>,
-) -> (RequirementStatus, String) {
-    let matching_of = |patterns: &[String]| -> Vec<&GateFinding> {
-        all.iter()
+) -> (RequirementStatus, String, Vec<RuleDomain>) {
+    let mut outcomes = Vec::new();
+    for domain in domains {
+        let mine: Vec<&GateFinding> = all
+            .iter()
+            .copied()
+            .filter(|f| f.subject() == domain)
+            .collect();
+        let (status, detail, bad) = judge_domain(rule, &mine);
+        for f in bad {
+            if !behind.iter().any(|b| {
+                b.domain == f.domain
+                    && b.finding.id == f.finding.id
+                    && b.finding.message == f.finding.message
+            }) {
+                behind.push(f.clone());
+            }
+        }
+        outcomes.push(RuleDomain {
+            domain: domain.clone(),
+            status,
+            detail,
+        });
+    }
+    let status = outcomes
+        .iter()
+        .map(|o| o.status)
+        .max()
+        .unwrap_or(RequirementStatus::Passed);
+    let (held, other): (Vec<&RuleDomain>, Vec<&RuleDomain>) = outcomes
+        .iter()
+        .partition(|o| o.status == RequirementStatus::Passed);
+    let mut parts: Vec<String> = other
+        .iter()
+        .map(|o| format!("{} {}: {}", o.domain, status_word(o.status), o.detail))
+        .collect();
+    if !held.is_empty() {
+        let names: Vec<String> = held
+            .iter()
+            .map(|o| format!("{} ({})", o.domain, o.detail))
+            .collect();
+        parts.push(format!("holds for {}", names.join(", ")));
+    }
+    let detail = if parts.is_empty() {
+        "no domain to judge".to_string()
+    } else {
+        parts.join("; ")
+    };
+    (status, detail, outcomes)
+}
+
+fn status_word(status: RequirementStatus) -> &'static str {
+    match status {
+        RequirementStatus::Passed => "passed",
+        RequirementStatus::Deferred => "deferred",
+        RequirementStatus::Inconclusive => "inconclusive",
+        RequirementStatus::Failed => "failed",
+    }
+}
+
+/// A group of check patterns in words: `["spf.*"]` is "SPF".
+fn group_label(patterns: &[String]) -> String {
+    patterns
+        .iter()
+        .map(|p| p.trim_end_matches(".*").to_ascii_uppercase())
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// Decides one rule for one domain's findings: its status, which findings decided it, and the
+/// failing (or undecided) ones.
+fn judge_domain<'a>(
+    rule: &crate::catalog::policies::Rule,
+    mine: &[&'a GateFinding],
+) -> (RequirementStatus, String, Vec<&'a GateFinding>) {
+    let matching_of = |patterns: &[String]| -> Vec<&'a GateFinding> {
+        mine.iter()
             .copied()
             .filter(|f| patterns.iter().any(|p| check_matches(p, &f.finding.id)))
             .collect()
     };
+    let is_bad = |f: &&GateFinding| {
+        f.finding.severity == Severity::Fail
+            || f.finding.severity == Severity::Inconclusive
+            || (rule.warn_fails && f.finding.severity == Severity::Warn)
+    };
     let matching = matching_of(&rule.checks);
     let mut status = status_of(matching.iter().copied(), rule.warn_fails);
-    // "SPF or DKIM": the best group decides.
-    let groups: Vec<(RequirementStatus, Vec<&GateFinding>)> = rule
+    let mut bad: Vec<&GateFinding> = matching.iter().copied().filter(is_bad).collect();
+    // "SPF or DKIM": the best group decides, and a group without a single finding for this
+    // domain is no evidence of it.
+    let groups: Vec<(RequirementStatus, Vec<&GateFinding>, String)> = rule
         .any_of
         .iter()
         .map(|g| {
             let m = matching_of(g);
-            (status_of(m.iter().copied(), rule.warn_fails), m)
+            let st = if m.is_empty() {
+                RequirementStatus::Failed
+            } else {
+                status_of(m.iter().copied(), rule.warn_fails)
+            };
+            (st, m, group_label(g))
         })
         .collect();
-    let best_group = groups.iter().map(|(s, _)| *s).min();
-    if let Some(best) = best_group {
-        status = status.max(best);
-    }
-    let matching: Vec<&GateFinding> = if best_group.is_some_and(|b| b != RequirementStatus::Passed)
-    {
-        matching
-            .into_iter()
-            .chain(groups.iter().flat_map(|(_, m)| m.iter().copied()))
-            .collect()
-    } else {
-        matching
-    };
-    let bad: Vec<&GateFinding> = matching
-        .iter()
-        .copied()
-        .filter(|f| {
-            f.finding.severity == Severity::Fail
-                || f.finding.severity == Severity::Inconclusive
-                || (rule.warn_fails && f.finding.severity == Severity::Warn)
-        })
-        .collect();
-    for f in &bad {
-        if !behind.iter().any(|b| {
-            b.domain == f.domain
-                && b.finding.id == f.finding.id
-                && b.finding.message == f.finding.message
-        }) {
-            behind.push((*f).clone());
+    let best = groups.iter().min_by_key(|(st, _, _)| *st);
+    if let Some((best_status, _, _)) = best {
+        status = status.max(*best_status);
+        if *best_status != RequirementStatus::Passed {
+            bad.extend(
+                groups
+                    .iter()
+                    .flat_map(|(_, m, _)| m.iter().copied().filter(is_bad)),
+            );
         }
     }
-    let detail = if bad.is_empty() {
-        format!("{} matching findings, none failing", matching.len())
+    let through: Vec<&str> = groups
+        .iter()
+        .filter(|(st, _, _)| *st == RequirementStatus::Passed)
+        .map(|(_, _, label)| label.as_str())
+        .collect();
+    let detail = if status == RequirementStatus::Passed {
+        match through.as_slice() {
+            [one] => format!("{one} passes"),
+            [_, ..] => format!("{} pass", through.join(" and ")),
+            [] if matching.is_empty() => "none of its checks found a problem".to_string(),
+            [] => format!(
+                "{} matching finding{}, none failing",
+                matching.len(),
+                if matching.len() == 1 { "" } else { "s" }
+            ),
+        }
     } else {
-        bad.iter()
-            .map(|f| format!("{} {} ({})", f.domain, f.finding.id, f.finding.severity))
-            .collect::<Vec<_>>()
-            .join(", ")
+        let mut words: Vec<String> = bad
+            .iter()
+            .map(|f| format!("{} ({})", f.finding.id, f.finding.severity))
+            .collect();
+        let empty: Vec<&str> = groups
+            .iter()
+            .filter(|(_, m, _)| m.is_empty())
+            .map(|(_, _, label)| label.as_str())
+            .collect();
+        if !empty.is_empty() && best.is_some_and(|(st, _, _)| *st != RequirementStatus::Passed) {
+            words.push(format!("no {} finding", empty.join(" or ")));
+        }
+        words.join(", ")
     };
-    (status, detail)
+    (status, detail, bad)
 }
 
 fn snapshot_result(plan: &Plan) -> RequirementResult {
@@ -664,6 +787,13 @@ pub async fn evaluate(
             )
         })
         .then(|| seed_evidence(plan, &stage_def.name));
+    // Policy rules apply to the domains that send; parked ones are judged on what protects them.
+    let sending: Vec<String> = plan
+        .domains
+        .iter()
+        .filter(|d| d.sending)
+        .map(|d| d.name.to_string())
+        .collect();
     let mut requirements = Vec::new();
     for requirement in &stage_def.requires {
         let result = match (requirement, &evidence) {
@@ -673,10 +803,10 @@ pub async fn evaluate(
                 requirement_from_findings(requirement, &e.coexist, "migration checks (both platforms, budget, alignment, rDNS)")
             }
             (Requirement::Policies, Some(e)) => {
-                policy_result(requirement, &plan.policies, catalog, e, seed.as_ref())
+                policy_result(requirement, &plan.policies, catalog, e, &sending, seed.as_ref())
             }
             (Requirement::Policy(id), Some(e)) => {
-                policy_result(requirement, std::slice::from_ref(id), catalog, e, seed.as_ref())
+                policy_result(requirement, std::slice::from_ref(id), catalog, e, &sending, seed.as_ref())
             }
             (Requirement::Seed, _) => match &seed {
                 Some(evidence) => seed_result(&stage_def.name, evidence),
@@ -807,5 +937,96 @@ fn unreachable_requirement(requirement: &Requirement) -> RequirementResult {
         summary: "the checks this requirement needs were not run".into(),
         findings: Vec::new(),
         rules: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::policies::Rule;
+
+    fn rule(toml_text: &str) -> Rule {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    fn finding(domain: &str, id: &str, severity: Severity) -> GateFinding {
+        GateFinding {
+            domain: domain.into(),
+            for_domain: None,
+            finding: Finding::new(id, severity, "m"),
+            overridden: None,
+        }
+    }
+
+    const SPF_OR_DKIM: &str = r#"
+        id = "spf-or-dkim"
+        title = "SPF or DKIM"
+        why = "w"
+        verified_by = "dns"
+        checks = ["domain.nxdomain"]
+        any_of = [["spf.*"], ["dkim.*"]]
+    "#;
+
+    #[test]
+    fn spf_or_dkim_holds_only_when_each_domain_has_one_of_them() {
+        let rule = rule(SPF_OR_DKIM);
+        let domains = vec![
+            "shop.example.de".to_string(),
+            "news.example.co.uk".to_string(),
+        ];
+        // Each domain has one of the two: the rule holds, though each group fails somewhere.
+        let all = [
+            finding("shop.example.de", "spf.missing", Severity::Fail),
+            finding("shop.example.de", "dkim.ok", Severity::Pass),
+            finding("news.example.co.uk", "spf.ok", Severity::Pass),
+            finding("news.example.co.uk", "dkim.missing", Severity::Fail),
+        ];
+        let refs: Vec<&GateFinding> = all.iter().collect();
+        let mut behind = Vec::new();
+        let (status, detail, per) = judge_rule(&rule, &refs, &domains, &mut behind);
+        assert_eq!(status, RequirementStatus::Passed, "{detail}");
+        assert_eq!(per[0].detail, "DKIM passes");
+        assert_eq!(per[1].detail, "SPF passes");
+        assert!(behind.is_empty());
+        // A domain with a failing SPF and no DKIM evidence at all fails, even though another
+        // domain's DKIM passes.
+        let all = [
+            finding("shop.example.de", "spf.missing", Severity::Fail),
+            finding("news.example.co.uk", "spf.ok", Severity::Pass),
+            finding("news.example.co.uk", "dkim.ok", Severity::Pass),
+        ];
+        let refs: Vec<&GateFinding> = all.iter().collect();
+        let (status, detail, per) = judge_rule(&rule, &refs, &domains, &mut behind);
+        assert_eq!(status, RequirementStatus::Failed);
+        assert_eq!(per[0].status, RequirementStatus::Failed);
+        assert_eq!(per[0].detail, "spf.missing (fail), no DKIM finding");
+        assert_eq!(per[1].detail, "SPF and DKIM pass");
+        assert!(
+            detail.starts_with("shop.example.de failed: spf.missing (fail)")
+                && detail.ends_with("holds for news.example.co.uk (SPF and DKIM pass)"),
+            "{detail}"
+        );
+        assert_eq!(behind.len(), 1);
+        assert_eq!(behind[0].domain, "shop.example.de");
+    }
+
+    #[test]
+    fn a_return_paths_findings_count_for_the_domain_whose_mail_uses_it() {
+        let rule = rule(SPF_OR_DKIM);
+        let mut rp = finding("em4821.shop.example.de", "spf.ok", Severity::Pass);
+        rp.for_domain = Some("shop.example.de".into());
+        let all = [
+            finding("shop.example.de", "dkim.missing", Severity::Fail),
+            rp,
+        ];
+        let refs: Vec<&GateFinding> = all.iter().collect();
+        let (status, _, per) = judge_rule(
+            &rule,
+            &refs,
+            &["shop.example.de".to_string()],
+            &mut Vec::new(),
+        );
+        assert_eq!(status, RequirementStatus::Passed);
+        assert_eq!(per[0].detail, "SPF passes");
     }
 }

@@ -45,6 +45,53 @@ impl Side<'_> {
     pub fn signing_domain<'d>(&'d self, from: &'d DomainName) -> &'d DomainName {
         self.setup.signing_domain.as_ref().unwrap_or(from)
     }
+
+    /// Where receivers evaluate SPF for this platform's mail: its envelope (MAIL FROM) domain.
+    /// A platform without a return path of its own in the plan or profile is taken to use the
+    /// From domain, the conservative reading.
+    pub fn envelope(&self) -> Envelope<'_> {
+        use crate::catalog::providers::{ReturnPathKind, SpfPlacement};
+        if let Some(rp) = &self.setup.return_path {
+            return Envelope::ReturnPath(rp);
+        }
+        let profile_rp = self.profile.return_path.as_ref();
+        match profile_rp.map(|r| r.kind) {
+            Some(ReturnPathKind::FromDomain) => return Envelope::FromDomain,
+            Some(ReturnPathKind::PlatformOwned) => {
+                return Envelope::Platform(profile_rp.and_then(|r| r.default_domain.as_deref()))
+            }
+            _ => {}
+        }
+        if let Some(default) = profile_rp.and_then(|r| r.default_domain.as_deref()) {
+            return Envelope::Platform(Some(default));
+        }
+        match self.profile.spf.as_ref().map(|s| s.placement) {
+            Some(SpfPlacement::ReturnPath | SpfPlacement::NotNeeded) => Envelope::Platform(None),
+            Some(SpfPlacement::FromDomain) | None => Envelope::FromDomain,
+        }
+    }
+}
+
+/// The envelope (MAIL FROM) domain of a platform's mail, where SPF is evaluated for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope<'a> {
+    /// The From domain itself.
+    FromDomain,
+    /// A return-path host of the plan's (`em1234.example.com`).
+    ReturnPath(&'a DomainName),
+    /// The platform's own bounce domain (named when the profile knows it).
+    Platform(Option<&'a str>),
+}
+
+impl std::fmt::Display for Envelope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Envelope::FromDomain => f.write_str("the From domain"),
+            Envelope::ReturnPath(rp) => write!(f, "{rp}"),
+            Envelope::Platform(Some(d)) => write!(f, "{d}"),
+            Envelope::Platform(None) => f.write_str("the platform's own bounce domain"),
+        }
+    }
 }
 
 /// One sending IP of the new platform for a domain.
@@ -205,12 +252,15 @@ pub fn sending_ips(ctx: &Context<'_>) -> Vec<(IpAddr, IpSource, bool)> {
         .collect()
 }
 
-/// The domain SPF is evaluated for when the new platform sends: its return path, if the plan
-/// sets one, else the From domain.
-pub fn new_spf_domain(ctx: &Context<'_>) -> DomainName {
-    ctx.new
-        .and_then(|n| n.setup.return_path.clone())
-        .unwrap_or_else(|| ctx.domain.name.clone())
+/// The domain SPF is evaluated for when the new platform sends: its return path, or the From
+/// domain when that is its envelope; `None` when its envelope is the platform's own domain (SPF
+/// there is the platform's record, not the company's).
+pub fn new_spf_domain(ctx: &Context<'_>) -> Option<DomainName> {
+    match ctx.new?.envelope() {
+        Envelope::ReturnPath(rp) => Some(rp.clone()),
+        Envelope::FromDomain => Some(ctx.domain.name.clone()),
+        Envelope::Platform(_) => None,
+    }
 }
 
 /// The sides whose records matter at this stage: the new one, and the old one until the
@@ -271,6 +321,11 @@ pub async fn fetch_migration(resolver: &Resolver, ctx: &Context<'_>) -> Migratio
         .map(|(ip, _, _)| *ip)
         .collect();
     let spf_domain = new_spf_domain(ctx);
+    let evaluated: Vec<&(IpAddr, IpSource, bool)> = match &spf_domain {
+        Some(_) => ips.iter().collect(),
+        None => Vec::new(),
+    };
+    let spf_domain = spf_domain.unwrap_or_else(|| ctx.domain.name.clone());
 
     let (records, trees, host_answers, walk_answers, key_answers, ptr_answers, ip_checks) = futures::join!(
         fetch_domain(resolver, domain, selectors),
@@ -284,7 +339,7 @@ pub async fn fetch_migration(resolver: &Resolver, ctx: &Context<'_>) -> Migratio
         join_all(walks.iter().map(|w| fetch_dmarc_walk_all(resolver, w))),
         join_all(elsewhere.iter().map(|k| resolver.lookup(k, QueryType::Txt))),
         fetch_reverse(resolver, dedicated),
-        join_all(ips.iter().map(|(ip, source, dedicated)| {
+        join_all(evaluated.into_iter().map(|(ip, source, dedicated)| {
             let query = SpfQuery {
                 ip: *ip,
                 domain: spf_domain.to_string(),

@@ -341,7 +341,7 @@ fn the_merged_spf_budget_is_priced_before_publishing() {
         evidence.contains("merged record: 11 of 10 lookups"),
         "{evidence}"
     );
-    let fix = budget["fix"].as_str().unwrap();
+    let fix = budget["fix"]["text"].as_str().unwrap();
     assert!(
         fix.contains("include:inc1.esp.test"),
         "names the includes to drop: {fix}"

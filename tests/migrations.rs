@@ -112,7 +112,7 @@ fn a_domain_that_sends_nothing_is_judged_on_what_protects_it() {
     let all = findings(&report);
     let dmarc = find(&all, "harborandpine.net", "parked.dmarc");
     assert_eq!(dmarc[0]["severity"], "fail", "{dmarc:#?}");
-    assert!(dmarc[0]["fix"]
+    assert!(dmarc[0]["fix"]["text"]
         .as_str()
         .unwrap()
         .contains("v=DMARC1; p=reject; sp=reject"));
@@ -129,7 +129,7 @@ fn budget_advice_keeps_the_kept_senders_and_proposes_the_exact_record() {
     let all = findings(&report);
     let budget = find(&all, "harborandpine.com", "coexist.spf-budget");
     assert_eq!(budget.len(), 1, "{all:#?}");
-    let fix = budget[0]["fix"].as_str().unwrap();
+    let fix = budget[0]["fix"]["text"].as_str().unwrap();
     // The include of a platform whose mail uses its own return path is named as unneeded…
     assert!(
         fix.contains("remove `include:spf.mandrillapp.com` (1 lookup)")
@@ -159,7 +159,7 @@ fn budget_advice_keeps_the_kept_senders_and_proposes_the_exact_record() {
     );
     // The plain check's budget finding defers to the plan-aware one.
     let plain = find(&all, "harborandpine.com", "spf.lookup-budget");
-    assert!(plain[0]["fix"]
+    assert!(plain[0]["fix"]["text"]
         .as_str()
         .unwrap()
         .contains("coexist.spf-budget"));
@@ -227,4 +227,140 @@ fn pools_dkim_signing_domains_and_new_only_domains_are_judged_as_the_plan_says()
     assert!(!report
         .to_string()
         .contains("203.0.113.60 has no reverse DNS"));
+}
+
+/// A rule's outcome for one domain, from the gate's JSON.
+fn rule_for<'a>(report: &'a Value, policy: &str, rule: &str) -> &'a Value {
+    report["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["rules"].as_array().into_iter().flatten())
+        .find(|r| r["policy"] == policy && r["rule"] == rule)
+        .unwrap()
+}
+
+fn rule_domain<'a>(rule: &'a Value, domain: &str) -> &'a Value {
+    rule["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain"] == domain)
+        .unwrap_or_else(|| panic!("{domain} not judged: {rule:#}"))
+}
+
+#[test]
+fn policy_rules_are_judged_for_each_domain() {
+    // offers' return path is left as a plain subdomain with a stale Mailchimp-era SPF record:
+    // Klaviyo's dedicated IP gets no SPF pass for offers' mail, but Klaviyo's DKIM still signs.
+    let zones = zones_with("harborandpine.com.zone", |t| {
+        t.replace(
+            "send.offers IN CNAME u7777777.wl100.sendgrid.net.",
+            "send.offers IN TXT \"v=spf1 include:servers.mcsv.net -all\"",
+        )
+    });
+    let (code, report) = gate(&plan(), zones.path(), "seed");
+    assert_eq!(code, 1, "{report:#}");
+    // Gmail's "SPF and DKIM" (bulk) fails for offers alone, and says so per domain.
+    let both = rule_for(&report, "gmail-2024", "spf-and-dkim");
+    assert_eq!(both["status"], "failed");
+    let offers = rule_domain(both, "offers.harborandpine.com");
+    assert_eq!(offers["status"], "failed");
+    assert!(
+        offers["detail"]
+            .as_str()
+            .unwrap()
+            .contains("spf.ip-not-authorized (fail)"),
+        "{offers:#}"
+    );
+    for other in ["harborandpine.com", "news.harborandpine.com"] {
+        assert_eq!(rule_domain(both, other)["status"], "passed", "{both:#}");
+    }
+    assert!(both["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("offers.harborandpine.com failed: "));
+    // The fix follows the profile: Klaviyo's SPF lives behind its return-path CNAME, so the
+    // advice is the CNAME, never an include at the apex or at offers.
+    let all = findings(&report);
+    let denied = find(&all, "offers.harborandpine.com", "spf.ip-not-authorized");
+    let fix = denied[0]["fix"]["text"].as_str().unwrap();
+    assert!(
+        fix.starts_with("Point send.offers.harborandpine.com at Klaviyo with the CNAME"),
+        "{fix}"
+    );
+    assert!(!fix.contains("include:"), "{fix}");
+    // "SPF or DKIM" still holds for offers: its DKIM passes.
+    let either = rule_for(&report, "gmail-2024", "spf-or-dkim");
+    assert_eq!(either["status"], "passed", "{either:#}");
+    assert_eq!(
+        rule_domain(either, "offers.harborandpine.com")["detail"],
+        "DKIM passes"
+    );
+    // The parked domain is not judged by sender rules at all.
+    assert!(either["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["domain"] != "harborandpine.net"));
+}
+
+#[test]
+fn spf_is_judged_where_receivers_evaluate_it() {
+    // news has no SPF record of its own: Klaviyo's mail is SPF-checked at its return path and
+    // Mailchimp's at mcsv.net, so nothing the plan sends is failed by it.
+    let zones = zones_with("harborandpine.com.zone", |t| {
+        t.replace("news       IN TXT  \"v=spf1 -all\"\n", "")
+    });
+    let (code, report) = gate(&plan(), zones.path(), "seed");
+    assert_eq!(code, 0, "{report:#}");
+    let all = findings(&report);
+    assert!(find(&all, "news.harborandpine.com", "spf.missing").is_empty());
+    let unused = find(&all, "news.harborandpine.com", "spf.from-domain-unused");
+    assert_eq!(unused.len(), 1, "{all:#?}");
+    assert_eq!(unused[0]["severity"], "warn");
+    let message = unused[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Klaviyo's mail at send.news.harborandpine.com")
+            && message.contains("mail at mcsv.net"),
+        "{message}"
+    );
+    assert_eq!(
+        unused[0]["fix"]["records"][0],
+        serde_json::json!({"action": "add", "name": "news.harborandpine.com", "type": "TXT", "value": "v=spf1 -all"})
+    );
+    // The return path's SPF is what counts for news' mail, and is reported for it.
+    let rp: Vec<&Value> = all
+        .iter()
+        .filter(|f| f["domain"] == "send.news.harborandpine.com" && f["id"] == "spf.ok")
+        .collect();
+    assert_eq!(rp[0]["for_domain"], "news.harborandpine.com");
+    // Unless a kept sender uses news as its envelope: staff mail from news on Google Workspace
+    // needs news' own record, and the fix is that exact record.
+    let plan_dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(plan()).unwrap().replacen(
+        "provider = \"google-workspace\"         # staff mail; its envelope is the From domain itself\ndomains = [\"harborandpine.com\"]",
+        "provider = \"google-workspace\"\ndomains = [\"harborandpine.com\", \"news.harborandpine.com\"]",
+        1,
+    );
+    assert!(text.contains("\"news.harborandpine.com\"]"));
+    let edited = plan_dir.path().join("harborandpine.toml");
+    std::fs::write(&edited, text).unwrap();
+    let (code, report) = gate(&edited, zones.path(), "seed");
+    assert_eq!(code, 1, "{report:#}");
+    let all = findings(&report);
+    let missing = find(&all, "news.harborandpine.com", "spf.missing");
+    assert_eq!(missing[0]["severity"], "fail", "{all:#?}");
+    let fix = &missing[0]["fix"];
+    assert!(
+        fix["text"]
+            .as_str()
+            .unwrap()
+            .contains("`v=spf1 include:_spf.google.com ~all` (Google Workspace uses news.harborandpine.com as envelope sender"),
+        "{fix:#}"
+    );
+    assert_eq!(
+        fix["records"][0]["value"],
+        "v=spf1 include:_spf.google.com ~all"
+    );
 }

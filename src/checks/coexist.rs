@@ -15,11 +15,11 @@
 //! domain. Reverse DNS is checked for dedicated IPs only; shared pools are the platform's.
 //!
 //! Ids: `coexist.spf-new-missing`, `coexist.spf-budget`, `coexist.premature-removal`,
-//! `coexist.kept-missing`,
+//! `coexist.kept-missing`, `spf.from-domain-unused` (via [`spf_where_evaluated`]),
 //! `coexist.old-still-present`, `coexist.dkim-new-missing`, `coexist.dkim-new-weak`,
 //! `coexist.dkim-target-mismatch`, `coexist.dkim-not-delegated`, `coexist.selectors-unknown`,
 //! `coexist.return-path-missing`, `coexist.return-path-mismatch`, `coexist.tracking-missing`,
-//! `coexist.ips-unknown`, `coexist.inconclusive`, `spf.ip-not-authorized`, `spf.ip-authorized`,
+//! `coexist.ips-unknown`, `coexist.spf-platform-envelope`, `coexist.inconclusive`, `spf.ip-not-authorized`, `spf.ip-authorized`,
 //! `align.ok`, `align.spf-only`, `align.infeasible`, `align.inconclusive`, `ptr.missing`,
 //! `ptr.mismatch`, `ptr.ok`, `ptr.inconclusive`.
 
@@ -30,7 +30,7 @@ use crate::domain::DomainName;
 use crate::evaluate::spf::SpfResult;
 use crate::fetch::DomainRecords;
 use crate::finding::{Finding, Severity};
-use crate::migration::{reverse_name, Context, MigrationRecords, Side};
+use crate::migration::{reverse_name, Context, Envelope, MigrationRecords, Side};
 use crate::records::dkim::{DkimKeyRecord, KeyType, PublicKey};
 use crate::records::spf::SpfRecord;
 
@@ -46,6 +46,77 @@ pub fn analyse(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
     findings.extend(alignment(&m.records, ctx));
     findings.extend(reverse_dns(&m.records, ctx));
     findings
+}
+
+/// Receivers evaluate SPF at the envelope (MAIL FROM) domain, not the From domain. Rewrites the
+/// plain check's `spf.missing` for the plan's From domain accordingly: when none of the plan's
+/// live senders uses the From domain as envelope, no mail of the plan is failed by it, and the
+/// finding becomes `spf.from-domain-unused` (a warning), saying where each sender's SPF is
+/// evaluated and that a domain no mail uses as envelope should publish `v=spf1 -all`. When some
+/// do, the fix is the exact record those senders need.
+pub fn spf_where_evaluated(findings: &mut [Finding], ctx: &Context<'_>) {
+    let domain = &ctx.domain.name;
+    let Some(missing) = findings.iter_mut().find(|f| f.id == "spf.missing") else {
+        return;
+    };
+    let mut users: Vec<String> = Vec::new();
+    let mut terms: Vec<String> = Vec::new();
+    let mut elsewhere: Vec<String> = Vec::new();
+    for (side, _) in live_sides(ctx) {
+        match side.envelope() {
+            Envelope::FromDomain => {
+                users.push(side.profile.name.clone());
+                if let Some(include) = side.profile.spf.as_ref().and_then(|s| s.includes.first()) {
+                    terms.push(format!("include:{include}"));
+                }
+            }
+            other => elsewhere.push(format!("{}'s mail at {other}", side.profile.name)),
+        }
+    }
+    for kept in ctx.kept.iter().filter(|k| k.from_domain) {
+        if !users.contains(&kept.sender) {
+            users.push(kept.sender.clone());
+        }
+        terms.push(kept.term.clone());
+    }
+    let mut unique: Vec<String> = Vec::new();
+    for t in terms {
+        if !unique.iter().any(|u| u.eq_ignore_ascii_case(&t)) {
+            unique.push(t);
+        }
+    }
+    if users.is_empty() {
+        let evidence = std::mem::take(&mut missing.evidence);
+        *missing = Finding::new(
+            "spf.from-domain-unused",
+            Severity::Warn,
+            format!(
+                "{domain} has no SPF record, but none of the plan's mail uses it as envelope sender, and SPF is evaluated at the envelope domain: {}. That mail is not failed by it; only mail forged with {domain} as envelope goes unchallenged.",
+                if elsewhere.is_empty() {
+                    "no platform sends for it at this stage".to_string()
+                } else {
+                    elsewhere.join(", ")
+                }
+            ),
+        )
+        .evidence(evidence)
+        .fix(format!(
+            "Publish `v=spf1 -all` at {domain}: a domain no mail uses as envelope says so, and forged envelopes with it then fail SPF."
+        ))
+        .records(vec![crate::finding::RecordChange::add(domain, "TXT", "v=spf1 -all")]);
+        return;
+    }
+    if unique.is_empty() {
+        return;
+    }
+    let record = format!("v=spf1 {} ~all", unique.join(" "));
+    *missing = std::mem::replace(missing, Finding::new("", Severity::Pass, ""))
+        .fix(format!(
+            "Publish one TXT record at {domain}: `{record}` ({} use{} {domain} as envelope sender; tighten `~all` to `-all` once every sender is confirmed).",
+            users.join(", "),
+            if users.len() == 1 { "s" } else { "" }
+        ))
+        .records(vec![crate::finding::RecordChange::add(domain, "TXT", record)]);
 }
 
 /// The sides whose records must be live: the new one always, the old one until the cutover.
@@ -637,6 +708,19 @@ fn ip_authorization(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
     let Some(new) = ctx.new else {
         return findings;
     };
+    if let (true, Envelope::Platform(own)) = (m.ip_checks.is_empty(), new.envelope()) {
+        findings.push(Finding::new(
+            "coexist.spf-platform-envelope",
+            Severity::Info,
+            format!(
+                "{}'s mail to {} uses {} as envelope sender, so SPF for it is the platform's own record, not yours: nothing to publish, and DMARC rests on DKIM alignment.",
+                new.profile.name,
+                ctx.domain.name,
+                own.map_or("the platform's own bounce domain".to_string(), |d| format!("its own domain {d}"))
+            ),
+        ));
+        return findings;
+    }
     if m.ip_checks.is_empty() {
         findings.push(Finding::new(
             "coexist.ips-unknown",
@@ -695,10 +779,7 @@ fn ip_authorization(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
                     result_name(other),
                     check.verdict.explanation.as_deref().map_or(String::new(), |e| format!(" ({e})"))
                 ))
-                .fix(match new.profile.spf.as_ref().and_then(|s| s.includes.first()) {
-                    Some(include) => format!("Add `include:{include}` (or `ip4:{}`) to the SPF record of {}.", check.ip, check.spf_domain),
-                    None => format!("Authorise {} in the SPF record of {}.", check.ip, check.spf_domain),
-                }),
+                .fix(ip_fix(&new, check, ctx)),
             ),
         }
     }
@@ -713,6 +794,30 @@ fn ip_authorization(m: &MigrationRecords, ctx: &Context<'_>) -> Vec<Finding> {
         ));
     }
     findings
+}
+
+/// How to authorise an IP, where the profile says the platform's SPF lives: behind a CNAME'd
+/// return path it comes with the CNAME; on an MX return path it is the platform's include
+/// there; only at the From domain is the include added to the From domain's record.
+fn ip_fix(new: &Side<'_>, check: &crate::migration::IpCheck, ctx: &Context<'_>) -> String {
+    let name = &new.profile.name;
+    let include = new.profile.spf.as_ref().and_then(|s| s.includes.first());
+    let at_rp = check.spf_domain != ctx.domain.name;
+    match (at_rp, new.profile.return_path.as_ref().map(|r| r.kind), include) {
+        (true, Some(ReturnPathKind::Cname), _) => format!(
+            "Point {} at {name} with the CNAME its console shows: {name}'s SPF comes with it, so nothing is added to any record by hand.",
+            check.spf_domain
+        ),
+        (true, _, Some(include)) => format!(
+            "Publish `v=spf1 include:{include} ~all` at {} (the TXT record {name} shows for its return path).",
+            check.spf_domain
+        ),
+        (_, _, Some(include)) => format!(
+            "Add `include:{include}` (or `ip4:{}`) to the SPF record of {}.",
+            check.ip, check.spf_domain
+        ),
+        (_, _, None) => format!("Authorise {} in the SPF record of {}.", check.ip, check.spf_domain),
+    }
 }
 
 fn result_name(r: SpfResult) -> &'static str {

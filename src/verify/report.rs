@@ -279,7 +279,7 @@ pub fn table(run: &VerifyRun, style: TableStyle) -> String {
                 }
             }
             if let Some(fix) = &f.fix {
-                out.push_str(&format!("       Fix: {}\n", safe(fix)));
+                out.push_str(&format!("       Fix: {}\n", safe(&fix.text)));
             }
         }
         // Where the SPF inputs came from, when the SPF finding (whose evidence says so) is not
