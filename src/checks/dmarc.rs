@@ -7,12 +7,14 @@
 //!
 //! Ids: `dmarc.missing`, `dmarc.multiple`, `dmarc.syntax`, `dmarc.policy-none`, `dmarc.testing`,
 //! `dmarc.rua-missing`, `dmarc.rua-unauthorized`, `dmarc.rua-undeliverable`, `dmarc.inherited`,
-//! `dmarc.ignored-tags`, `dmarc.ok`, `dmarc.inconclusive`.
+//! `dmarc.ignored-tags`, `dmarc.subdomains-unenforced`, `dmarc.nonexistent-unenforced`,
+//! `dmarc.pct-partial`, `dmarc.ruf-unauthorized`, `dmarc.ruf-undeliverable`, `dmarc.ok`,
+//! `dmarc.inconclusive`.
 
 use crate::dns::{Answer, Outcome, QueryType, RecordData};
 use crate::domain::DomainName;
 use crate::fetch::{is_external_destination, report_authorization_name, DomainRecords};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, RecordChange, Severity};
 use crate::records::dmarc::{is_dmarc_candidate, DmarcRecord, Policy};
 
 pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
@@ -21,15 +23,24 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
     let mut walk_evidence = Vec::new();
     let mut failures = Vec::new();
     let mut found: Option<(DomainName, &Answer, String)> = None;
+    let mut answered_below = false;
     for name in &records.dmarc_walk {
         let Some(answer) = records.get(name, QueryType::Txt) else {
             continue;
         };
         walk_evidence.push(answer.describe());
         if let Some(e) = answer.failed() {
-            failures.push((name.clone(), e.to_string()));
+            // Offline, names above the zones given are unknown by design: above a name the
+            // zones answered (a company's zone under `co.uk`), they count as no record, so a
+            // run over the company's own zones needs no stub for the public suffix.
+            let offline_above_answer =
+                answered_below && matches!(e, crate::dns::LookupError::Offline);
+            if !offline_above_answer {
+                failures.push((name.clone(), e.to_string()));
+            }
             continue;
         }
+        answered_below = true;
         if answer.outcome == Outcome::CnameLoop {
             // Reported once as `dns.cname-loop`.
             return findings;
@@ -91,8 +102,13 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
             .evidence(walk_evidence.join("\n"))
             .fix(format!(
                 "Publish a TXT record at _dmarc.{domain}: `v=DMARC1; p=none; rua=mailto:dmarc-reports@{domain}` \
-                 and raise p= to quarantine or reject once reports show all your mail passes."
-            )),
+                 (with a mailbox that receives the reports), and raise p= to quarantine or reject once reports show all your mail passes."
+            ))
+            .records(vec![RecordChange::add(
+                domain.child("_dmarc"),
+                "TXT",
+                format!("v=DMARC1; p=none; rua=mailto:dmarc-reports@{domain}"),
+            )]),
         );
         return findings;
     };
@@ -126,8 +142,14 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
         );
     }
     let inherited = policy_domain != *domain;
-    let (p, sp, _np) = record.effective();
+    let (p, sp, _) = record.effective();
     let applied = if inherited { sp } else { p };
+    // The tag that decides this domain's policy, as the fix must edit it.
+    let tag = if inherited && record.sp.is_some() {
+        "sp"
+    } else {
+        "p"
+    };
     if inherited {
         let which = if record.sp.is_some() {
             format!("its sp={sp}")
@@ -152,13 +174,47 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
         );
     }
     if record.errors.is_empty() {
+        let replace = |name: &str, value: Option<&str>| {
+            vec![RecordChange::replace(
+                &dmarc_name,
+                "TXT",
+                record.text.clone(),
+                record.with_tag(name, value),
+            )]
+        };
         if applied == Policy::None {
-            let why = if record.p.is_none() {
-                "The record has no p= tag, which RFC 9989 reads as p=none"
+            let finding = if tag == "sp" {
+                // An enforcing p= with sp=none: the parent is protected, this subdomain is not.
+                let target = if p == Policy::None {
+                    Policy::Quarantine
+                } else {
+                    p
+                };
+                let exact = record.with_tag("sp", Some(target.as_str()));
+                Finding::new(
+                    "dmarc.policy-none",
+                    Severity::Warn,
+                    format!(
+                        "{domain} is governed by `sp=none` in the record at {dmarc_name}{}: receivers do nothing with mail that fails DMARC for {domain}, so spoofing of it is not stopped.",
+                        if p == Policy::None {
+                            String::new()
+                        } else {
+                            format!(" (its p={p} applies to {policy_domain} itself only)")
+                        }
+                    ),
+                )
+                .evidence(evidence.clone())
+                .fix(format!(
+                    "Once aggregate reports show all legitimate mail from {domain} passes, change `sp=none` to `sp={target}` at {dmarc_name}: `{exact}` (or give {domain} a DMARC record of its own at _dmarc.{domain})."
+                ))
+                .records(replace("sp", Some(target.as_str())))
             } else {
-                "The policy is p=none"
-            };
-            findings.push(
+                let why = match (record.p.is_none(), inherited) {
+                    (true, _) => format!("The record at {dmarc_name} has no p= tag, which RFC 9989 reads as p=none"),
+                    (false, true) => format!("{domain} is governed by p=none in the record at {dmarc_name} (which has no sp=)"),
+                    (false, false) => "The policy is p=none".to_string(),
+                };
+                let exact = record.with_tag("p", Some("quarantine"));
                 Finding::new(
                     "dmarc.policy-none",
                     Severity::Warn,
@@ -168,8 +224,49 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
                     ),
                 )
                 .evidence(evidence.clone())
-                .fix("Once aggregate reports show all legitimate mail passes, move to p=quarantine, then p=reject."),
-            );
+                .fix(format!(
+                    "Once aggregate reports show all legitimate mail passes, move to p=quarantine (`{exact}` at {dmarc_name}), then p=reject."
+                ))
+                .records(replace("p", Some("quarantine")))
+            };
+            findings.push(finding);
+        }
+        if !inherited && p != Policy::None {
+            // The record's own domain is enforced; say what it leaves open below it.
+            if record.sp == Some(Policy::None) {
+                findings.push(
+                    Finding::new(
+                        "dmarc.subdomains-unenforced",
+                        Severity::Warn,
+                        format!(
+                            "p={p} protects {domain} itself, but `sp=none` leaves its subdomains unenforced: mail forged from any subdomain without a DMARC record of its own is not stopped."
+                        ),
+                    )
+                    .evidence(evidence.clone())
+                    .fix(format!(
+                        "Remove `sp=none` so p={p} covers subdomains too (`{}`), once every subdomain that sends passes DMARC; or give each sending subdomain its own record.",
+                        record.with_tag("sp", None)
+                    ))
+                    .records(replace("sp", None)),
+                );
+            }
+            if record.np == Some(Policy::None) {
+                findings.push(
+                    Finding::new(
+                        "dmarc.nonexistent-unenforced",
+                        Severity::Warn,
+                        format!(
+                            "`np=none` leaves names that do not exist under {domain} unenforced: anyone can send as invented subdomains (billing.{domain}), which no legitimate mail uses."
+                        ),
+                    )
+                    .evidence(evidence.clone())
+                    .fix(format!(
+                        "Set `np=reject`: `{}`.",
+                        record.with_tag("np", Some("reject"))
+                    ))
+                    .records(replace("np", Some("reject"))),
+                );
+            }
         }
         if record.testing && applied != Policy::None {
             findings.push(
@@ -177,13 +274,36 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
                     "dmarc.testing",
                     Severity::Warn,
                     format!(
-                        "t=y (testing): receivers apply one step less than p={applied} \
-                         (reject acts as quarantine, quarantine as none)."
+                        "t=y (testing) at {dmarc_name}: receivers following RFC 9989 apply one step less than {tag}={applied} \
+                         (reject acts as quarantine, quarantine as none), while those still on RFC 7489 do not know t= and apply {applied} in full, so enforcement is unpredictable."
                     ),
                 )
                 .evidence(evidence.clone())
-                .fix("Remove `t=y` when the policy should take full effect."),
+                .fix(format!(
+                    "Remove `t=y` when the policy should take full effect: `{}`.",
+                    record.with_tag("t", None)
+                ))
+                .records(replace("t", None)),
             );
+        }
+        if let Some(pct) = record.pct.filter(|n| *n < 100) {
+            if applied != Policy::None {
+                findings.push(
+                    Finding::new(
+                        "dmarc.pct-partial",
+                        Severity::Warn,
+                        format!(
+                            "pct={pct} at {dmarc_name}: receivers still following RFC 7489 apply {tag}={applied} to only {pct}% of the mail that fails DMARC (the rest gets one step less), while RFC 9989 receivers ignore pct and apply {applied} to all of it, so enforcement is partial or unpredictable depending on the receiver."
+                        ),
+                    )
+                    .evidence(evidence.clone())
+                    .fix(format!(
+                        "Remove `pct={pct}` (RFC 9989 dropped it; use t=y for a testing step): `{}`.",
+                        record.with_tag("pct", None)
+                    ))
+                    .records(replace("pct", None)),
+                );
+            }
         }
         findings.extend(report_findings(records, &policy_domain, &record, &evidence));
     }
@@ -222,7 +342,13 @@ fn report_findings(
                  migration cannot be monitored (which servers send as you, and whether they pass).",
             )
             .evidence(evidence.to_string())
-            .fix(format!("Add `rua=mailto:dmarc-reports@{policy_domain}` (or your report service's address).")),
+            .fix(format!("Add `rua=mailto:dmarc-reports@{policy_domain}` (or your report service's address): `{}`.", record.with_tag("rua", Some(&format!("mailto:dmarc-reports@{policy_domain}")))))
+            .records(vec![RecordChange::replace(
+                policy_domain.child("_dmarc"),
+                "TXT",
+                record.text.clone(),
+                record.with_tag("rua", Some(&format!("mailto:dmarc-reports@{policy_domain}"))),
+            )]),
         );
     }
     let mut checked: Vec<&DomainName> = Vec::new();
@@ -232,6 +358,18 @@ fn report_findings(
             continue;
         }
         checked.push(dest);
+        // A destination only failure reports go to has ids of its own: losing those reports
+        // does not blind the migration the way losing aggregate ones does.
+        let kind = if record.rua.iter().any(|u| &u.domain == dest) {
+            "rua"
+        } else {
+            "ruf"
+        };
+        let reports = if kind == "rua" {
+            "Reports"
+        } else {
+            "Failure reports"
+        };
         if is_external_destination(policy_domain, dest) {
             let auth_name = report_authorization_name(policy_domain, dest);
             match records.get(&auth_name, QueryType::Txt) {
@@ -248,10 +386,10 @@ fn report_findings(
                     if !authorised {
                         findings.push(
                             Finding::new(
-                                "dmarc.rua-unauthorized",
+                                &format!("dmarc.{kind}-unauthorized"),
                                 Severity::Warn,
                                 format!(
-                                    "Reports go to {} in another domain, which has not authorised them: \
+                                    "{reports} go to {} in another domain, which has not authorised them: \
                                      receivers will not send reports there (RFC 9990 external-destination verification).",
                                     uri.address
                                 ),
@@ -260,7 +398,8 @@ fn report_findings(
                             .fix(format!(
                                 "Ask the owner of {dest} to publish TXT `v=DMARC1` at {auth_name} \
                                  (report services do this when you register the domain)."
-                            )),
+                            ))
+                            .records(vec![RecordChange::add(&auth_name, "TXT", "v=DMARC1")]),
                         );
                     }
                 }
@@ -270,9 +409,9 @@ fn report_findings(
         if let Some(reason) = undeliverable(records, dest) {
             findings.push(
                 Finding::new(
-                    "dmarc.rua-undeliverable",
+                    &format!("dmarc.{kind}-undeliverable"),
                     Severity::Warn,
-                    format!("Reports to {} cannot be delivered: {reason}.", uri.address),
+                    format!("{reports} to {} cannot be delivered: {reason}.", uri.address),
                 )
                 .evidence(
                     [QueryType::Mx, QueryType::A, QueryType::Aaaa]

@@ -77,6 +77,8 @@ pub struct DmarcRecord {
     pub testing: bool,
     /// `psd=y|n|u`.
     pub psd: Option<char>,
+    /// `pct=` (0–100): removed by RFC 9989, still honoured by receivers on RFC 7489.
+    pub pct: Option<u8>,
     pub rua: Vec<ReportUri>,
     pub ruf: Vec<ReportUri>,
 }
@@ -218,7 +220,20 @@ impl DmarcRecord {
                     }
                     Err(reason) => bad(reason),
                 },
-                "pct" | "rf" | "ri" => rec
+                "pct" => match tag.value.parse::<u8>() {
+                    Ok(n) if n <= 100 => {
+                        rec.pct = Some(n);
+                        if n == 100 {
+                            rec.ignored.push(format!(
+                                "`{raw}` was removed in RFC 9989; at 100 it changes nothing anywhere"
+                            ));
+                        }
+                    }
+                    _ => rec.ignored.push(format!(
+                        "`{raw}` is not a percentage, and pct was removed in RFC 9989: ignored"
+                    )),
+                },
+                "rf" | "ri" => rec
                     .ignored
                     .push(format!("`{raw}` was removed in RFC 9989 and is ignored")),
                 _ => rec
@@ -234,6 +249,37 @@ impl DmarcRecord {
             });
         }
         rec
+    }
+
+    /// The record with tag `name` set to `value` (replacing it where it is, else added after
+    /// `p=`), or removed when `value` is `None`: the exact record to publish for a fix. Other
+    /// tags are kept as written.
+    pub fn with_tag(&self, name: &str, value: Option<&str>) -> String {
+        let (tags, _) = split_tags(&self.text);
+        let mut parts: Vec<String> = Vec::new();
+        let mut done = false;
+        for t in &tags {
+            if t.name.eq_ignore_ascii_case(name) {
+                if let (Some(v), false) = (value, done) {
+                    parts.push(format!("{name}={v}"));
+                }
+                done = true;
+                continue;
+            }
+            parts.push(format!("{}={}", t.name, t.value));
+            if !done && t.name.eq_ignore_ascii_case("p") {
+                if let Some(v) = value {
+                    if !tags.iter().any(|o| o.name.eq_ignore_ascii_case(name)) {
+                        parts.push(format!("{name}={v}"));
+                        done = true;
+                    }
+                }
+            }
+        }
+        if let (Some(v), false) = (value, done) {
+            parts.push(format!("{name}={v}"));
+        }
+        parts.join("; ")
     }
 
     /// The policy for the domain itself (`p`), for existing subdomains (`sp`, defaulting to `p`)
@@ -303,6 +349,36 @@ fn percent_decode(text: &str) -> String {
 }
 
 #[cfg(test)]
+mod with_tag_tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_is_replaced_in_place_added_after_p_or_removed() {
+        let r = DmarcRecord::parse("v=DMARC1; p=reject; sp=none; rua=mailto:d@example.co.uk");
+        assert_eq!(
+            r.with_tag("sp", Some("reject")),
+            "v=DMARC1; p=reject; sp=reject; rua=mailto:d@example.co.uk"
+        );
+        assert_eq!(
+            r.with_tag("sp", None),
+            "v=DMARC1; p=reject; rua=mailto:d@example.co.uk"
+        );
+        assert_eq!(
+            r.with_tag("np", Some("reject")),
+            "v=DMARC1; p=reject; np=reject; sp=none; rua=mailto:d@example.co.uk"
+        );
+        let r = DmarcRecord::parse("v=DMARC1; p=quarantine; pct=25");
+        assert_eq!(r.pct, Some(25));
+        assert!(r.ignored.is_empty(), "{:?}", r.ignored);
+        assert_eq!(r.with_tag("pct", None), "v=DMARC1; p=quarantine");
+        assert_eq!(
+            DmarcRecord::parse("v=DMARC1").with_tag("rua", Some("mailto:x@example.de")),
+            "v=DMARC1; rua=mailto:x@example.de"
+        );
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -334,7 +410,9 @@ mod tests {
     fn removed_and_unknown_tags_are_ignored_not_errors() {
         let r = DmarcRecord::parse("v=DMARC1; p=none; pct=50; ri=3600; foo=bar");
         assert!(r.errors.is_empty());
-        assert_eq!(r.ignored.len(), 3);
+        // pct is kept apart: receivers on RFC 7489 still honour it (`dmarc.pct-partial`).
+        assert_eq!(r.ignored.len(), 2);
+        assert_eq!(r.pct, Some(50));
     }
 
     #[test]
