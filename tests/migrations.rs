@@ -364,3 +364,44 @@ fn spf_is_judged_where_receivers_evaluate_it() {
         "v=spf1 include:_spf.google.com ~all"
     );
 }
+
+#[test]
+fn a_cross_wired_dkim_delegation_fails_with_the_swap_as_its_fix() {
+    // kl and kl2 swapped at the root: each key exists, so a plain lookup finds "a key", but
+    // Klaviyo signs with kl's key and receivers would fetch kl2's.
+    let zones = zones_with("harborandpine.com.zone", |t| {
+        t.replace(
+            "kl._domainkey     IN CNAME kl.domainkey.u7777777.wl100.sendgrid.net.\nkl2._domainkey    IN CNAME kl2.domainkey.u7777777.wl100.sendgrid.net.",
+            "kl._domainkey     IN CNAME kl2.domainkey.u7777777.wl100.sendgrid.net.\nkl2._domainkey    IN CNAME kl.domainkey.u7777777.wl100.sendgrid.net.",
+        )
+    });
+    let (code, report) = gate(&plan(), zones.path(), "seed");
+    assert_eq!(code, 1, "{report:#}");
+    let all = findings(&report);
+    let crossed = find(&all, "news.harborandpine.com", "coexist.dkim-cross-wired");
+    assert_eq!(crossed.len(), 2, "{all:#?}");
+    let kl = crossed
+        .iter()
+        .find(|f| f["message"].as_str().unwrap().starts_with("Selector kl at"))
+        .unwrap();
+    assert_eq!(kl["severity"], "fail");
+    assert!(
+        kl["message"]
+            .as_str()
+            .unwrap()
+            .contains("the target Klaviyo prescribes for selector kl2"),
+        "{kl:#}"
+    );
+    assert_eq!(
+        kl["fix"]["records"],
+        serde_json::json!([
+            {"action": "replace", "name": "kl._domainkey.harborandpine.com", "type": "CNAME",
+             "old": "kl2.domainkey.u7777777.wl100.sendgrid.net", "value": "kl.domainkey.u7777777.wl100.sendgrid.net"},
+            {"action": "replace", "name": "kl2._domainkey.harborandpine.com", "type": "CNAME",
+             "old": "kl.domainkey.u7777777.wl100.sendgrid.net", "value": "kl2.domainkey.u7777777.wl100.sendgrid.net"},
+        ])
+    );
+    // The untouched fixture has no such finding.
+    let (_, report) = gate(&plan(), &fixtures().join("zones"), "seed");
+    assert!(!report.to_string().contains("dkim-cross-wired"));
+}

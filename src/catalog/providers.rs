@@ -83,6 +83,10 @@ pub struct DkimProfile {
     /// Regular expression the CNAME target of a selector must match (whole name, lower case).
     #[serde(default)]
     pub cname_target: Option<String>,
+    /// The target prescribed for each selector, where the platform gives each its own (`s1` →
+    /// the s1 key): a selector pointing at a sibling's target is cross-wired.
+    #[serde(default)]
+    pub cname_targets: std::collections::BTreeMap<String, String>,
     /// Key size the platform uses, when documented.
     #[serde(default)]
     pub key_bits: Option<u32>,
@@ -169,7 +173,12 @@ impl ProviderProfile {
         let patterns = self
             .dkim
             .iter()
-            .filter_map(|d| d.cname_target.as_deref())
+            .flat_map(|d| {
+                d.cname_target
+                    .as_deref()
+                    .into_iter()
+                    .chain(d.cname_targets.values().map(String::as_str))
+            })
             .chain(self.return_path.iter().filter_map(|r| r.target.as_deref()))
             .chain(self.tracking.iter().map(|t| t.target.as_str()));
         for pattern in patterns {
@@ -185,7 +194,7 @@ impl ProviderProfile {
             }
         }
         if let Some(dkim) = &self.dkim {
-            for s in &dkim.selectors {
+            for s in dkim.selectors.iter().chain(dkim.cname_targets.keys()) {
                 crate::domain::parse_selector(s)?;
             }
         }
@@ -193,6 +202,22 @@ impl ProviderProfile {
     }
 
     /// True when `target` matches the profile's DKIM CNAME pattern (anchored, case-insensitive).
+    /// The selector whose prescribed target `target` is, when it is another selector's than
+    /// `selector` and not `selector`'s own: the delegation is cross-wired.
+    pub fn dkim_cross_wired(&self, selector: &str, target: &str) -> Option<&str> {
+        let targets = &self.dkim.as_ref()?.cname_targets;
+        let own = targets
+            .iter()
+            .find(|(s, _)| s.eq_ignore_ascii_case(selector))?;
+        if full_match(own.1, target) {
+            return None;
+        }
+        targets
+            .iter()
+            .find(|(s, pattern)| !s.eq_ignore_ascii_case(selector) && full_match(pattern, target))
+            .map(|(s, _)| s.as_str())
+    }
+
     pub fn dkim_target_matches(&self, target: &str) -> Option<bool> {
         let pattern = self.dkim.as_ref()?.cname_target.as_deref()?;
         Some(full_match(pattern, target))

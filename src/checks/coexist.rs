@@ -17,7 +17,7 @@
 //! Ids: `coexist.spf-new-missing`, `coexist.spf-budget`, `coexist.premature-removal`,
 //! `coexist.kept-missing`, `spf.from-domain-unused` (via [`spf_where_evaluated`]),
 //! `coexist.old-still-present`, `coexist.dkim-new-missing`, `coexist.dkim-new-weak`,
-//! `coexist.dkim-target-mismatch`, `coexist.dkim-not-delegated`, `coexist.selectors-unknown`,
+//! `coexist.dkim-target-mismatch`, `coexist.dkim-cross-wired`, `coexist.dkim-not-delegated`, `coexist.selectors-unknown`,
 //! `coexist.return-path-missing`, `coexist.return-path-mismatch`, `coexist.tracking-missing`,
 //! `coexist.ips-unknown`, `coexist.spf-platform-envelope`, `coexist.inconclusive`, `spf.ip-not-authorized`, `spf.ip-authorized`,
 //! `align.ok`, `align.spf-only`, `align.infeasible`, `align.inconclusive`, `ptr.missing`,
@@ -29,7 +29,7 @@ use crate::dns::{Answer, Outcome, QueryType, RecordData};
 use crate::domain::DomainName;
 use crate::evaluate::spf::SpfResult;
 use crate::fetch::DomainRecords;
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, RecordChange, Severity};
 use crate::migration::{reverse_name, Context, Envelope, MigrationRecords, Side};
 use crate::records::dkim::{DkimKeyRecord, KeyType, PublicKey};
 use crate::records::spf::SpfRecord;
@@ -975,6 +975,21 @@ fn dkim_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> 
                     let target = answer
                         .and_then(|a| a.cname_chain.first())
                         .map(|t| t.to_string());
+                    let sibling = target
+                        .as_deref()
+                        .and_then(|t| side.profile.dkim_cross_wired(&selector, t));
+                    if let (Some(t), Some(sibling)) = (&target, sibling) {
+                        findings.push(cross_wired(
+                            records,
+                            side,
+                            &signer,
+                            &selector,
+                            sibling,
+                            t,
+                            evidence.clone(),
+                        ));
+                        continue;
+                    }
                     match (&target, side.profile.dkim_target_matches(target.as_deref().unwrap_or(""))) {
                         (Some(t), Some(false)) => findings.push(
                             Finding::new(
@@ -1011,6 +1026,60 @@ fn dkim_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> 
         }
     }
     findings
+}
+
+/// A selector delegated to the target its platform prescribes for a sibling selector: the
+/// platform signs with this selector's key, receivers fetch the sibling's, and DKIM fails.
+/// When the sibling points at this selector's target (the pair swapped), the exact fix is the
+/// swap back.
+fn cross_wired(
+    records: &DomainRecords,
+    side: Side<'_>,
+    signer: &DomainName,
+    selector: &str,
+    sibling: &str,
+    target: &str,
+    evidence: String,
+) -> Finding {
+    let name = &side.profile.name;
+    let host = signer.child(&format!("{selector}._domainkey"));
+    let sibling_host = signer.child(&format!("{sibling}._domainkey"));
+    // Selectors are fetched as TXT; the CNAME they follow is in the answer's chain.
+    let sibling_target = records
+        .get(&sibling_host, QueryType::Txt)
+        .and_then(|a| a.cname_chain.first())
+        .map(|t| t.to_string());
+    let swapped = sibling_target
+        .as_deref()
+        .filter(|t| side.profile.dkim_cross_wired(sibling, t) == Some(selector));
+    let finding = Finding::new(
+        "coexist.dkim-cross-wired",
+        Severity::Fail,
+        format!(
+            "Selector {selector} at {signer} points at {target}, the target {name} prescribes for selector {sibling}: {name} signs with {selector}'s key, receivers fetch {sibling}'s, and DKIM fails{}.",
+            if swapped.is_some() { format!(" (and {sibling} points at {selector}'s target: the two are swapped)") } else { String::new() }
+        ),
+    )
+    .evidence(evidence);
+    match swapped {
+        Some(sibling_target) => {
+            let (own, theirs) = (
+                sibling_target.trim_end_matches('.').to_string(),
+                target.trim_end_matches('.').to_string(),
+            );
+            finding
+                .fix(format!(
+                    "Swap the two CNAMEs back: {host} → {own}, {sibling_host} → {theirs}."
+                ))
+                .records(vec![
+                    RecordChange::replace(&host, "CNAME", theirs.clone(), own.clone()),
+                    RecordChange::replace(&sibling_host, "CNAME", own, theirs),
+                ])
+        }
+        None => finding.fix(format!(
+            "Point {host} at the {selector} target {name}'s console shows for it, not {sibling}'s."
+        )),
+    }
 }
 
 fn cname_target(records: &DomainRecords, host: &DomainName) -> Result<Option<String>, String> {
