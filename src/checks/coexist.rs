@@ -982,7 +982,7 @@ fn dkim_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> 
                         findings.push(cross_wired(
                             records,
                             side,
-                            &signer,
+                            signer,
                             &selector,
                             sibling,
                             t,
