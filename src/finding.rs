@@ -132,6 +132,9 @@ impl Finding {
 
     /// The exact DNS changes that carry out the fix (set after [`Finding::fix`]).
     pub fn records(mut self, records: Vec<RecordChange>) -> Self {
+        if records.is_empty() {
+            return self;
+        }
         match &mut self.fix {
             Some(fix) => fix.records = records,
             None => {

@@ -87,7 +87,8 @@ pub struct RequirementResult {
     pub status: RequirementStatus,
     /// One line: why it passed or failed.
     pub summary: String,
-    /// The findings behind the result (fail, warn and inconclusive ones; passes for the record).
+    /// The findings behind the result: every one, info and passes included (info never
+    /// counts against the gate; formats other than JSON leave passes out).
     pub findings: Vec<GateFinding>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleResult>,
@@ -105,6 +106,8 @@ pub struct GateReport {
     /// Both platforms are expected to send (the stage is before the cutover).
     pub before_cutover: bool,
     pub decision: Decision,
+    /// The plan's domains, in plan order.
+    pub domains: Vec<String>,
     pub requirements: Vec<RequirementResult>,
     pub queries: u64,
     pub elapsed_ms: u64,
@@ -240,11 +243,12 @@ fn status_of<'a>(
 fn counts(findings: &[GateFinding]) -> String {
     let n = |s: Severity| findings.iter().filter(|f| f.finding.severity == s).count();
     format!(
-        "{} fail, {} warn, {} inconclusive, {} pass",
+        "{} fail, {} warn, {} inconclusive, {} pass, {} info",
         n(Severity::Fail),
         n(Severity::Warn),
         n(Severity::Inconclusive),
-        n(Severity::Pass)
+        n(Severity::Pass),
+        n(Severity::Info)
     )
 }
 
@@ -430,16 +434,11 @@ fn requirement_from_findings(
     what: &str,
 ) -> RequirementResult {
     let status = status_of(findings.iter(), false);
-    let shown: Vec<GateFinding> = findings
-        .iter()
-        .filter(|f| f.finding.severity != Severity::Info || f.overridden.is_some())
-        .cloned()
-        .collect();
     RequirementResult {
         requirement: requirement.to_string(),
         status,
         summary: format!("{what}: {}", counts(findings)),
-        findings: shown,
+        findings: findings.to_vec(),
         rules: Vec::new(),
     }
 }
@@ -800,7 +799,15 @@ pub async fn evaluate(
             (Requirement::Snapshot, _) => snapshot_result(plan),
             (Requirement::Dns, Some(e)) => requirement_from_findings(requirement, &e.dns, "DNS checks of the plan's domains"),
             (Requirement::Coexistence, Some(e)) => {
-                requirement_from_findings(requirement, &e.coexist, "migration checks (both platforms, budget, alignment, rDNS)")
+                requirement_from_findings(
+                    requirement,
+                    &e.coexist,
+                    if plan.before_cutover(stage) {
+                        "migration checks (old and new platforms side by side, SPF budget, alignment, rDNS)"
+                    } else {
+                        "migration checks (the new platforms alone, SPF budget, alignment, rDNS)"
+                    },
+                )
             }
             (Requirement::Policies, Some(e)) => {
                 policy_result(requirement, &plan.policies, catalog, e, &sending, seed.as_ref())
@@ -837,6 +844,7 @@ pub async fn evaluate(
         stages: plan.stages.len(),
         before_cutover: plan.before_cutover(stage),
         decision,
+        domains: plan.domains.iter().map(|d| d.name.to_string()).collect(),
         requirements,
         queries,
         elapsed_ms: started.elapsed().as_millis() as u64,

@@ -31,6 +31,7 @@ pub mod exit;
 pub mod fetch;
 pub mod files;
 pub mod finding;
+pub mod fixes;
 pub mod gate;
 pub mod merge;
 pub mod migration;

@@ -405,3 +405,90 @@ fn a_cross_wired_dkim_delegation_fails_with_the_swap_as_its_fix() {
     let (_, report) = gate(&plan(), &fixtures().join("zones"), "seed");
     assert!(!report.to_string().contains("dkim-cross-wired"));
 }
+
+#[test]
+fn the_cutover_gate_shows_its_advice_in_every_format_without_counting_it() {
+    let run = |format: &str| -> (i32, String) {
+        let out = mailshift()
+            .arg("gate")
+            .arg(plan())
+            .args([
+                "--stage",
+                "cutover",
+                "--offline",
+                "--no-record",
+                "--format",
+                format,
+                "--color",
+                "never",
+                "--zone",
+            ])
+            .arg(fixtures().join("zones"))
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+        )
+    };
+    // Mandrill is retired at the cutover; its include is still at the apex: advice, not a
+    // failure, with the exact record that frees its lookup.
+    let (code, text) = run("json");
+    assert_eq!(code, 0, "{text}");
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["decision"], "open");
+    let all = findings(&report);
+    let old = find(&all, "harborandpine.com", "coexist.old-still-present");
+    assert_eq!(old.len(), 1, "{all:#?}");
+    assert_eq!(old[0]["severity"], "info");
+    assert!(old[0]["message"].as_str().unwrap().starts_with(
+        "From this stage on only Postmark (ActiveCampaign) sends for harborandpine.com"
+    ));
+    assert_eq!(
+        old[0]["fix"]["records"][0]["value"],
+        "v=spf1 include:_spf.google.com include:mail.zendesk.com include:_spf.crm-tool.net a mx ~all"
+    );
+    assert!(old[0]["fix"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("to free 1 lookup "));
+    for format in ["table", "markdown", "junit"] {
+        let (code, text) = run(format);
+        assert_eq!(code, 0, "{format}: {text}");
+        assert!(
+            text.contains("coexist.old-still-present"),
+            "{format}: {text}"
+        );
+        assert!(text.contains("free 1 lookup"), "{format}: {text}");
+        // At the cutover nothing says both platforms send.
+        assert!(!text.contains("both send"), "{format}: {text}");
+    }
+    let (_, text) = run("github");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("::notice ") && l.contains("coexist.old-still-present")),
+        "{text}"
+    );
+    let (_, seed) = run("table");
+    assert!(seed.contains("only the new platforms send"));
+    let out = mailshift()
+        .arg("gate")
+        .arg(plan())
+        .args([
+            "--stage",
+            "seed",
+            "--offline",
+            "--no-record",
+            "--format",
+            "table",
+            "--color",
+            "never",
+            "--zone",
+        ])
+        .arg(fixtures().join("zones"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("Old and new platforms both send at this stage"));
+}

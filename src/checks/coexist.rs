@@ -180,6 +180,22 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
         Some(t) => format!("{domain} TXT \"{t}\""),
         None => format!("{domain} has no single SPF record"),
     };
+    // The exact change that adds or removes terms: the edited record, or a new one.
+    let edited = |add: &[String], remove: &[String]| -> (String, Vec<RecordChange>) {
+        match &record_text {
+            Some(old) => {
+                let value = crate::fixes::spf_edit(old, add, remove);
+                (
+                    value.clone(),
+                    vec![RecordChange::replace(domain, "TXT", old.clone(), value)],
+                )
+            }
+            None => {
+                let value = crate::fixes::spf_edit("v=spf1 ~all", add, remove);
+                (value.clone(), vec![RecordChange::add(domain, "TXT", value)])
+            }
+        }
+    };
     let mut missing: Vec<(String, String, u32)> = Vec::new(); // (platform, include, cost)
     for (side, is_new) in live_sides(ctx) {
         let Some(profile_spf) = &side.profile.spf else {
@@ -226,7 +242,8 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                     ),
                 )
                 .evidence(evidence_record.clone())
-                .fix(format!("Add `include:{include}` before the `all` term (it costs {cost} lookups).")),
+                .fix(format!("Add `include:{include}` before the `all` term (it costs {}): `{}`.", lookups_word(cost), edited(&[format!("include:{include}")], &[]).0))
+                .records(edited(&[format!("include:{include}")], &[]).1),
             );
         } else {
             findings.push(
@@ -239,7 +256,8 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                     ),
                 )
                 .evidence(evidence_record.clone())
-                .fix(format!("Put `include:{include}` back until the cutover stage.")),
+                .fix(format!("Put `include:{include}` back until the cutover stage: `{}`.", edited(&[format!("include:{include}")], &[]).0))
+                .records(edited(&[format!("include:{include}")], &[]).1),
             );
         }
     }
@@ -272,10 +290,12 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                     )
                     .evidence(evidence_record.clone())
                     .fix(format!(
-                        "Keep `{}` in the record (it costs {}).",
+                        "Keep `{}` in the record (it costs {}): `{}`.",
                         kept.term,
-                        lookups_word(cost)
-                    )),
+                        lookups_word(cost),
+                        edited(std::slice::from_ref(&kept.term), &[]).0
+                    ))
+                    .records(edited(std::slice::from_ref(&kept.term), &[]).1),
                 );
                 missing.push((kept.sender.clone(), kept.term.clone(), cost));
             }
@@ -291,17 +311,20 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                 let freed = DomainName::parse(include)
                     .map(|t| spf::include_cost(records, &t).lookups)
                     .unwrap_or(1);
+                let (value, change) = edited(&[], &[format!("include:{include}")]);
                 findings.push(
                     Finding::new(
                         "coexist.old-still-present",
                         Severity::Info,
                         format!(
-                            "The cutover is done, but the SPF record still includes {} (`include:{include}`).",
+                            "From this stage on only {} sends for {domain}, but its SPF record still includes {} (`include:{include}`), which nothing in the plan needs any more.",
+                            ctx.new.map_or("the new platform".to_string(), |n| n.profile.name.clone()),
                             old.profile.name
                         ),
                     )
                     .evidence(evidence_record.clone())
-                    .fix(format!("Remove `include:{include}` to free {freed} lookups and stop authorising the old platform.")),
+                    .fix(format!("Remove `include:{include}` to free {} and stop authorising the old platform: `{value}`.", lookups_word(freed)))
+                    .records(change),
                 );
             }
         }
@@ -330,10 +353,14 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
         };
         let advice = || {
             let plan = BudgetPlan::new(records, ctx, current.as_ref(), &missing);
-            (plan.fix(), plan.records())
+            (
+                plan.fix(),
+                plan.records(),
+                plan.changes(record_text.as_deref()),
+            )
         };
         if merged > spf::LOOKUP_LIMIT {
-            let (fix, data) = advice();
+            let (fix, data, changes) = advice();
             findings.push(
                 Finding::new(
                     "coexist.spf-budget",
@@ -345,10 +372,11 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                 )
                 .evidence(evidence)
                 .fix(fix)
+                .records(changes)
                 .data(data),
             );
         } else if merged >= spf::LOOKUP_LIMIT - 1 {
-            let (fix, data) = advice();
+            let (fix, data, changes) = advice();
             findings.push(
                 Finding::new(
                     "coexist.spf-budget",
@@ -360,6 +388,7 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                 )
                 .evidence(evidence)
                 .fix(fix)
+                .records(changes)
                 .data(data),
             );
         } else if !missing.is_empty() || ctx.before_cutover {
@@ -582,6 +611,19 @@ impl BudgetPlan {
         fix
     }
 
+    /// The record change the fix proposes, when it offers an exact record that fits.
+    fn changes(&self, current: Option<&str>) -> Vec<RecordChange> {
+        let (record, lookups) = self.proposal();
+        let offered = lookups <= spf::LOOKUP_LIMIT
+            && (!self.unneeded.is_empty() || self.lookups > spf::LOOKUP_LIMIT);
+        match (offered, current) {
+            (false, _) => Vec::new(),
+            (true, Some(old)) if old == record => Vec::new(),
+            (true, Some(old)) => vec![RecordChange::replace(&self.domain, "TXT", old, record)],
+            (true, None) => vec![RecordChange::add(&self.domain, "TXT", record)],
+        }
+    }
+
     /// The certain changes as data: the exact record to publish.
     fn records(&self) -> serde_json::Value {
         let (record, lookups) = self.proposal();
@@ -621,6 +663,18 @@ fn not_needed_here(ctx: &Context<'_>, term: &str) -> Option<String> {
             continue;
         }
         let name = &side.profile.name;
+        let retired = ctx
+            .old
+            .is_some_and(|o| std::ptr::eq(o.profile, side.profile))
+            && !ctx.before_cutover
+            && !ctx
+                .new
+                .is_some_and(|n| std::ptr::eq(n.profile, side.profile));
+        if retired {
+            return Some(format!(
+                "{name} is retired at the cutover, so nothing sends through this include any more"
+            ));
+        }
         return match (spf.placement, &side.setup.return_path) {
             (SpfPlacement::NotNeeded, _) => Some(format!(
                 "{name}'s mail uses the platform's own envelope domain, so receivers never evaluate this include for it"

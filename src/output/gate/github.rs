@@ -30,7 +30,10 @@ impl GateFormatter for GithubFormatter {
                 let level = match f.finding.severity {
                     Severity::Fail => "error",
                     Severity::Warn | Severity::Inconclusive => "warning",
-                    _ => continue,
+                    // Never counted against the gate, but advice worth seeing (the cutover's
+                    // "remove the old include").
+                    Severity::Info => "notice",
+                    Severity::Pass => continue,
                 };
                 let key = (
                     f.domain.clone(),

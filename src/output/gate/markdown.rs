@@ -20,14 +20,14 @@ impl GateFormatter for MarkdownFormatter {
             Decision::Inconclusive => "❔",
         };
         let mut out = format!(
-            "## {icon} Gate `{}` ({} of {}): {}\n\nPlan: **{}** (`{}`). Both platforms are {}expected to send at this stage.\n\n",
+            "## {icon} Gate `{}` ({} of {}): {}\n\nPlan: **{}** (`{}`). {}\n\n",
             report.stage,
             report.stage_number,
             report.stages,
             decision_word(report.decision),
             report.plan,
             report.plan_file,
-            if report.before_cutover { "" } else { "no longer " }
+            super::stage_sentence(report)
         );
         out.push_str("| | Requirement | Result |\n|---|---|---|\n");
         for r in &report.requirements {
@@ -42,7 +42,7 @@ impl GateFormatter for MarkdownFormatter {
             let behind: Vec<_> = r
                 .findings
                 .iter()
-                .filter(|f| f.finding.severity >= Severity::Warn || f.overridden.is_some())
+                .filter(|f| f.finding.severity >= Severity::Info || f.overridden.is_some())
                 .collect();
             let failing_rules: Vec<_> = r
                 .rules

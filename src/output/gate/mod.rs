@@ -54,6 +54,15 @@ pub(crate) fn status_word(s: RequirementStatus) -> &'static str {
     }
 }
 
+/// Which platforms send at the report's stage, in words that fit the stage.
+pub(crate) fn stage_sentence(report: &GateReport) -> &'static str {
+    if report.before_cutover {
+        "Old and new platforms both send at this stage (it is before the cutover)."
+    } else {
+        "From this stage on only the new platforms send: the old ones are retired at the cutover."
+    }
+}
+
 /// The one-line headline of a report.
 pub(crate) fn headline(report: &GateReport) -> String {
     format!(

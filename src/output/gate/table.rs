@@ -49,14 +49,8 @@ impl GateFormatter for TableFormatter {
         } else {
             out.push_str(&format!("{head}{word}\n"));
         }
-        out.push_str(&format!(
-            "Both platforms are {}expected to send at this stage.\n",
-            if report.before_cutover {
-                ""
-            } else {
-                "no longer "
-            }
-        ));
+        out.push_str(super::stage_sentence(report));
+        out.push('\n');
         let mut table = self.table();
         table.set_header(vec!["", "Requirement", "Result"]);
         for r in &report.requirements {
@@ -87,7 +81,7 @@ impl GateFormatter for TableFormatter {
             let behind: Vec<_> = r
                 .findings
                 .iter()
-                .filter(|f| f.finding.severity >= Severity::Warn || f.overridden.is_some())
+                .filter(|f| f.finding.severity >= Severity::Info || f.overridden.is_some())
                 .collect();
             if behind.is_empty() {
                 continue;
