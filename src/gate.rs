@@ -253,13 +253,13 @@ fn counts(findings: &[GateFinding]) -> String {
 }
 
 /// Everything the checks found for a plan at one stage, after overrides.
-struct Evidence {
-    dns: Vec<GateFinding>,
-    coexist: Vec<GateFinding>,
-    dns_stats: DnsStats,
+pub(crate) struct Evidence {
+    pub(crate) dns: Vec<GateFinding>,
+    pub(crate) coexist: Vec<GateFinding>,
+    pub(crate) dns_stats: DnsStats,
 }
 
-async fn gather(
+pub(crate) async fn gather(
     resolver: &Resolver,
     plan: &Plan,
     catalog: &Catalog,
@@ -388,17 +388,25 @@ async fn gather(
                 apply_overrides(plan, &d.name, checks::coexist::analyse(&migration, &ctx));
             // The plain budget finding does not know the plan: its advice defers to the
             // migration check, which keeps the plan's senders and proposes the exact record.
-            if coexist_findings
+            let budget_records = coexist_findings
                 .iter()
-                .any(|f| f.finding.id == "coexist.spf-budget" && f.finding.fix.is_some())
-            {
+                .find(|f| f.finding.id == "coexist.spf-budget" && f.finding.fix.is_some())
+                .map(|f| {
+                    f.finding
+                        .fix
+                        .as_ref()
+                        .map(|x| x.records.clone())
+                        .unwrap_or_default()
+                });
+            if let Some(records) = budget_records {
                 for f in dns_findings.iter_mut().filter(|f| {
                     f.domain == d.name.as_str()
                         && matches!(f.finding.id.as_str(), "spf.lookup-budget" | "spf.lookup-limit")
                 }) {
-                    f.finding.fix = Some(
-                        "See coexist.spf-budget: it proposes the exact record that fits, keeping every sender the plan keeps.".into(),
-                    );
+                    f.finding.fix = Some(crate::finding::Fix {
+                        text: "See coexist.spf-budget: it proposes the exact record that fits, keeping every sender the plan keeps.".into(),
+                        records: records.clone(),
+                    });
                 }
             }
             (dns_findings, coexist_findings)

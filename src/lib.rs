@@ -21,6 +21,7 @@
 //! ```
 
 pub mod catalog;
+pub mod changes;
 pub mod checks;
 pub mod cli;
 pub mod dns;

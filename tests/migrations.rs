@@ -492,3 +492,161 @@ fn the_cutover_gate_shows_its_advice_in_every_format_without_counting_it() {
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("Old and new platforms both send at this stage"));
 }
+
+/// Applies `plan records --format json` changes to a directory of zone files, as a DNS-as-code
+/// tool would: each change goes to the zone whose origin is the longest suffix of its name; a
+/// replaced or removed record is the line with that owner, type and value.
+fn apply_changes(dir: &Path, changes: &[Value]) {
+    let zones: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let origin = p
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_end_matches(".zone")
+                .to_string();
+            (origin, p)
+        })
+        .collect();
+    for c in changes {
+        let name = c["name"].as_str().unwrap();
+        let rtype = c["type"].as_str().unwrap();
+        let (origin, path) = zones
+            .iter()
+            .filter(|(o, _)| name == o || name.ends_with(&format!(".{o}")))
+            .max_by_key(|(o, _)| o.len())
+            .unwrap_or_else(|| panic!("no zone for {name}"));
+        let text = std::fs::read_to_string(path).unwrap();
+        let owner_of = |line: &str| -> Option<String> {
+            let first = line.split_whitespace().next()?;
+            if line.starts_with(char::is_whitespace) || first.starts_with(['$', ';', '(']) {
+                return None;
+            }
+            Some(match first {
+                "@" => origin.clone(),
+                abs if abs.ends_with('.') => abs.trim_end_matches('.').to_string(),
+                rel => format!("{rel}.{origin}"),
+            })
+        };
+        let old = match c["action"].as_str().unwrap() {
+            "replace" => c["old"].as_str(),
+            "remove" => c["value"].as_str(),
+            _ => None,
+        };
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if let Some(old) = old {
+            let data = mailshift::fixes::zone_data(rtype, old);
+            let before = lines.len();
+            lines.retain(|l| {
+                !(owner_of(l).as_deref() == Some(name)
+                    && l.split_whitespace().any(|t| t == rtype)
+                    && l.contains(&data))
+            });
+            assert_eq!(
+                lines.len() + 1,
+                before,
+                "{name} {rtype} {old} not found once in {}",
+                path.display()
+            );
+        }
+        if c["action"] != "remove" {
+            lines.push(format!(
+                "{name}. IN {rtype} {}",
+                mailshift::fixes::zone_data(rtype, c["value"].as_str().unwrap())
+            ));
+        }
+        std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    }
+}
+
+#[test]
+fn plan_records_lists_exact_changes_that_open_the_gate_once_applied() {
+    // Three things broke at once: the defensive .net lost its null MX and went to p=none, news
+    // lost its SPF record, and Klaviyo's two selectors were swapped.
+    let zones = zones_with("harborandpine.net.zone", |t| {
+        t.replace(
+            "p=reject; sp=reject; adkim=s; aspf=s",
+            "p=none; adkim=s; aspf=s",
+        )
+        .replace("@       IN MX   0 .\n", "")
+    });
+    let com = zones.path().join("harborandpine.com.zone");
+    let text = std::fs::read_to_string(&com).unwrap();
+    std::fs::write(
+        &com,
+        text.replace("news       IN TXT  \"v=spf1 -all\"\n", "")
+            .replace(
+                "kl._domainkey     IN CNAME kl.domainkey",
+                "kl._domainkey     IN CNAME KL2SWAP",
+            )
+            .replace(
+                "kl2._domainkey    IN CNAME kl2.domainkey",
+                "kl2._domainkey    IN CNAME kl.domainkey",
+            )
+            .replace("KL2SWAP", "kl2.domainkey"),
+    )
+    .unwrap();
+    let (code, _) = gate(&plan(), zones.path(), "seed");
+    assert_eq!(code, 1);
+    let records = |format: &str| {
+        mailshift()
+            .args(["plan", "records"])
+            .arg(plan())
+            .args(["--stage", "seed", "--offline", "--format", format, "--zone"])
+            .arg(zones.path())
+            .output()
+            .unwrap()
+    };
+    let out = records("json");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json(&out.stdout);
+    assert_eq!(doc["schema_version"], 2);
+    let changes = doc["changes"].as_array().unwrap().clone();
+    let find_change = |name: &str, rtype: &str| {
+        changes
+            .iter()
+            .find(|c| c["name"] == name && c["type"] == rtype)
+            .unwrap_or_else(|| panic!("no {name} {rtype} in {changes:#?}"))
+    };
+    assert_eq!(find_change("harborandpine.net", "MX")["value"], "0 .");
+    assert_eq!(
+        find_change("_dmarc.harborandpine.net", "TXT")["value"],
+        "v=DMARC1; p=reject; sp=reject; adkim=s; aspf=s"
+    );
+    assert_eq!(
+        find_change("news.harborandpine.com", "TXT")["value"],
+        "v=spf1 -all"
+    );
+    // The swap is asked for by both domains that rely on the selectors: one change each.
+    let kl = find_change("kl._domainkey.harborandpine.com", "CNAME");
+    assert_eq!(kl["value"], "kl.domainkey.u7777777.wl100.sendgrid.net");
+    assert!(kl["because"].as_array().unwrap().len() >= 2, "{kl:#}");
+    assert_eq!(
+        changes
+            .iter()
+            .filter(|c| c["name"] == "kl._domainkey.harborandpine.com")
+            .count(),
+        1
+    );
+    // The zone fragment says the same, as records a zone file takes.
+    let zone = String::from_utf8(records("zone").stdout).unwrap();
+    assert!(
+        zone.contains("\nharborandpine.net. 3600 IN MX 0 .\n"),
+        "{zone}"
+    );
+    assert!(zone.contains("\nkl._domainkey.harborandpine.com. 3600 IN CNAME kl.domainkey.u7777777.wl100.sendgrid.net.\n"), "{zone}");
+    // Applied as they are, the changes open the gate and leave nothing to change.
+    apply_changes(zones.path(), &changes);
+    let (code, report) = gate(&plan(), zones.path(), "seed");
+    assert_eq!(code, 0, "{report:#}");
+    let again = json(&records("json").stdout);
+    assert_eq!(again["changes"].as_array().unwrap().len(), 0, "{again:#}");
+}

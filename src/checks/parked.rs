@@ -12,7 +12,7 @@
 use crate::checks::domain;
 use crate::dns::{Outcome, QueryType, RecordData};
 use crate::fetch::{spf_strings, DomainRecords, Selector};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, RecordChange, Severity};
 use crate::records::dkim::{DkimKeyRecord, PublicKey};
 use crate::records::dmarc::{DmarcRecord, Policy};
 use crate::records::spf::{Qualifier, SpfRecord, TermKind};
@@ -28,6 +28,9 @@ pub fn selectors() -> Vec<Selector> {
         explicit: true,
     }]
 }
+
+/// The DMARC record of a domain that sends nothing.
+const PROTECTIVE_DMARC: &str = "v=DMARC1; p=reject; sp=reject";
 
 /// The record a domain that sends nothing publishes, as a zone-file fragment.
 fn protective_records(domain: &str) -> String {
@@ -86,7 +89,8 @@ fn mx(records: &DomainRecords) -> Finding {
             format!("{domain} sends no mail but has no null MX: senders and receivers cannot tell that it never handles mail."),
         )
         .evidence(answer.describe())
-        .fix(format!("Publish `{domain}. IN MX 0 .` (RFC 7505).")),
+        .fix(format!("Publish `{domain}. IN MX 0 .` (RFC 7505)."))
+        .records(vec![RecordChange::add(domain, "MX", "0 .")]),
         hosts => Finding::new(
             "parked.mx",
             Severity::Info,
@@ -123,10 +127,30 @@ fn spf(records: &DomainRecords) -> Finding {
                 Severity::Fail,
             )
         };
+        // One record that says "nobody", in place of none or of several.
+        let mut changes: Vec<RecordChange> = texts
+            .iter()
+            .skip(1)
+            .map(|t| RecordChange::remove(domain, "TXT", t.clone()))
+            .collect();
+        changes.insert(
+            0,
+            match texts.first() {
+                Some(first) => RecordChange::replace(domain, "TXT", first.clone(), "v=spf1 -all"),
+                None => RecordChange::add(domain, "TXT", "v=spf1 -all"),
+            },
+        );
         return Finding::new("parked.spf", severity, message)
             .evidence(answer.describe())
-            .fix(fix);
+            .fix(fix)
+            .records(changes);
     };
+    let replace = vec![RecordChange::replace(
+        domain,
+        "TXT",
+        text.clone(),
+        "v=spf1 -all",
+    )];
     let record = SpfRecord::parse(text);
     let authorises: Vec<&str> = record
         .terms
@@ -154,14 +178,16 @@ fn spf(records: &DomainRecords) -> Finding {
             format!("{domain} authorises no sender, but `{text}` does not end in `-all`: mail claiming to be from it only soft-fails or is neutral."),
         )
         .evidence(answer.describe())
-        .fix(fix),
+        .fix(fix.clone())
+        .records(replace.clone()),
         (false, _, _) => Finding::new(
             "parked.spf",
             Severity::Fail,
             format!("The SPF record of {domain} does not parse (`{text}`): receivers return permerror, so it protects nothing."),
         )
         .evidence(answer.describe())
-        .fix(fix),
+        .fix(fix.clone())
+        .records(replace.clone()),
         (true, terms, _) => Finding::new(
             "parked.spf",
             Severity::Warn,
@@ -171,14 +197,15 @@ fn spf(records: &DomainRecords) -> Finding {
             ),
         )
         .evidence(answer.describe())
-        .fix(fix),
+        .fix(fix.clone())
+        .records(replace.clone()),
     }
 }
 
 fn dmarc(records: &DomainRecords) -> Finding {
     let domain = &records.domain;
     let name = domain.child("_dmarc");
-    let fix = format!("Publish `_dmarc.{domain}. IN TXT \"v=DMARC1; p=reject; sp=reject\"`.");
+    let fix = format!("Publish `_dmarc.{domain}. IN TXT \"{PROTECTIVE_DMARC}\"`.");
     let Some(answer) = records.get(&name, QueryType::Txt) else {
         return inconclusive("DMARC record", "not fetched".into(), String::new());
     };
@@ -199,9 +226,22 @@ fn dmarc(records: &DomainRecords) -> Finding {
                 texts.len()
             )
         };
+        let mut changes: Vec<RecordChange> = texts
+            .iter()
+            .skip(1)
+            .map(|t| RecordChange::remove(&name, "TXT", t.clone()))
+            .collect();
+        changes.insert(
+            0,
+            match texts.first() {
+                Some(first) => RecordChange::replace(&name, "TXT", first.clone(), PROTECTIVE_DMARC),
+                None => RecordChange::add(&name, "TXT", PROTECTIVE_DMARC),
+            },
+        );
         return Finding::new("parked.dmarc", Severity::Fail, message)
             .evidence(answer.describe())
-            .fix(fix);
+            .fix(fix)
+            .records(changes);
     };
     let record = DmarcRecord::parse(text);
     if !record.errors.is_empty() {
@@ -211,8 +251,27 @@ fn dmarc(records: &DomainRecords) -> Finding {
             format!("The DMARC record of {domain} does not parse: receivers ignore it."),
         )
         .evidence(answer.describe())
-        .fix(fix);
+        .fix(fix)
+        .records(vec![RecordChange::replace(
+            &name,
+            "TXT",
+            text.clone(),
+            PROTECTIVE_DMARC,
+        )]);
     }
+    // The record as it is, made protective: reject for the domain and its subdomains, no
+    // testing flag; report addresses and other tags kept.
+    let protective = DmarcRecord::parse(
+        &DmarcRecord::parse(&record.with_tag("p", Some("reject"))).with_tag("sp", Some("reject")),
+    );
+    let protective = protective.with_tag("t", None);
+    let exact = format!("Publish `_dmarc.{domain}. IN TXT \"{protective}\"`.");
+    let replace = vec![RecordChange::replace(
+        &name,
+        "TXT",
+        text.clone(),
+        protective,
+    )];
     let p = record.p.unwrap_or(Policy::None);
     let sp = record.sp.unwrap_or(p);
     match (p, sp, record.testing) {
@@ -228,28 +287,32 @@ fn dmarc(records: &DomainRecords) -> Finding {
             format!("{domain} rejects spoofed mail, but its subdomains are only `sp={}`: a spoofer can use any subdomain.", policy_name(sp)),
         )
         .evidence(answer.describe())
-        .fix(fix),
+        .fix(exact.clone())
+        .records(replace.clone()),
         (_, _, true) => Finding::new(
             "parked.dmarc",
             Severity::Warn,
             format!("The DMARC record of {domain} has `t=y` (testing): receivers apply one step less than `p={}`.", policy_name(p)),
         )
         .evidence(answer.describe())
-        .fix(fix),
+        .fix(exact.clone())
+        .records(replace.clone()),
         (Policy::Quarantine, _, false) => Finding::new(
             "parked.dmarc",
             Severity::Warn,
             format!("{domain} sends no mail, yet asks only for quarantine: nothing legitimate can fail, so `p=reject` costs nothing."),
         )
         .evidence(answer.describe())
-        .fix(fix),
+        .fix(exact.clone())
+        .records(replace.clone()),
         (Policy::None, _, false) => Finding::new(
             "parked.dmarc",
             Severity::Fail,
             format!("{domain} sends no mail, yet its DMARC policy is `p=none`: receivers deliver mail that spoofs it."),
         )
         .evidence(answer.describe())
-        .fix(fix),
+        .fix(exact.clone())
+        .records(replace.clone()),
     }
 }
 

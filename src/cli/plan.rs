@@ -1,6 +1,7 @@
-//! `mailshift plan validate|show`: read a migration plan, report its problems, or show its stages.
+//! `mailshift plan validate|show|records`: read a migration plan, report its problems, show its
+//! stages, or print the DNS changes a stage needs.
 
-use super::common::{write_human, write_report, CatalogArgs};
+use super::common::{runtime, write_human, write_report, CatalogArgs, DnsArgs};
 use super::providers::ListFormat;
 use crate::exit::ExitStatus;
 use crate::gate::{default_state_path, GateState};
@@ -26,6 +27,42 @@ pub enum PlanCommand {
         #[command(flatten)]
         catalog: CatalogArgs,
     },
+    /// Print every DNS change a stage needs: the exact records its checks propose, merged per
+    /// record, as a zone-file fragment or JSON for review or a DNS-as-code tool (exit 0 when
+    /// nothing needs to change, 1 when changes are listed, 3 when a lookup failed).
+    Records(RecordsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RecordsArgs {
+    pub plan: PathBuf,
+    /// The stage [default: the next stage whose gate has not opened].
+    #[arg(long, value_name = "NAME")]
+    pub stage: Option<String>,
+    #[arg(long, value_enum, default_value = "zone")]
+    pub format: RecordsFormat,
+    /// TTL written on the records of the zone fragment.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u32,
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// State file recording which gates have opened [default: PLAN.state.json].
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+/// How `plan records` writes the changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecordsFormat {
+    /// A zone-file fragment: additions as records, replacements with the old record in a
+    /// comment, removals and reasons as comments.
+    Zone,
+    /// One JSON document: `changes` as `{action, name, type, value, old, because}`.
+    Json,
 }
 
 /// Loads a plan, printing its problems; `None` means exit 2.
@@ -43,8 +80,64 @@ pub fn load_plan(
     }
 }
 
+fn records(args: RecordsArgs) -> anyhow::Result<ExitStatus> {
+    let Some((plan, catalog)) = load_plan(&args.plan, &args.catalog)? else {
+        return Ok(ExitStatus::BadInput);
+    };
+    let stage = match &args.stage {
+        Some(name) => match plan.stage(name) {
+            Some((i, _)) => i,
+            None => {
+                let names: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
+                eprintln!(
+                    "error: the plan has no stage `{name}` (stages: {})",
+                    names.join(", ")
+                );
+                return Ok(ExitStatus::BadInput);
+            }
+        },
+        None => {
+            let state_path = args
+                .state
+                .clone()
+                .unwrap_or_else(|| default_state_path(&args.plan));
+            let state = GateState::load(&state_path).map_err(anyhow::Error::msg)?;
+            match state.next_stage(&plan) {
+                Some((i, _)) => i,
+                None => plan.stages.len().saturating_sub(1),
+            }
+        }
+    };
+    let dns = args.dns.config()?;
+    let changes = runtime()?.block_on(async {
+        let resolver = crate::dns::Resolver::new(&dns)?;
+        crate::changes::for_stage(&resolver, &plan, &catalog, stage)
+            .await
+            .map_err(anyhow::Error::msg)
+    })?;
+    match args.format {
+        RecordsFormat::Json => write_report(
+            args.output.as_deref(),
+            &(serde_json::to_string_pretty(&changes)? + "\n"),
+        )?,
+        RecordsFormat::Zone => write_human(
+            args.output.as_deref(),
+            &crate::changes::zone_text(&changes, args.ttl),
+            false,
+        )?,
+    }
+    Ok(if !changes.inconclusive.is_empty() {
+        ExitStatus::Inconclusive
+    } else if changes.is_empty() {
+        ExitStatus::Passed
+    } else {
+        ExitStatus::ChecksFailed
+    })
+}
+
 pub fn run(command: PlanCommand) -> anyhow::Result<ExitStatus> {
     match command {
+        PlanCommand::Records(args) => records(args),
         PlanCommand::Validate { plan, catalog } => {
             let Some((p, _)) = load_plan(&plan, &catalog)? else {
                 return Ok(ExitStatus::BadInput);
