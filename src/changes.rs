@@ -15,9 +15,6 @@ use crate::gate::{gather, GateFinding};
 use crate::plan::Plan;
 use serde::Serialize;
 
-/// Version of the JSON documents mailshift writes (see README, "JSON schema").
-pub const SCHEMA_VERSION: u32 = 2;
-
 /// Why a change is asked for: one finding.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Reason {
@@ -65,7 +62,6 @@ impl From<Conflict> for ConflictingChange {
 /// Everything one stage needs changed in DNS.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageChanges {
-    pub schema_version: u32,
     pub plan: String,
     pub stage: String,
     pub changes: Vec<PlannedChange>,
@@ -151,7 +147,6 @@ pub fn collect(plan: &str, stage: &str, findings: &[GateFinding]) -> StageChange
         })
         .collect();
     StageChanges {
-        schema_version: SCHEMA_VERSION,
         plan: plan.to_string(),
         stage: stage.to_string(),
         changes,

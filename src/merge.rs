@@ -188,7 +188,9 @@ fn read_report(
                     .into(),
             ));
         }
-        if text.starts_with("{\"summary\"") {
+        // The summary line: `{"schema_version":2,"summary":…}`, or `{"summary":…}` from
+        // reports written before documents carried a version.
+        if text.starts_with("{\"summary\"") || text.starts_with("{\"schema_version\"") {
             let parsed: SummaryLine = serde_json::from_str(text)
                 .map_err(|e| line_error(number, format!("not a mailshift summary: {e}")))?;
             summary = Some(parsed.summary);

@@ -33,7 +33,11 @@ fn exit_0_when_every_check_passes_and_json_has_the_documented_shape() {
         .keys()
         .map(|k| k.as_str())
         .collect();
-    assert_eq!(keys, HashSet::from(["domains", "summary"]));
+    assert_eq!(
+        keys,
+        HashSet::from(["schema_version", "domains", "summary"])
+    );
+    assert_eq!(doc["schema_version"], 2);
     let domain = &doc["domains"][0];
     assert_eq!(domain["domain"], "clean.test");
     assert_eq!(domain["status"], "pass");

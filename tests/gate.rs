@@ -695,7 +695,8 @@ fn check_against_one_provider_profile() {
 #[test]
 fn providers_are_listed() {
     let list = run_json(mailshift().args(["providers", "--format", "json"]), 0);
-    let ids: Vec<&str> = list
+    assert_eq!(list["schema_version"], 2);
+    let ids: Vec<&str> = list["providers"]
         .as_array()
         .unwrap()
         .iter()

@@ -118,7 +118,7 @@ fn records(args: RecordsArgs) -> anyhow::Result<ExitStatus> {
     match args.format {
         RecordsFormat::Json => write_report(
             args.output.as_deref(),
-            &(serde_json::to_string_pretty(&changes)? + "\n"),
+            &crate::output::pretty_json(&changes),
         )?,
         RecordsFormat::Zone => write_human(
             args.output.as_deref(),
@@ -170,7 +170,7 @@ pub fn run(command: PlanCommand) -> anyhow::Result<ExitStatus> {
             let text = match format {
                 ListFormat::Json => {
                     let doc = serde_json::json!({ "plan": p, "passed": state.passed });
-                    serde_json::to_string_pretty(&doc)? + "\n"
+                    crate::output::pretty_json(&doc)
                 }
                 ListFormat::Table => {
                     let mut table = crate::output::new_table(false, true);

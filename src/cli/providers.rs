@@ -65,7 +65,7 @@ pub fn run(args: ProvidersArgs) -> anyhow::Result<ExitStatus> {
         })
         .collect();
     let text = match args.format {
-        ListFormat::Json => serde_json::to_string_pretty(&rows)? + "\n",
+        ListFormat::Json => crate::output::pretty_json(&serde_json::json!({ "providers": rows })),
         ListFormat::Table => {
             let mut table = crate::output::new_table(false, true);
             table.set_header(vec![

@@ -66,7 +66,9 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<ExitStatus> {
             }
         };
         let text = match format {
-            DiffFormat::Json => serde_json::to_string_pretty(&changes)? + "\n",
+            DiffFormat::Json => {
+                crate::output::pretty_json(&serde_json::json!({ "changes": changes }))
+            }
             DiffFormat::Text if changes.is_empty() => "No changes.\n".to_string(),
             DiffFormat::Text => changes
                 .iter()

@@ -79,8 +79,27 @@ pub fn row<S: AsRef<str>>(texts: impl IntoIterator<Item = S>) -> Vec<comfy_table
 }
 
 /// A value as pretty JSON with a final newline (or a JSON error object, never a panic).
+/// Version of every JSON document mailshift writes, first field `schema_version`. Raised when a
+/// field changes meaning or shape (2: `fix` became `{text, records}`; lists became objects);
+/// adding fields does not raise it. See README, "JSON schema".
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// A document with its schema version as first field.
+#[derive(serde::Serialize)]
+struct Versioned<'a, T: serde::Serialize> {
+    schema_version: u32,
+    #[serde(flatten)]
+    document: &'a T,
+}
+
+/// A JSON document (a struct or map: its fields follow `schema_version`), pretty-printed with a
+/// final newline.
 pub fn pretty_json<T: serde::Serialize>(value: &T) -> String {
-    let mut out = serde_json::to_string_pretty(value)
+    let versioned = Versioned {
+        schema_version: SCHEMA_VERSION,
+        document: value,
+    };
+    let mut out = serde_json::to_string_pretty(&versioned)
         .unwrap_or_else(|e| format!("{{\"error\":\"cannot serialise the report: {e}\"}}"));
     out.push('\n');
     out

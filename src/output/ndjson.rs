@@ -1,5 +1,5 @@
 //! `--format ndjson`: one JSON object per domain, written as soon as the domain is done, then
-//! `{"summary":{…}}` as the last line. Lets CI and scripts stream thousands of domains.
+//! `{"schema_version":2,"summary":{…}}` as the last line. Lets CI and scripts stream thousands of domains.
 
 use super::RunFormatter;
 use crate::engine::{CheckRun, DomainReport, Summary};
@@ -16,7 +16,9 @@ pub fn domain_line(report: &DomainReport) -> String {
 
 /// The closing summary line.
 pub fn summary_line(summary: &Summary) -> String {
-    let mut line = serde_json::json!({ "summary": summary }).to_string();
+    let mut line =
+        serde_json::json!({ "schema_version": super::SCHEMA_VERSION, "summary": summary })
+            .to_string();
     line.push('\n');
     line
 }
