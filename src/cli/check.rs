@@ -309,7 +309,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
             let text = output::formatter(format, style).format(&run);
             let text = match format {
                 Format::Table => output::escape::rendered(&text, style.color),
-                Format::Json | Format::Ndjson => std::borrow::Cow::Borrowed(text.as_str()),
+                // CSV keeps the exact strings for spreadsheets, but what reaches a terminal
+                // must not carry the control characters a hostile record can hold.
+                Format::Csv if to_terminal => output::escape::rendered(&text, false),
+                Format::Csv | Format::Json | Format::Ndjson => {
+                    std::borrow::Cow::Borrowed(text.as_str())
+                }
             };
             write(&mut sink, &text);
             run.summary

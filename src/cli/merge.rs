@@ -28,7 +28,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
                     }
                 }
             }
-            Format::Json | Format::Table => reports.push(report),
+            Format::Json | Format::Table | Format::Csv => reports.push(report),
         },
     );
     let summary = match merged {
@@ -43,7 +43,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
     }
     let text = match args.format {
         Format::Ndjson => ndjson::summary_line(&summary),
-        Format::Json | Format::Table => {
+        Format::Json | Format::Table | Format::Csv => {
             let tty = to_terminal(args.output.as_deref());
             let style = Style {
                 color: false,
@@ -57,6 +57,8 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
             let text = output::formatter(args.format, style).format(&run);
             match args.format {
                 Format::Table => output::escape::rendered(&text, false).into_owned(),
+                // Exact strings for files and pipes; escaped on a terminal (see `check`).
+                Format::Csv if tty => output::escape::rendered(&text, false).into_owned(),
                 _ => text,
             }
         }

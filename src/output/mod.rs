@@ -3,6 +3,7 @@
 //! A new format is one file here and one variant of [`Format`]. Formatters only render; colour
 //! and width decisions are made by the caller and passed in [`Style`].
 
+pub mod csv;
 pub mod escape;
 pub mod gate;
 pub mod json;
@@ -20,6 +21,9 @@ pub enum Format {
     Json,
     /// One JSON object per line: a line per domain as soon as it is done, then the summary.
     Ndjson,
+    /// A row per finding (domain, status, check, severity, message, fix, evidence), for
+    /// spreadsheets; cells that would run as formulas get a leading `'`.
+    Csv,
 }
 
 /// Presentation choices made at the edge (terminal or not, NO_COLOR, --verbose).
@@ -43,6 +47,7 @@ pub fn formatter(format: Format, style: Style) -> Box<dyn RunFormatter> {
         Format::Table => Box::new(table::TableFormatter { style }),
         Format::Json => Box::new(json::JsonFormatter),
         Format::Ndjson => Box::new(ndjson::NdjsonFormatter),
+        Format::Csv => Box::new(csv::CsvFormatter),
     }
 }
 
