@@ -1,11 +1,11 @@
 //! `mailshift check merge`: the ndjson reports of a sharded run in, one report out.
 
 use super::check::MergeArgs;
-use super::common::{open_sink, to_terminal};
+use super::common::{open_sink, style, to_terminal, ColorChoice};
 use crate::engine::CheckRun;
 use crate::exit::ExitStatus;
 use crate::merge::merge;
-use crate::output::{self, ndjson, Format, Style};
+use crate::output::{self, ndjson, Format};
 use anyhow::Context;
 use std::io::Write;
 
@@ -45,11 +45,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
         Format::Ndjson => ndjson::summary_line(&summary),
         Format::Json | Format::Table | Format::Csv => {
             let tty = to_terminal(args.output.as_deref());
-            let style = Style {
-                color: false,
-                verbose: false,
-                wrap: tty,
-            };
+            let style = style(ColorChoice::Never, false, args.output.as_deref());
             let run = CheckRun {
                 domains: reports,
                 summary: summary.clone(),
