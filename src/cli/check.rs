@@ -5,13 +5,13 @@
 //! the engine pulls domains. A million-line file is never held in memory (standard input,
 //! which cannot be read twice, is).
 
-use super::common::{open_sink, runtime, to_terminal, CatalogArgs, ColorChoice, DnsArgs};
+use super::common::{open_sink, runtime, style, to_terminal, CatalogArgs, ColorChoice, DnsArgs};
 use crate::dns::Resolver;
 use crate::domain::{parse_selector, DomainLines, DomainName, DomainRequest, InputError};
 use crate::engine::{check_domains, check_domains_streaming, CheckOptions, ProviderCheck, Shard};
 use crate::exit::{ExitStatus, FailOn};
 use crate::files::{self, FileKind};
-use crate::output::{self, ndjson, Format, Style};
+use crate::output::{self, ndjson, Format};
 use anyhow::{bail, Context};
 use std::io::Write;
 use std::net::IpAddr;
@@ -264,11 +264,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     } else {
         Format::Json
     });
-    let style = Style {
-        color: args.color.enabled(to_terminal),
-        verbose: args.verbose,
-        wrap: to_terminal,
-    };
+    let style = style(args.color, args.verbose, args.output.as_deref());
     let mut sink = open_sink(args.output.as_deref())?;
     let runtime = runtime()?;
     let progress = crate::progress::Progress::new(total);
@@ -309,7 +305,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
             let text = output::formatter(format, style).format(&run);
             let text = match format {
                 Format::Table => output::escape::rendered(&text, style.color),
-                Format::Json | Format::Ndjson => std::borrow::Cow::Borrowed(text.as_str()),
+                // CSV keeps the exact strings for spreadsheets, but what reaches a terminal
+                // must not carry the control characters a hostile record can hold.
+                Format::Csv if to_terminal => output::escape::rendered(&text, false),
+                Format::Csv | Format::Json | Format::Ndjson => {
+                    std::borrow::Cow::Borrowed(text.as_str())
+                }
             };
             write(&mut sink, &text);
             run.summary

@@ -1,4 +1,5 @@
-//! What the subcommands share: DNS options, colour, where output goes, the async runtime.
+//! What the subcommands share: DNS options, colour and width, where output goes, the async
+//! runtime.
 
 use crate::dns::DnsConfig;
 use anyhow::{bail, Context};
@@ -70,6 +71,54 @@ impl ColorChoice {
             }
         }
     }
+}
+
+/// Widths below this are not believed: pseudo-terminals under `script` or CI runners report
+/// zero or a few columns, and wrapping to that would print a character per line.
+pub const MIN_WIDTH: u16 = 40;
+
+/// `COLUMNS` above this is taken for a mistake rather than a screen.
+pub const MAX_WIDTH: u16 = 1000;
+
+/// The display columns human reports are wrapped to, decided once per run: `COLUMNS` when it is
+/// a number from [`MIN_WIDTH`] to [`MAX_WIDTH`] (as `ls` and clap honour it); otherwise the
+/// terminal's width when the report goes to a terminal that reports at least [`MIN_WIDTH`];
+/// otherwise [`PIPED_WIDTH`](crate::output::PIPED_WIDTH), so piped and `--output` reports never
+/// have unbounded lines. Colour plays no part.
+pub fn output_width(to_terminal: bool) -> u16 {
+    let terminal = if to_terminal {
+        terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| w.0)
+    } else {
+        None
+    };
+    choose_width(std::env::var("COLUMNS").ok().as_deref(), terminal)
+}
+
+/// [`output_width`] without the environment: `COLUMNS`' value, then the terminal's width.
+pub fn choose_width(columns: Option<&str>, terminal: Option<u16>) -> u16 {
+    let sane = |w: &u16| (MIN_WIDTH..=MAX_WIDTH).contains(w);
+    columns
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(sane)
+        .or(terminal.filter(|w| *w >= MIN_WIDTH))
+        .unwrap_or(crate::output::PIPED_WIDTH)
+}
+
+/// How a human report to `output` (standard output when `None`) is drawn: colour per `color`
+/// and whether it reaches a terminal, the width per [`output_width`].
+pub fn style(color: ColorChoice, verbose: bool, output: Option<&Path>) -> crate::output::Style {
+    let to_terminal = to_terminal(output);
+    crate::output::Style {
+        color: color.enabled(to_terminal),
+        verbose,
+        width: Some(output_width(to_terminal)),
+    }
+}
+
+/// The style of the plain lists (`plan show`, `providers`, `seed`): no colour, the width
+/// [`output_width`] decides for `output`.
+pub fn plain_style(output: Option<&Path>) -> crate::output::Style {
+    style(ColorChoice::Never, false, output)
 }
 
 /// `IP`, `IP:PORT`, `[IPv6]:PORT` → a socket address (port 53 by default).
@@ -161,5 +210,27 @@ pub struct CatalogArgs {
 impl CatalogArgs {
     pub fn load(&self) -> anyhow::Result<crate::catalog::Catalog> {
         Ok(crate::catalog::Catalog::load(self.checks_dir.as_deref())?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn width_is_columns_then_the_terminal_then_one_fixed_width() {
+        assert_eq!(choose_width(None, None), crate::output::PIPED_WIDTH);
+        assert_eq!(choose_width(None, Some(132)), 132);
+        assert_eq!(choose_width(Some("60"), Some(132)), 60);
+        assert_eq!(choose_width(Some(" 80 "), None), 80);
+        // Zero or a few columns from a pseudo-terminal, or nonsense in COLUMNS, are not believed.
+        assert_eq!(choose_width(None, Some(0)), crate::output::PIPED_WIDTH);
+        assert_eq!(choose_width(None, Some(12)), crate::output::PIPED_WIDTH);
+        for bad in ["39", "0", "-80", "wide", "", "1001", "99999999"] {
+            assert_eq!(choose_width(Some(bad), Some(90)), 90, "COLUMNS={bad:?}");
+            assert_eq!(choose_width(Some(bad), None), 100, "COLUMNS={bad:?}");
+        }
+        assert_eq!(choose_width(Some("40"), None), 40);
+        assert_eq!(choose_width(Some("1000"), None), 1000);
     }
 }

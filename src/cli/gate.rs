@@ -1,13 +1,14 @@
 //! `mailshift gate PLAN [--stage NAME]`: may this stage of the migration start?
 
 use super::common::{
-    runtime, to_terminal, write_human, write_report, CatalogArgs, ColorChoice, DnsArgs,
+    runtime, style, to_terminal, write_human, write_report, CatalogArgs, ColorChoice, DnsArgs,
 };
 use super::plan::load_plan;
 use crate::dns::Resolver;
 use crate::exit::ExitStatus;
 use crate::gate::{default_state_path, evaluate, Decision, GateState};
 use crate::output::gate::{formatter, GateFormat};
+use crate::output::Style;
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
@@ -95,16 +96,17 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
     } else {
         GateFormat::Json
     });
-    let color = args.color.enabled(tty) && format == GateFormat::Table;
-    let text = formatter(format, color).format(&report);
+    let mut style = style(args.color, false, args.output.as_deref());
+    style.color &= format == GateFormat::Table;
+    let text = formatter(format, style).format(&report);
     match format {
         GateFormat::Json => write_report(args.output.as_deref(), &text)?,
         // JUnit is XML, which cannot carry control characters at all.
-        _ => write_human(args.output.as_deref(), &text, color)?,
+        _ => write_human(args.output.as_deref(), &text, style.color)?,
     }
     if format == GateFormat::Github {
         if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
-            let markdown = formatter(GateFormat::Markdown, false).format(&report);
+            let markdown = formatter(GateFormat::Markdown, Style::default()).format(&report);
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)

@@ -1,11 +1,11 @@
 //! `mailshift check merge`: the ndjson reports of a sharded run in, one report out.
 
 use super::check::MergeArgs;
-use super::common::{open_sink, to_terminal};
+use super::common::{open_sink, style, to_terminal, ColorChoice};
 use crate::engine::CheckRun;
 use crate::exit::ExitStatus;
 use crate::merge::merge;
-use crate::output::{self, ndjson, Format, Style};
+use crate::output::{self, ndjson, Format};
 use anyhow::Context;
 use std::io::Write;
 
@@ -28,7 +28,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
                     }
                 }
             }
-            Format::Json | Format::Table => reports.push(report),
+            Format::Json | Format::Table | Format::Csv => reports.push(report),
         },
     );
     let summary = match merged {
@@ -43,13 +43,9 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
     }
     let text = match args.format {
         Format::Ndjson => ndjson::summary_line(&summary),
-        Format::Json | Format::Table => {
+        Format::Json | Format::Table | Format::Csv => {
             let tty = to_terminal(args.output.as_deref());
-            let style = Style {
-                color: false,
-                verbose: false,
-                wrap: tty,
-            };
+            let style = style(ColorChoice::Never, false, args.output.as_deref());
             let run = CheckRun {
                 domains: reports,
                 summary: summary.clone(),
@@ -57,6 +53,8 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
             let text = output::formatter(args.format, style).format(&run);
             match args.format {
                 Format::Table => output::escape::rendered(&text, false).into_owned(),
+                // Exact strings for files and pipes; escaped on a terminal (see `check`).
+                Format::Csv if tty => output::escape::rendered(&text, false).into_owned(),
                 _ => text,
             }
         }

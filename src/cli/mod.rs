@@ -5,7 +5,9 @@
 
 pub mod check;
 pub mod common;
+pub mod completions;
 pub mod gate;
+pub mod man;
 pub mod merge;
 pub mod plan;
 pub mod providers;
@@ -58,6 +60,10 @@ pub enum Command {
     Seed(seed::SeedCommand),
     /// Verify saved messages offline: SPF, DKIM, DMARC, ARC and the bulk-sender header rules.
     Verify(verify::VerifyArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page, or write every page (one per subcommand) with --output DIR.
+    Man(man::ManArgs),
 }
 
 pub const EXIT_CODES: &str = "Exit codes: 0 passed, 1 checks failed, 2 bad invocation or input, \
@@ -80,5 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Snapshot(args) => snapshot::run(args),
         Command::Seed(command) => seed::run(command),
         Command::Verify(args) => verify::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }

@@ -173,7 +173,8 @@ pub fn run(command: PlanCommand) -> anyhow::Result<ExitStatus> {
                     crate::output::pretty_json(&doc)
                 }
                 ListFormat::Table => {
-                    let mut table = crate::output::new_table(false, true);
+                    let width = super::common::plain_style(None).width;
+                    let mut table = crate::output::new_table(false, width);
                     table.set_header(vec![
                         "#",
                         "stage",
@@ -220,9 +221,9 @@ pub fn run(command: PlanCommand) -> anyhow::Result<ExitStatus> {
                     }
                     let domains: Vec<String> =
                         p.domains.iter().map(|d| d.name.to_string()).collect();
-                    format!(
-                        "\"{}\": {} → {}; domains: {}; policies: {}\n{table}\n",
-                        p.name,
+                    let head = format!(
+                        "\"{}\": {} → {}; domains: {}; policies: {}",
+                        crate::output::escape::text(&p.name),
                         p.from,
                         p.to,
                         domains.join(", "),
@@ -231,7 +232,8 @@ pub fn run(command: PlanCommand) -> anyhow::Result<ExitStatus> {
                         } else {
                             p.policies.join(", ")
                         }
-                    )
+                    );
+                    format!("{}\n{table}\n", crate::output::wrap(&head, width, "  "))
                 }
             };
             match format {

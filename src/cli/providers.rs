@@ -67,7 +67,8 @@ pub fn run(args: ProvidersArgs) -> anyhow::Result<ExitStatus> {
     let text = match args.format {
         ListFormat::Json => crate::output::pretty_json(&serde_json::json!({ "providers": rows })),
         ListFormat::Table => {
-            let mut table = crate::output::new_table(false, true);
+            let width = super::common::plain_style(args.output.as_deref()).width;
+            let mut table = crate::output::new_table(false, width);
             table.set_header(vec![
                 "id",
                 "platform",
@@ -121,7 +122,11 @@ pub fn run(args: ProvidersArgs) -> anyhow::Result<ExitStatus> {
                     rp,
                 ]));
             }
-            format!("{table}\n{} platforms. Details: checks/providers/<id>.toml; add your own with --checks-dir.\n", rows.len())
+            let note = format!(
+                "{} platforms. Details: checks/providers/<id>.toml; add your own with --checks-dir.",
+                rows.len()
+            );
+            format!("{table}\n{}\n", crate::output::wrap(&note, width, ""))
         }
     };
     match args.format {

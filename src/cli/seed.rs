@@ -1,6 +1,6 @@
 //! `mailshift seed send|inbox|results`: seed tests through the new platform.
 
-use super::common::{runtime, to_terminal, write_human, write_report, CatalogArgs, DnsArgs};
+use super::common::{runtime, write_human, write_report, CatalogArgs, DnsArgs};
 use super::plan::load_plan;
 use super::providers::ListFormat;
 use crate::dns::Resolver;
@@ -278,7 +278,8 @@ fn send_seeds(args: SendArgs) -> anyhow::Result<ExitStatus> {
             crate::output::pretty_json(&serde_json::json!({ "sent": rows, "store": store_path }))
         }
         ListFormat::Table => {
-            let mut table = crate::output::new_table(false, true);
+            let width = super::common::plain_style(None).width;
+            let mut table = crate::output::new_table(false, width);
             table.set_header(vec!["token", "seed address", "relay"]);
             for r in &rows {
                 table.add_row(crate::output::row(vec![
@@ -295,12 +296,13 @@ fn send_seeds(args: SendArgs) -> anyhow::Result<ExitStatus> {
                     ),
                 ]));
             }
-            format!(
-                "Seeds for stage `{stage}` via {}:{} (recorded in {}):\n{table}\n",
+            let head = format!(
+                "Seeds for stage `{stage}` via {}:{} (recorded in {}):",
                 seed.relay_host,
                 seed.relay_port,
                 store_path.display()
-            )
+            );
+            format!("{}\n{table}\n", crate::output::wrap(&head, width, "  "))
         }
     };
     match args.format {
@@ -400,7 +402,8 @@ fn results(args: ResultsArgs) -> anyhow::Result<ExitStatus> {
             "dropped": dropped,
         })),
         ListFormat::Table => {
-            let mut table = crate::output::new_table(false, to_terminal(None));
+            let width = super::common::plain_style(None).width;
+            let mut table = crate::output::new_table(false, width);
             table.set_header(vec![
                 "token",
                 "stage",
@@ -457,21 +460,26 @@ fn results(args: ResultsArgs) -> anyhow::Result<ExitStatus> {
                     verdict,
                 ]));
             }
-            let mut text = format!("{table}\n");
+            let mut notes = Vec::new();
             if !unexpected.is_empty() {
-                text.push_str(&format!(
-                    "{} other message(s) arrived without a known seed token.\n",
+                notes.push(format!(
+                    "{} other message(s) arrived without a known seed token.",
                     unexpected.len()
                 ));
             }
             if dropped.messages > 0 {
-                text.push_str(&format!(
-                    "{} message(s) from unknown senders ({}, arrived {} to {}) were dropped, oldest first, to keep the store within its quota (seed inbox --max-unknown-messages, --max-unknown-size).\n",
+                notes.push(format!(
+                    "{} message(s) from unknown senders ({}, arrived {} to {}) were dropped, oldest first, to keep the store within its quota (seed inbox --max-unknown-messages, --max-unknown-size).",
                     dropped.messages,
                     crate::files::show_size(dropped.bytes),
                     dropped.first_received_at.as_deref().unwrap_or("?"),
                     dropped.last_received_at.as_deref().unwrap_or("?"),
                 ));
+            }
+            let mut text = format!("{table}\n");
+            for note in notes {
+                text.push_str(&crate::output::wrap(&note, width, ""));
+                text.push('\n');
             }
             text
         }

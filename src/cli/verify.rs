@@ -1,10 +1,10 @@
 //! `mailshift verify`: saved messages in, verdicts out.
 
-use super::common::{open_sink, runtime, to_terminal, ColorChoice, DnsArgs};
+use super::common::{open_sink, runtime, style, to_terminal, ColorChoice, DnsArgs};
 use crate::dns::Resolver;
 use crate::exit::{ExitStatus, FailOn};
 use crate::verify::input::{expand, Messages};
-use crate::verify::report::{self, TableStyle, VerifiedMessage, VerifyRun, VerifySummary};
+use crate::verify::report::{self, VerifiedMessage, VerifyRun, VerifySummary};
 use crate::verify::{error_verdict, verify_message, Envelope};
 use anyhow::Context;
 use futures::StreamExt;
@@ -93,6 +93,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitStatus> {
     } else {
         VerifyFormat::Json
     });
+    let style = style(args.color, args.verbose, args.output.as_deref());
     let started = Instant::now();
     let runtime = runtime()?;
     let run = runtime.block_on(async {
@@ -133,20 +134,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitStatus> {
     })?;
     let text = match format {
         VerifyFormat::Json => report::json(&run),
-        VerifyFormat::Table => report::table(
-            &run,
-            TableStyle {
-                color: args.color.enabled(to_terminal),
-                wrap: to_terminal,
-                verbose: args.verbose,
-            },
-        ),
+        VerifyFormat::Table => report::table(&run, style),
     };
     let text = match format {
         VerifyFormat::Json => std::borrow::Cow::Borrowed(text.as_str()),
-        VerifyFormat::Table => {
-            crate::output::escape::rendered(&text, args.color.enabled(to_terminal))
-        }
+        VerifyFormat::Table => crate::output::escape::rendered(&text, style.color),
     };
     let mut sink = open_sink(args.output.as_deref())?;
     sink.write_all(text.as_bytes())

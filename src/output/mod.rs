@@ -1,8 +1,9 @@
 //! Output formats: one formatter per format, all over the same [`CheckRun`].
 //!
 //! A new format is one file here and one variant of [`Format`]. Formatters only render; colour
-//! and width decisions are made by the caller and passed in [`Style`].
+//! and width decisions are made by the caller, once, and passed in [`Style`].
 
+pub mod csv;
 pub mod escape;
 pub mod gate;
 pub mod json;
@@ -20,17 +21,27 @@ pub enum Format {
     Json,
     /// One JSON object per line: a line per domain as soon as it is done, then the summary.
     Ndjson,
+    /// A row per finding (domain, status, check, severity, message, fix, evidence), for
+    /// spreadsheets; cells that would run as formulas get a leading `'`.
+    Csv,
 }
 
-/// Presentation choices made at the edge (terminal or not, NO_COLOR, --verbose).
+/// Presentation choices made at the edge (terminal or not, NO_COLOR, --verbose, the width).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Style {
     pub color: bool,
     /// Show evidence for passing and informational findings too.
     pub verbose: bool,
-    /// Wrap tables to the terminal's width (only meaningful on a terminal).
-    pub wrap: bool,
+    /// The display columns tables and the lines around them are wrapped to. `None` leaves
+    /// lines as long as their content, for a program embedding the library; the command line
+    /// always decides one (`cli::common::output_width`).
+    pub width: Option<u16>,
 }
+
+/// The width of human reports that do not go to a terminal (piped, `--output FILE`), unless
+/// `COLUMNS` says otherwise: one fixed width, so a report in a CI log or a file reads the same
+/// on every machine.
+pub const PIPED_WIDTH: u16 = 100;
 
 /// Renders a whole run.
 pub trait RunFormatter {
@@ -43,29 +54,50 @@ pub fn formatter(format: Format, style: Style) -> Box<dyn RunFormatter> {
         Format::Table => Box::new(table::TableFormatter { style }),
         Format::Json => Box::new(json::JsonFormatter),
         Format::Ndjson => Box::new(ndjson::NdjsonFormatter),
+        Format::Csv => Box::new(csv::CsvFormatter),
     }
 }
 
-/// A table in mailshift's style: condensed UTF-8 borders; wrapped to the terminal (or 120
-/// columns when the terminal reports a uselessly small width) when `wrap`; colour only when
-/// `color`.
-pub fn new_table(color: bool, wrap: bool) -> comfy_table::Table {
+/// A table in mailshift's style: condensed UTF-8 borders; wrapped to `width` when there is
+/// one; colour only when `color`.
+pub fn new_table(color: bool, width: Option<u16>) -> comfy_table::Table {
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    if wrap {
+    // Colour and width were decided at the edge; left to itself comfy-table would ask the
+    // terminal again, and only when styling is off would it stop asking.
+    table.force_no_tty();
+    if let Some(width) = width {
         table.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-        // Some terminals (and pseudo-terminals under `script` or CI runners) report a width of
-        // zero or a few columns; wrapping to that would print one character per line.
-        if table.width().is_none_or(|w| w < 60) {
-            table.set_width(120);
-        }
+        table.set_width(width);
     }
     if color {
         table.enforce_styling();
-    } else {
-        table.force_no_tty();
     }
     table
+}
+
+/// Lines of a human report outside its tables, wrapped to the same `width`: each line on its
+/// own, at spaces where it can (a long word is split), with the lines it wraps onto indented by
+/// `indent`. Colour sequences take no room. Without a width the text is unchanged.
+pub fn wrap(text: &str, width: Option<u16>, indent: &str) -> String {
+    let Some(width) = width else {
+        return text.to_string();
+    };
+    // Words are broken only when longer than a line: splitting `List-Unsubscribe-Post` at its
+    // hyphens would print a header name that does not exist.
+    let options = textwrap::Options::new(usize::from(width))
+        .subsequent_indent(indent)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation);
+    text.split('\n')
+        .map(|line| {
+            // textwrap keeps a line's own leading spaces only as a word; as the first line's
+            // indent they survive wrapping.
+            let body = line.trim_start_matches(' ');
+            let lead = &line[..line.len() - body.len()];
+            textwrap::fill(body, options.clone().initial_indent(lead))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A table cell holding outside text, control characters escaped ([`escape::text`]).
@@ -146,7 +178,32 @@ impl std::fmt::Display for SummaryLine<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::SummaryLine;
+    use super::{wrap, SummaryLine};
+    use unicode_width::UnicodeWidthStr;
+
+    #[test]
+    fn text_lines_wrap_like_the_tables() {
+        let text = "  argument 2: `https://www.example.com/path` is not a valid domain name: this looks like a URL\nnext line";
+        assert_eq!(wrap(text, None, "  "), text);
+        let wrapped = wrap(text, Some(30), "  ");
+        let lines: Vec<&str> = wrapped.lines().collect();
+        assert!(lines.len() > 3, "{wrapped}");
+        assert!(lines.iter().all(|l| l.width() <= 30), "{wrapped}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.starts_with("  ") || *l == "next line"),
+            "{wrapped}"
+        );
+        assert_eq!(lines.last(), Some(&"next line"));
+        // Colour sequences take no room; hyphenated names are not split at their hyphens.
+        let coloured = "\u{1b}[1mexample.com\u{1b}[0m  \u{1b}[1;31mFAIL\u{1b}[0m";
+        assert_eq!(wrap(coloured, Some(17), ""), coloured);
+        assert_eq!(
+            wrap("see List-Unsubscribe-Post", Some(22), ""),
+            "see\nList-Unsubscribe-Post"
+        );
+    }
 
     #[test]
     fn summary_line_counts_plural_and_unusable_inputs() {

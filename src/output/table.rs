@@ -53,16 +53,21 @@ impl TableFormatter {
                 s.to_string()
             }
         };
-        out.push_str(&format!(
-            "{}  {}\n",
-            bold(&name),
+        let width = self.style.width;
+        let head = format!(
+            "{}  {}",
+            bold(&super::escape::text(&name)),
             status_text(report.status, self.style.color)
-        ));
+        );
+        out.push_str(&super::wrap(&head, width, "  "));
+        out.push('\n');
         if let Some(error) = &report.error {
-            out.push_str(&format!("  {}\n\n", super::escape::text(error)));
+            let error = format!("  {}", super::escape::text(error));
+            out.push_str(&super::wrap(&error, width, "  "));
+            out.push_str("\n\n");
             return;
         }
-        let mut table = super::new_table(self.style.color, self.style.wrap);
+        let mut table = super::new_table(self.style.color, width);
         table.set_header(vec!["", "Check", "Finding"]);
         let mut findings: Vec<_> = report.findings.iter().collect();
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
@@ -103,7 +108,8 @@ impl RunFormatter for TableFormatter {
             zone_answers: s.zone_answers,
             elapsed_ms: s.elapsed_ms,
         };
-        out.push_str(&format!("{line}\n"));
+        out.push_str(&super::wrap(&line.to_string(), self.style.width, ""));
+        out.push('\n');
         out
     }
 }

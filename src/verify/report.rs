@@ -5,6 +5,7 @@
 use super::MessageVerdict;
 use crate::dns::DnsStats;
 use crate::finding::{Severity, Status};
+use crate::output::{wrap, Style};
 use comfy_table::{Attribute, Cell, Color};
 use serde::Serialize;
 
@@ -81,14 +82,8 @@ pub fn json(run: &VerifyRun) -> String {
     crate::output::pretty_json(run)
 }
 
-/// How a table is drawn.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TableStyle {
-    pub color: bool,
-    pub wrap: bool,
-    /// Show the findings of passing messages too.
-    pub verbose: bool,
-}
+/// The indent of a finding's evidence and fix under its message.
+const DETAIL: &str = "       ";
 
 fn paint(text: &str, color: Option<Color>, on: bool) -> Cell {
     let cell = crate::output::cell(text);
@@ -159,11 +154,11 @@ fn dkim_cell(v: &MessageVerdict) -> (String, Option<Color>) {
     (text, color)
 }
 
-/// The run as a table.
-pub fn table(run: &VerifyRun, style: TableStyle) -> String {
+/// The run as a table; `style.verbose` shows the findings of passing messages too.
+pub fn table(run: &VerifyRun, style: Style) -> String {
     let on = style.color;
     let mut out = String::new();
-    let mut table = crate::output::new_table(style.color, style.wrap);
+    let mut table = crate::output::new_table(style.color, style.width);
     table.set_header(vec![
         "Message",
         "From",
@@ -251,13 +246,21 @@ pub fn table(run: &VerifyRun, style: TableStyle) -> String {
         out.push('\n');
         // Everything below quotes the message or the DNS: escaped, it cannot drive the terminal.
         let safe = crate::output::escape::text;
-        out.push_str(&format!(
-            "{}  {}\n",
-            safe(&m.source),
-            status_cell(v.status, false).content()
-        ));
+        // Each line wrapped to the tables' width, its continuation under its text.
+        let mut line = |text: String, indent: &str| {
+            out.push_str(&wrap(&text, style.width, indent));
+            out.push('\n');
+        };
+        line(
+            format!(
+                "{}  {}",
+                safe(&m.source),
+                status_cell(v.status, false).content()
+            ),
+            "  ",
+        );
         if let Some(subject) = &v.subject {
-            out.push_str(&format!("  Subject: {}\n", safe(subject)));
+            line(format!("  Subject: {}", safe(subject)), "    ");
         }
         let mut findings: Vec<_> = v
             .findings
@@ -267,25 +270,26 @@ pub fn table(run: &VerifyRun, style: TableStyle) -> String {
         let spf_shown = findings.iter().any(|f| f.id == "msg.spf");
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         for f in findings {
-            out.push_str(&format!(
-                "  {} {}: {}\n",
-                severity_text(f.severity),
-                f.id,
-                safe(&f.message)
-            ));
-            if !f.evidence.is_empty() {
-                for line in f.evidence.lines() {
-                    out.push_str(&format!("       {}\n", safe(line)));
-                }
+            line(
+                format!(
+                    "  {} {}: {}",
+                    severity_text(f.severity),
+                    f.id,
+                    safe(&f.message)
+                ),
+                DETAIL,
+            );
+            for evidence in f.evidence.lines() {
+                line(format!("{DETAIL}{}", safe(evidence)), DETAIL);
             }
             if let Some(fix) = &f.fix {
-                out.push_str(&format!("       Fix: {}\n", safe(&fix.text)));
+                line(format!("{DETAIL}Fix: {}", safe(&fix.text)), DETAIL);
             }
         }
         // Where the SPF inputs came from, when the SPF finding (whose evidence says so) is not
         // shown.
         if !spf_shown && v.status != Status::Error {
-            out.push_str(&format!("  SPF: {}\n", safe(&v.spf.detail)));
+            line(format!("  SPF: {}", safe(&v.spf.detail)), DETAIL);
         }
     }
 
@@ -299,6 +303,8 @@ pub fn table(run: &VerifyRun, style: TableStyle) -> String {
         zone_answers: s.zone_answers,
         elapsed_ms: s.elapsed_ms,
     };
-    out.push_str(&format!("\n{line}\n"));
+    out.push('\n');
+    out.push_str(&wrap(&line.to_string(), style.width, ""));
+    out.push('\n');
     out
 }

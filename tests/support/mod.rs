@@ -23,11 +23,13 @@ pub fn fixture_server() -> dns_server::TestDnsServer {
         .start()
 }
 
-/// The `mailshift` binary, with a deterministic environment: no colour override, no GitHub
-/// step summary, and `CI` set (so no progress bar).
+/// The `mailshift` binary, with a deterministic environment: no colour override, no width
+/// override (tables are 100 columns wide in a pipe), no GitHub step summary, and `CI` set (so
+/// no progress bar).
 pub fn mailshift() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("mailshift").unwrap();
     cmd.env_remove("NO_COLOR")
+        .env_remove("COLUMNS")
         .env_remove("GITHUB_STEP_SUMMARY")
         .env("CI", "1");
     cmd

@@ -7,6 +7,7 @@ pub mod markdown;
 pub mod table;
 
 use crate::gate::{Decision, GateReport, RequirementStatus};
+use crate::output::Style;
 
 /// The formats `mailshift gate` can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,9 +28,10 @@ pub trait GateFormatter {
     fn format(&self, report: &GateReport) -> String;
 }
 
-pub fn formatter(format: GateFormat, color: bool) -> Box<dyn GateFormatter> {
+/// The formatter for a format; only the table uses `style` (colour, width).
+pub fn formatter(format: GateFormat, style: Style) -> Box<dyn GateFormatter> {
     match format {
-        GateFormat::Table => Box::new(table::TableFormatter { color }),
+        GateFormat::Table => Box::new(table::TableFormatter { style }),
         GateFormat::Json => Box::new(json::JsonFormatter),
         GateFormat::Junit => Box::new(junit::JunitFormatter),
         GateFormat::Github => Box::new(github::GithubFormatter),

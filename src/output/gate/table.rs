@@ -4,16 +4,17 @@
 use super::{decision_word, headline, status_word, GateFormatter};
 use crate::finding::Severity;
 use crate::gate::{Decision, GateReport, RequirementStatus};
+use crate::output::{escape, wrap, Style};
 use comfy_table::{Cell, Color, Table};
 
 pub struct TableFormatter {
-    pub color: bool,
+    pub style: Style,
 }
 
 impl TableFormatter {
     fn paint(&self, text: &str, color: Color) -> Cell {
         let cell = Cell::new(text);
-        if self.color {
+        if self.style.color {
             cell.fg(color)
         } else {
             cell
@@ -21,7 +22,12 @@ impl TableFormatter {
     }
 
     fn table(&self) -> Table {
-        crate::output::new_table(self.color, true)
+        crate::output::new_table(self.style.color, self.style.width)
+    }
+
+    /// A line outside the tables, wrapped like them.
+    fn line(&self, text: &str) -> String {
+        wrap(text, self.style.width, "  ")
     }
 }
 
@@ -44,12 +50,13 @@ impl GateFormatter for TableFormatter {
             Decision::Closed => "31",
             Decision::Inconclusive => "35",
         };
-        if self.color {
-            out.push_str(&format!("{head}\x1b[1;{code}m{word}\x1b[0m\n"));
+        if self.style.color {
+            out.push_str(&self.line(&format!("{head}\x1b[1;{code}m{word}\x1b[0m")));
         } else {
-            out.push_str(&format!("{head}{word}\n"));
+            out.push_str(&self.line(&format!("{head}{word}")));
         }
-        out.push_str(super::stage_sentence(report));
+        out.push('\n');
+        out.push_str(&self.line(super::stage_sentence(report)));
         out.push('\n');
         let mut table = self.table();
         table.set_header(vec!["", "Requirement", "Result"]);
@@ -76,7 +83,8 @@ impl GateFormatter for TableFormatter {
                         crate::output::cell(&rule.detail),
                     ]);
                 }
-                out.push_str(&format!("\n{}:\n{rules}\n", r.requirement));
+                let title = self.line(&format!("{}:", escape::text(&r.requirement)));
+                out.push_str(&format!("\n{title}\n{rules}\n"));
             }
             let behind: Vec<_> = r
                 .findings
@@ -109,13 +117,16 @@ impl GateFormatter for TableFormatter {
                     crate::output::cell(text),
                 ]);
             }
-            out.push_str(&format!("\nBehind `{}`:\n{details}\n", r.requirement));
+            let title = self.line(&format!("Behind `{}`:", escape::text(&r.requirement)));
+            out.push_str(&format!("\n{title}\n{details}\n"));
         }
-        out.push_str(&format!(
-            "\n{} DNS queries · {:.2} s\n",
+        out.push('\n');
+        out.push_str(&self.line(&format!(
+            "{} DNS queries · {:.2} s",
             report.queries,
             report.elapsed_ms as f64 / 1000.0
-        ));
+        )));
+        out.push('\n');
         out
     }
 }
