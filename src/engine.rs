@@ -13,7 +13,7 @@
 use crate::checks;
 use crate::dns::Resolver;
 use crate::domain::{DomainRequest, InputError};
-use crate::fetch::{fetch_domain, probe_selectors, Selector};
+use crate::fetch::{fetch_domain, probe_selectors, DomainRecords, Selector};
 use crate::finding::{Finding, Status};
 use futures::StreamExt;
 use serde::Serialize;
@@ -179,6 +179,15 @@ pub async fn check_domain(
     request: &DomainRequest,
     options: &CheckOptions,
 ) -> DomainReport {
+    check_domain_records(resolver, request, options).await.0
+}
+
+/// Fetches and analyses one domain, and hands back the records the verdict was based on.
+pub async fn check_domain_records(
+    resolver: &Resolver,
+    request: &DomainRequest,
+    options: &CheckOptions,
+) -> (DomainReport, DomainRecords) {
     let provider_selectors: Vec<String> = options
         .provider
         .as_ref()
@@ -243,13 +252,14 @@ pub async fn check_domain(
         findings.extend(checks::coexist::analyse(&migration, &ctx));
         checks::coexist::spf_where_evaluated(&mut findings, &ctx);
     }
-    DomainReport {
+    let report = DomainReport {
         domain: request.domain.to_string(),
         unicode: request.domain.unicode(),
         status: Status::of(&findings),
         findings,
         error: None,
-    }
+    };
+    (report, records)
 }
 
 /// Checks every input, `options.concurrency` at a time, each domain on its own task so both

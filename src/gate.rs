@@ -13,7 +13,7 @@ use crate::catalog::{Catalog, VerifiedBy};
 use crate::checks;
 use crate::dns::{DnsStats, Resolver};
 use crate::domain::DomainName;
-use crate::engine::{check_domain, CheckOptions};
+use crate::engine::{check_domain_records, CheckOptions};
 use crate::fetch::fetch_domain;
 use crate::finding::{Finding, Severity};
 use crate::migration::{fetch_migration, Context, KeptTerm, SendingIp, Side};
@@ -109,6 +109,18 @@ pub struct GateReport {
     /// The plan's domains, in plan order.
     pub domains: Vec<String>,
     pub requirements: Vec<RequirementResult>,
+    /// How many distinct DNS answers the checks read, and their SHA-256 digest: what an opening
+    /// is based on (kept in the state file, so an audit can tell whether records changed since).
+    pub records_seen: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records_digest: Option<String>,
+    /// When this stage's gate had opened before: when, on which records, and whether they
+    /// have changed since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opened_before: Option<OpenedBefore>,
+    /// Why the stage order was overridden (`--force REASON`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forced: Option<String>,
     pub queries: u64,
     pub elapsed_ms: u64,
 }
@@ -125,6 +137,28 @@ pub struct PassedStage {
     pub stage: String,
     /// RFC 3339 time the gate opened.
     pub opened_at: String,
+    /// The digest of the DNS answers the opening was based on ([`GateReport::records_digest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_digest: Option<String>,
+    #[serde(default)]
+    pub records_seen: usize,
+    /// The reason given with `--force` when the stage opened out of order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced: Option<String>,
+    /// The mailshift version that opened it (a new version may read records differently).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailshift: Option<String>,
+}
+
+/// An earlier opening of the stage being evaluated again.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenedBefore {
+    pub opened_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records_digest: Option<String>,
+    /// The answers read now differ from those the opening was based on (`None` when the
+    /// opening recorded no digest or no checks ran now).
+    pub records_changed: Option<bool>,
 }
 
 /// Where the state of `plan` is kept unless `--state` says otherwise: `<plan>.state.json`.
@@ -165,15 +199,80 @@ impl GateState {
         self.passed.iter().any(|p| p.stage == stage)
     }
 
-    pub fn record(&mut self, plan: &str, stage: &str) {
+    /// Records an open gate with what it was based on; an opening already recorded is kept
+    /// (the first opening is the one an audit needs).
+    pub fn record(&mut self, plan: &str, report: &GateReport) {
         self.plan = plan.to_string();
-        if !self.has_passed(stage) {
+        if !self.has_passed(&report.stage) {
             self.passed.push(PassedStage {
-                stage: stage.to_string(),
+                stage: report.stage.clone(),
                 opened_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
                     .to_string(),
+                records_digest: report.records_digest.clone(),
+                records_seen: report.records_seen,
+                forced: report.forced.clone(),
+                mailshift: Some(env!("CARGO_PKG_VERSION").to_string()),
             });
         }
+    }
+
+    /// The stages before `stage` (0-based) whose gates have not opened.
+    pub fn unopened_before<'p>(&self, plan: &'p Plan, stage: usize) -> Vec<&'p str> {
+        plan.stages
+            .iter()
+            .take(stage)
+            .filter(|s| !self.has_passed(&s.name))
+            .map(|s| s.name.as_str())
+            .collect()
+    }
+
+    /// Applies the stage order to a report: a stage may open only after every stage before it
+    /// has, unless forced with a reason (recorded with the opening). Also notes an earlier
+    /// opening of this stage and whether the records changed since.
+    pub fn judge_order(&self, plan: &Plan, report: &mut GateReport, force: Option<&str>) {
+        if let Some(p) = self.passed.iter().find(|p| p.stage == report.stage) {
+            report.opened_before = Some(OpenedBefore {
+                opened_at: p.opened_at.clone(),
+                records_digest: p.records_digest.clone(),
+                records_changed: match (&p.records_digest, &report.records_digest) {
+                    (Some(then), Some(now)) => Some(then != now),
+                    _ => None,
+                },
+            });
+        }
+        let missing = self.unopened_before(plan, report.stage_number.saturating_sub(1));
+        if missing.is_empty() {
+            return;
+        }
+        let list = missing
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (were, have) = if missing.len() == 1 {
+            ("stage", "has")
+        } else {
+            ("stages", "have")
+        };
+        if let Some(reason) = force {
+            // Forcing skips the order check; the reason travels with the report and the opening.
+            report.forced = Some(format!(
+                "{reason} (the earlier {were} {list} {have} not opened)"
+            ));
+            return;
+        }
+        let result = RequirementResult {
+            requirement: "order".into(),
+            status: RequirementStatus::Failed,
+            summary: format!(
+                "the earlier {were} {list} {have} not opened yet: open {} first, or pass `--force REASON` to go ahead (the reason is recorded)",
+                if missing.len() == 1 { "it" } else { "them" }
+            ),
+            findings: Vec::new(),
+            rules: Vec::new(),
+        };
+        report.requirements.insert(0, result);
+        report.decision = decide(&report.requirements);
     }
 
     /// The first stage of `plan` whose gate has not opened yet.
@@ -257,6 +356,47 @@ pub(crate) struct Evidence {
     pub(crate) dns: Vec<GateFinding>,
     pub(crate) coexist: Vec<GateFinding>,
     pub(crate) dns_stats: DnsStats,
+    /// How many distinct answers the checks read, and their digest.
+    pub(crate) records_seen: usize,
+    pub(crate) records_digest: String,
+}
+
+/// One answer in a canonical form for the digest: name, type and the records, sorted (servers
+/// may return them in any order), or what happened instead.
+fn seen_lines(records: &crate::fetch::DomainRecords) -> Vec<String> {
+    records
+        .answers()
+        .map(|a| {
+            let mut line = format!("{} {}", a.name, a.qtype);
+            for hop in &a.cname_chain {
+                line.push_str(&format!(" CNAME {hop}"));
+            }
+            match &a.outcome {
+                crate::dns::Outcome::Records(rs) => {
+                    let mut data: Vec<String> = rs.iter().map(|r| r.data.presentation()).collect();
+                    data.sort();
+                    line.push_str(&format!(" = {}", data.join(" | ")));
+                }
+                other => line.push_str(&format!(" : {other:?}")),
+            }
+            line
+        })
+        .collect()
+}
+
+/// SHA-256 of the canonical answers, hex.
+fn digest(lines: &std::collections::BTreeSet<String>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for line in lines {
+        hasher.update(line.as_bytes());
+        hasher.update(b"\n");
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub(crate) async fn gather(
@@ -288,7 +428,11 @@ pub(crate) async fn gather(
                 let records =
                     fetch_domain(resolver, &d.name, crate::checks::parked::selectors()).await;
                 let findings = crate::checks::parked::analyse(&records);
-                return (apply_overrides(plan, &d.name, findings), Vec::new());
+                return (
+                    apply_overrides(plan, &d.name, findings),
+                    Vec::new(),
+                    seen_lines(&records),
+                );
             }
             let (old, new) = (side(catalog, &d.old), side(catalog, &d.new));
             let new_ips: Vec<SendingIp> = new
@@ -347,21 +491,26 @@ pub(crate) async fn gather(
                         f.extend(checks::dmarc::analyse(&records));
                         f.extend(checks::mx::analyse(&records));
                     }
-                    f
+                    (f, records)
                 } else {
                     let request = crate::domain::DomainRequest {
                         domain: d.name.clone(),
                         selectors,
                     };
-                    check_domain(resolver, &request, options).await.findings
+                    let (report, records) =
+                        check_domain_records(resolver, &request, options).await;
+                    (report.findings, records)
                 }
             };
-            let (mut own, migration) =
+            let ((mut own, own_records), migration) =
                 futures::join!(own_findings, fetch_migration(resolver, &ctx));
+            let mut seen = seen_lines(&own_records);
+            seen.extend(seen_lines(&migration.records));
             checks::coexist::spf_where_evaluated(&mut own, &ctx);
             let mut dns_findings = apply_overrides(plan, &d.name, own);
             for (signer, selectors) in elsewhere {
                 let records = crate::fetch::fetch_dkim_only(resolver, &signer, selectors).await;
+                seen.extend(seen_lines(&records));
                 dns_findings.extend(apply_overrides(
                     plan,
                     &d.name,
@@ -374,6 +523,7 @@ pub(crate) async fn gather(
                 .collect();
             for rp in return_paths {
                 let records = fetch_domain(resolver, rp, Vec::new()).await;
+                seen.extend(seen_lines(&records));
                 let (mut f, exists) = checks::domain::analyse(&records);
                 if exists {
                     f.extend(checks::spf::analyse(&records));
@@ -409,15 +559,19 @@ pub(crate) async fn gather(
                     });
                 }
             }
-            (dns_findings, coexist_findings)
+            (dns_findings, coexist_findings, seen)
         }
     }))
     .await;
-    for (d, c) in per_domain {
+    let mut seen = std::collections::BTreeSet::new();
+    for (d, c, lines) in per_domain {
         dns.extend(d);
         coexist.extend(c);
+        seen.extend(lines);
     }
     Ok(Evidence {
+        records_seen: seen.len(),
+        records_digest: digest(&seen),
         dns,
         coexist,
         dns_stats: resolver.stats(),
@@ -838,11 +992,7 @@ pub async fn evaluate(
         };
         requirements.push(result);
     }
-    let decision = match requirements.iter().map(|r| r.status).max() {
-        Some(RequirementStatus::Failed) => Decision::Closed,
-        Some(RequirementStatus::Inconclusive) => Decision::Inconclusive,
-        _ => Decision::Open,
-    };
+    let decision = decide(&requirements);
     let queries = evidence.as_ref().map_or(0, |e| e.dns_stats.queries);
     Ok(GateReport {
         plan: plan.name.clone(),
@@ -854,9 +1004,22 @@ pub async fn evaluate(
         decision,
         domains: plan.domains.iter().map(|d| d.name.to_string()).collect(),
         requirements,
+        records_seen: evidence.as_ref().map_or(0, |e| e.records_seen),
+        records_digest: evidence.as_ref().map(|e| e.records_digest.clone()),
+        opened_before: None,
+        forced: None,
         queries,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// The verdict of a set of requirement results.
+fn decide(requirements: &[RequirementResult]) -> Decision {
+    match requirements.iter().map(|r| r.status).max() {
+        Some(RequirementStatus::Failed) => Decision::Closed,
+        Some(RequirementStatus::Inconclusive) => Decision::Inconclusive,
+        _ => Decision::Open,
+    }
 }
 
 /// What the stage's seed tests showed: the findings of every seed sent for the stage (after

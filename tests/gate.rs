@@ -19,7 +19,12 @@ fn gate_offline(name: &str, stage: &str) -> Command {
     let mut cmd = mailshift();
     cmd.arg("gate")
         .arg(plan(name))
-        .args(["--stage", stage, "--no-record", "--offline", "--zone"])
+        .args(["--stage", stage, "--no-record", "--offline"])
+        .args([
+            "--force",
+            "evaluating this stage on its own in a test",
+            "--zone",
+        ])
         .arg(fixtures().join("zones"))
         .args(["--checks-dir"])
         .arg(fixtures().join("plans/checks"));
@@ -387,6 +392,8 @@ fn through_a_real_dns_server_open_and_inconclusive() {
                 "json",
                 "--timeout",
                 "1",
+                "--force",
+                "evaluating this stage on its own in a test",
             ])
             .args(["--nameserver", &server.nameserver_arg()]);
         cmd

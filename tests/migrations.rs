@@ -28,6 +28,8 @@ fn gate(plan: &Path, zones: &Path, stage: &str) -> (i32, Value) {
             "--no-record",
             "--format",
             "json",
+            "--force",
+            "evaluating this stage on its own in a test",
             "--zone",
         ])
         .arg(zones)
@@ -421,6 +423,8 @@ fn the_cutover_gate_shows_its_advice_in_every_format_without_counting_it() {
                 format,
                 "--color",
                 "never",
+                "--force",
+                "evaluating this stage on its own in a test",
                 "--zone",
             ])
             .arg(fixtures().join("zones"))
@@ -484,6 +488,8 @@ fn the_cutover_gate_shows_its_advice_in_every_format_without_counting_it() {
             "table",
             "--color",
             "never",
+            "--force",
+            "evaluating this stage on its own in a test",
             "--zone",
         ])
         .arg(fixtures().join("zones"))
@@ -649,4 +655,103 @@ fn plan_records_lists_exact_changes_that_open_the_gate_once_applied() {
     assert_eq!(code, 0, "{report:#}");
     let again = json(&records("json").stdout);
     assert_eq!(again["changes"].as_array().unwrap().len(), 0, "{again:#}");
+}
+
+#[test]
+fn stages_open_in_order_unless_forced_and_each_opening_records_what_it_saw() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan_path = dir.path().join("harborandpine.toml");
+    std::fs::copy(plan(), &plan_path).unwrap();
+    let state_path = dir.path().join("harborandpine.state.json");
+    let run = |stage: &str, extra: &[&str], zones: &Path| {
+        let out = mailshift()
+            .arg("gate")
+            .arg(&plan_path)
+            .args(["--stage", stage, "--offline", "--format", "json"])
+            .args(extra)
+            .arg("--zone")
+            .arg(zones)
+            .output()
+            .unwrap();
+        (out.status.code().unwrap(), json(&out.stdout))
+    };
+    let state = || -> Value {
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap()
+    };
+    let zones = fixtures().join("zones");
+    // seed before setup has opened: closed by the order, whatever the records say.
+    let (code, report) = run("seed", &[], &zones);
+    assert_eq!(code, 1);
+    assert_eq!(report["requirements"][0]["requirement"], "order");
+    assert_eq!(report["requirements"][0]["status"], "failed");
+    assert!(report["requirements"][0]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("the earlier stage `setup` has not opened yet"));
+    assert!(!state_path.exists(), "a closed gate records nothing");
+    // setup opens, and the state keeps the digest of the answers it read.
+    let (code, report) = run("setup", &[], &zones);
+    assert_eq!(code, 0, "{report:#}");
+    let digest = report["records_digest"].as_str().unwrap().to_string();
+    assert_eq!(digest.len(), 64);
+    assert!(report["records_seen"].as_u64().unwrap() > 20);
+    let opened = &state()["passed"][0];
+    assert_eq!(opened["stage"], "setup");
+    assert_eq!(opened["records_digest"], digest.as_str());
+    assert_eq!(opened["mailshift"], env!("CARGO_PKG_VERSION"));
+    // The cutover with seed not opened: closed, unless forced with a reason, which is recorded.
+    let (code, report) = run("cutover", &[], &zones);
+    assert_eq!(code, 1);
+    assert!(report["requirements"][0]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("`seed`"));
+    mailshift()
+        .arg("gate")
+        .arg(&plan_path)
+        .args(["--stage", "cutover", "--offline", "--force", " ", "--zone"])
+        .arg(&zones)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--force needs a reason"));
+    let (code, report) = run(
+        "cutover",
+        &[
+            "--force",
+            "seed approved by the deliverability lead (ticket DLV-142)",
+        ],
+        &zones,
+    );
+    assert_eq!(code, 0, "{report:#}");
+    let forced = state()["passed"][1]["forced"].as_str().unwrap().to_string();
+    assert!(forced.starts_with("seed approved by the deliverability lead (ticket DLV-142)"));
+    assert!(forced.contains("`seed` has not opened"), "{forced}");
+    // Evaluated again, setup says whether the records changed since it opened.
+    let (_, report) = run("setup", &["--no-record"], &zones);
+    assert_eq!(
+        report["opened_before"]["records_changed"], false,
+        "{report:#}"
+    );
+    let changed = zones_with("harborandpine.com.zone", |t| {
+        t.replace("p=quarantine; rua=", "p=reject; rua=")
+    });
+    let (_, report) = run("setup", &["--no-record"], changed.path());
+    assert_eq!(report["opened_before"]["records_changed"], true);
+    let out = mailshift()
+        .arg("gate")
+        .arg(&plan_path)
+        .args([
+            "--stage",
+            "setup",
+            "--offline",
+            "--no-record",
+            "--format",
+            "table",
+            "--zone",
+        ])
+        .arg(changed.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("the DNS records read now differ from those it opened on"));
 }

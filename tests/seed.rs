@@ -125,6 +125,8 @@ fn seeds_sent_over_starttls_arrive_authenticated_and_open_the_gate() {
             "json",
             "--no-record",
             "--offline",
+            "--force",
+            "evaluating this stage on its own in a test",
         ]),
         0,
     );
@@ -143,6 +145,7 @@ fn seeds_sent_over_starttls_arrive_authenticated_and_open_the_gate() {
             .arg("gate")
             .arg(&plan)
             .args(["--stage", "seed", "--format", "json", "--no-record"])
+            .args(["--force", "evaluating this stage on its own in a test"])
             .arg("--zone")
             .arg(fixtures().join("zones"))
             .arg("--offline")
@@ -171,6 +174,8 @@ fn seeds_sent_over_starttls_arrive_authenticated_and_open_the_gate() {
             "json",
             "--no-record",
             "--offline",
+            "--force",
+            "evaluating this stage on its own in a test",
         ]),
         3,
     );

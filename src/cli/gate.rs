@@ -40,6 +40,11 @@ pub struct GateArgs {
     #[arg(long)]
     pub no_record: bool,
 
+    /// Evaluate a stage although an earlier stage's gate has not opened; the reason is shown
+    /// and recorded with the opening.
+    #[arg(long, value_name = "REASON")]
+    pub force: Option<String>,
+
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
 
@@ -84,12 +89,19 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
         },
     };
     let dns = args.dns.config()?;
-    let report = runtime()?.block_on(async {
+    if let Some(reason) = &args.force {
+        if reason.trim().is_empty() {
+            eprintln!("error: --force needs a reason (it is recorded with the opening)");
+            return Ok(ExitStatus::BadInput);
+        }
+    }
+    let mut report = runtime()?.block_on(async {
         let resolver = Resolver::new(&dns)?;
         evaluate(&resolver, &plan, &catalog, stage)
             .await
             .map_err(anyhow::Error::msg)
     })?;
+    state.judge_order(&plan, &mut report, args.force.as_deref());
     let tty = to_terminal(args.output.as_deref());
     let format = args.format.unwrap_or(if tty {
         GateFormat::Table
@@ -125,7 +137,7 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
     Ok(match report.decision {
         Decision::Open => {
             if !args.no_record {
-                state.record(&plan.name, &report.stage);
+                state.record(&plan.name, &report);
                 state.save(&state_path).map_err(anyhow::Error::msg)?;
             }
             ExitStatus::Passed

@@ -135,6 +135,24 @@ fn records(args: RecordsArgs) -> anyhow::Result<ExitStatus> {
     })
 }
 
+/// The old (or new) platforms of the plan's sending domains, each once, in plan order.
+fn platforms(plan: &Plan, old: bool) -> String {
+    let mut ids: Vec<&str> = Vec::new();
+    for d in plan.domains.iter().filter(|d| d.sending) {
+        let side = if old { &d.old } else { &d.new };
+        if let Some(setup) = side {
+            if !ids.contains(&setup.platform.as_str()) {
+                ids.push(&setup.platform);
+            }
+        }
+    }
+    if ids.is_empty() {
+        "none".to_string()
+    } else {
+        ids.join(", ")
+    }
+}
+
 pub fn run(command: PlanCommand) -> anyhow::Result<ExitStatus> {
     match command {
         PlanCommand::Records(args) => records(args),
@@ -186,17 +204,20 @@ pub fn run(command: PlanCommand) -> anyhow::Result<ExitStatus> {
                         let requires: Vec<String> =
                             s.requires.iter().map(|r| r.to_string()).collect();
                         let sending = if p.before_cutover(i) {
-                            format!("{} + {}", p.from, p.to)
+                            format!("{} + {}", platforms(&p, true), platforms(&p, false))
                         } else {
-                            format!("{} only", p.to)
+                            format!("{} only", platforms(&p, false))
                         };
-                        let passed = state
-                            .passed
-                            .iter()
-                            .find(|x| x.stage == s.name)
-                            .map_or("not yet opened".to_string(), |x| {
-                                format!("opened {}", x.opened_at)
-                            });
+                        let passed = state.passed.iter().find(|x| x.stage == s.name).map_or(
+                            "not yet opened".to_string(),
+                            |x| {
+                                let forced = match &x.forced {
+                                    Some(reason) => format!("\nforced: {reason}"),
+                                    None => String::new(),
+                                };
+                                format!("opened {}{forced}", x.opened_at)
+                            },
+                        );
                         let name = match &s.description {
                             Some(d) => format!(
                                 "{}{}\n{d}",

@@ -29,6 +29,9 @@ impl GateFormatter for MarkdownFormatter {
             report.plan_file,
             super::stage_sentence(report)
         );
+        for note in super::history_notes(report) {
+            out.push_str(&format!("{note}\n\n"));
+        }
         out.push_str("| | Requirement | Result |\n|---|---|---|\n");
         for r in &report.requirements {
             out.push_str(&format!(

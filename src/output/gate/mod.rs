@@ -65,6 +65,32 @@ pub(crate) fn stage_sentence(report: &GateReport) -> &'static str {
     }
 }
 
+/// Sentences about the stage's history: forced past the order, opened before (and whether the
+/// records changed since).
+pub(crate) fn history_notes(report: &GateReport) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(reason) = &report.forced {
+        notes.push(format!(
+            "Forced past the stage order: {}",
+            crate::output::escape::text(reason)
+        ));
+    }
+    if let Some(before) = &report.opened_before {
+        notes.push(match before.records_changed {
+            Some(true) => format!(
+                "This gate opened on {}; the DNS records read now differ from those it opened on.",
+                before.opened_at
+            ),
+            Some(false) => format!(
+                "This gate opened on {}; the DNS records read now are the ones it opened on.",
+                before.opened_at
+            ),
+            None => format!("This gate opened on {}.", before.opened_at),
+        });
+    }
+    notes
+}
+
 /// The one-line headline of a report.
 pub(crate) fn headline(report: &GateReport) -> String {
     format!(

@@ -58,6 +58,10 @@ impl GateFormatter for TableFormatter {
         out.push('\n');
         out.push_str(&self.line(super::stage_sentence(report)));
         out.push('\n');
+        for note in super::history_notes(report) {
+            out.push_str(&self.line(&note));
+            out.push('\n');
+        }
         let mut table = self.table();
         table.set_header(vec!["", "Requirement", "Result"]);
         for r in &report.requirements {
