@@ -1028,7 +1028,11 @@ struct SeedEvidence {
     /// How many seeds were sent for the stage, and how many of them have arrived.
     sent: usize,
     arrived: usize,
+    /// Arrived authenticated and aligned (with or without warnings).
     passed: usize,
+    /// Of those, how many with warnings, and which.
+    warned: usize,
+    warnings: Vec<String>,
     findings: Vec<GateFinding>,
 }
 
@@ -1072,8 +1076,27 @@ fn seed_evidence(plan: &Plan, stage: &str) -> Result<SeedEvidence, (RequirementS
         arrived: outcomes.iter().filter(|o| o.arrival.is_some()).count(),
         passed: outcomes
             .iter()
-            .filter(|o| o.status == crate::finding::Status::Pass)
+            .filter(|o| {
+                o.arrival.is_some()
+                    && matches!(
+                        o.status,
+                        crate::finding::Status::Pass | crate::finding::Status::Warn
+                    )
+            })
             .count(),
+        warned: outcomes
+            .iter()
+            .filter(|o| o.arrival.is_some() && o.status == crate::finding::Status::Warn)
+            .count(),
+        warnings: {
+            let mut ids: Vec<String> = Vec::new();
+            for f in outcomes.iter().flat_map(|o| &o.findings) {
+                if f.severity == Severity::Warn && !ids.contains(&f.id) {
+                    ids.push(f.id.clone());
+                }
+            }
+            ids
+        },
         findings: outcomes
             .iter()
             .flat_map(|o| apply_overrides(plan, &seed.from_domain, o.findings.clone()))
@@ -1092,8 +1115,18 @@ fn seed_result(
         Ok(e) => (
             status_of(e.findings.iter(), false),
             format!(
-                "{} of {} seeds sent for `{stage}` arrived authenticated and aligned",
-                e.passed, e.sent
+                "{} of {} seed{} sent for `{stage}` arrived authenticated and aligned{}",
+                e.passed,
+                e.sent,
+                if e.sent == 1 { "" } else { "s" },
+                match e.warned {
+                    0 => String::new(),
+                    n => format!(
+                        " ({n} with {}: {})",
+                        if n == 1 { "a warning" } else { "warnings" },
+                        e.warnings.join(", ")
+                    ),
+                }
             ),
             e.findings.clone(),
         ),

@@ -838,3 +838,55 @@ fn a_relay_that_echoes_the_credentials_never_gets_them_into_output_store_or_resu
         assert!(all.contains("[redacted]"), "{all}");
     }
 }
+
+#[test]
+fn a_seed_gate_that_passes_with_warnings_says_so_in_its_summary() {
+    // Two seeds arrive signed and aligned, but over plain SMTP: the `seed` requirement passes
+    // (a missing TLS is a warning for the seed itself), and its summary agrees with that.
+    let dns = fixture_server();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("plain.seed.db");
+    let inbox = start_inbox(dns.addr(), &store, |_| {});
+    let plan = dir.path().join("plain.toml");
+    std::fs::write(
+        &plan,
+        std::fs::read_to_string(fixtures().join("plans/seed.toml"))
+            .unwrap()
+            .replace("tls = \"starttls\"", "tls = \"none\""),
+    )
+    .unwrap();
+    run_json(
+        mailshift()
+            .args(["seed", "send"])
+            .arg(&plan)
+            .args([
+                "--stage",
+                "seed",
+                "--relay",
+                &format!("127.0.0.1:{}", inbox.addr.port()),
+                "--allow-plaintext",
+            ])
+            .arg("--dkim-key")
+            .arg(fixtures().join("keys/rsa2048.pem"))
+            .args(["--selector", "seed", "--format", "json"]),
+        0,
+    );
+    drop(inbox);
+    let gate = run_json(
+        mailshift().arg("gate").arg(&plan).args([
+            "--stage",
+            "seed",
+            "--format",
+            "json",
+            "--no-record",
+            "--offline",
+        ]),
+        0,
+    );
+    let seed = &gate["requirements"][0];
+    assert_eq!(seed["status"], "passed", "{gate:#}");
+    assert_eq!(
+        seed["summary"],
+        "2 of 2 seeds sent for `seed` arrived authenticated and aligned (2 with warnings: seed.tls)"
+    );
+}
