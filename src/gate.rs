@@ -686,8 +686,8 @@ fn policy_result(
         requirement: requirement.to_string(),
         status,
         summary: format!(
-            "{} rules: {} passed, {} failed, {} inconclusive, {} left to seed tests, metrics or you",
-            rules.len(),
+            "{}: {} passed, {} failed, {} inconclusive, {} left to seed tests, metrics or you",
+            crate::words::count(rules.len(), "rule", "rules"),
             n(RequirementStatus::Passed),
             n(RequirementStatus::Failed),
             n(RequirementStatus::Inconclusive),

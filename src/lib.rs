@@ -43,3 +43,4 @@ pub mod records;
 pub mod seed;
 pub mod snapshot;
 pub mod verify;
+pub mod words;

@@ -97,7 +97,9 @@ pub fn merge(
     let mut problems = Vec::new();
     if unsharded > 0 && !shards.is_empty() {
         problems.push(format!(
-            "{unsharded} report(s) come from a run without --shard, mixed with sharded ones"
+            "{} {} from a run without --shard, mixed with sharded ones",
+            crate::words::count(unsharded, "report", "reports"),
+            crate::words::agree(unsharded, "comes", "come")
         ));
     }
     if shards.len() > 1 {
@@ -118,13 +120,20 @@ pub fn merge(
         }
         if !info.missing.is_empty() {
             let list: Vec<String> = info.missing.iter().map(|k| format!("{k}/{of}")).collect();
-            problems.push(format!("shard(s) {} have no report", list.join(", ")));
+            problems.push(format!(
+                "{} {} {} no report",
+                crate::words::agree(list.len(), "shard", "shards"),
+                list.join(", "),
+                crate::words::agree(list.len(), "has", "have")
+            ));
         }
         if !info.repeated.is_empty() {
             let list: Vec<String> = info.repeated.iter().map(|k| format!("{k}/{of}")).collect();
             problems.push(format!(
-                "shard(s) {} are given more than once (their domains would count twice)",
-                list.join(", ")
+                "{} {} {} given more than once (the domains would count twice)",
+                crate::words::agree(list.len(), "shard", "shards"),
+                list.join(", "),
+                crate::words::agree(list.len(), "is", "are")
             ));
         }
     }

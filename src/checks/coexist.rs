@@ -637,11 +637,7 @@ impl BudgetPlan {
 
 /// `1 lookup`, `3 lookups`.
 fn lookups_word(n: u32) -> String {
-    if n == 1 {
-        "1 lookup".into()
-    } else {
-        format!("{n} lookups")
-    }
+    crate::words::count(n as usize, "lookup", "lookups")
 }
 
 /// A term without its qualifier, in lower case.

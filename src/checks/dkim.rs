@@ -148,8 +148,8 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
                     "dkim.inconclusive",
                     Severity::Inconclusive,
                     format!(
-                        "No DKIM key was found, but {} lookups could not be answered.",
-                        failed.len()
+                        "No DKIM key was found, but {} could not be answered.",
+                        crate::words::count(failed.len(), "lookup", "lookups")
                     ),
                 )
                 .evidence(failed.join("\n")),
@@ -166,7 +166,7 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
                         names.join(", ")
                     ),
                 )
-                .fix("Enable DKIM signing in your sending platform and publish the record(s) it shows; if you already sign, name the selector with --selector."),
+                .fix("Enable DKIM signing in your sending platform and publish the records it shows; if you already sign, name the selector with --selector."),
             );
         }
     } else if !failed.is_empty() {

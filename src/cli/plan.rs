@@ -160,17 +160,16 @@ pub fn run(command: PlanCommand) -> anyhow::Result<ExitStatus> {
             let Some((p, _)) = load_plan(&plan, &catalog)? else {
                 return Ok(ExitStatus::BadInput);
             };
+            use crate::words::count;
             println!(
-                "{} is valid: \"{}\", {} → {}, {} domain{}, {} stages, {} override{}.",
+                "{} is valid: \"{}\", {} → {}, {}, {}, {}.",
                 plan.display(),
                 p.name,
-                p.from,
-                p.to,
-                p.domains.len(),
-                if p.domains.len() == 1 { "" } else { "s" },
-                p.stages.len(),
-                p.overrides.len(),
-                if p.overrides.len() == 1 { "" } else { "s" },
+                platforms(&p, true),
+                platforms(&p, false),
+                count(p.domains.len(), "domain", "domains"),
+                count(p.stages.len(), "stage", "stages"),
+                count(p.overrides.len(), "override", "overrides"),
             );
             Ok(ExitStatus::Passed)
         }

@@ -1,0 +1,34 @@
+//! Plain-English helpers for generated messages: a count with the noun in the right number,
+//! and verbs that agree with it, so messages never read "1 lookups" or "shard(s)".
+
+/// `1 lookup`, `3 lookups`; `many` is the plural form (`lookups`, `entries`).
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// The form of a verb (or any word) that agrees with `n`: `agree(1, "has", "have")`.
+pub fn agree<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_verbs_agree() {
+        assert_eq!(count(1, "lookup", "lookups"), "1 lookup");
+        assert_eq!(count(0, "lookup", "lookups"), "0 lookups");
+        assert_eq!(count(2, "shard", "shards"), "2 shards");
+        assert_eq!(agree(1, "has", "have"), "has");
+        assert_eq!(agree(3, "has", "have"), "have");
+    }
+}
