@@ -423,6 +423,42 @@ fn the_readme_demo_runs_offline_and_finds_its_deliberate_mistakes() {
         );
     }
     assert_eq!(doc["domains"][2]["status"], "pass");
+    // The demo shows a fix as the exact record to publish.
+    let none = doc["domains"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "dmarc.policy-none")
+        .unwrap();
+    assert_eq!(
+        none["fix"]["records"][0],
+        serde_json::json!({
+            "action": "replace",
+            "name": "_dmarc.northwind.example",
+            "type": "TXT",
+            "old": "v=DMARC1; p=none; rua=mailto:dmarc@northwind.example,mailto:agg@reports.reportly.example",
+            "value": "v=DMARC1; p=quarantine; rua=mailto:dmarc@northwind.example,mailto:agg@reports.reportly.example",
+        })
+    );
+    let table = mailshift()
+        .args([
+            "check",
+            "--offline",
+            "--format",
+            "table",
+            "--color",
+            "never",
+            "--zone",
+        ])
+        .arg(demo.join("zones"))
+        .arg("--domains-file")
+        .arg(demo.join("domains.txt"))
+        .env("COLUMNS", "1000")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).contains(
+        "Fix: Once aggregate reports show all legitimate mail passes, move to p=quarantine (`v=DMARC1; p=quarantine; rua=mailto:dmarc@northwind.example,mailto:agg@reports.reportly.example` at _dmarc.northwind.example)"
+    ));
 }
 
 #[test]

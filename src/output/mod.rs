@@ -100,6 +100,28 @@ pub fn wrap(text: &str, width: Option<u16>, indent: &str) -> String {
         .join("\n")
 }
 
+/// A fix for people: its words, then each exact DNS change the words do not already quote
+/// (`Change: replace _dmarc.example.com TXT "…"`).
+pub fn fix_text(fix: &crate::finding::Fix) -> String {
+    let mut text = fix.text.clone();
+    for change in &fix.records {
+        if !fix.text.contains(&change.value) || !fix.text.contains(change.name.as_str()) {
+            text.push_str(&format!(
+                "\nChange: {} {} {} {}",
+                match change.action {
+                    crate::finding::RecordAction::Add => "add",
+                    crate::finding::RecordAction::Replace => "replace",
+                    crate::finding::RecordAction::Remove => "remove",
+                },
+                change.name,
+                change.rtype,
+                crate::fixes::zone_data(&change.rtype, &change.value)
+            ));
+        }
+    }
+    text
+}
+
 /// A table cell holding outside text, control characters escaped ([`escape::text`]).
 pub fn cell(text: impl AsRef<str>) -> comfy_table::Cell {
     comfy_table::Cell::new(escape::text(text.as_ref()))

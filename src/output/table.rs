@@ -74,7 +74,7 @@ impl TableFormatter {
         for f in findings {
             let mut text = f.message.clone();
             if let Some(fix) = &f.fix {
-                text.push_str(&format!("\nFix: {fix}"));
+                text.push_str(&format!("\nFix: {}", super::fix_text(fix)));
             }
             let show_evidence =
                 !f.evidence.is_empty() && (self.style.verbose || f.severity >= Severity::Warn);

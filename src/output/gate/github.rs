@@ -46,7 +46,7 @@ impl GateFormatter for GithubFormatter {
                 seen.push(key);
                 let mut message = f.finding.message.clone();
                 if let Some(fix) = &f.finding.fix {
-                    message.push_str(&format!("\nFix: {fix}"));
+                    message.push_str(&format!("\nFix: {}", crate::output::fix_text(fix)));
                 }
                 out.push_str(&format!(
                     "::{level} file={},title={}::{}\n",

@@ -72,7 +72,10 @@ impl GateFormatter for MarkdownFormatter {
                     f.finding.severity, f.finding.id, f.domain, f.finding.message
                 ));
                 if let Some(fix) = &f.finding.fix {
-                    out.push_str(&format!("  \n  Fix: {fix}"));
+                    out.push_str(&format!(
+                        "  \n  Fix: {}",
+                        crate::output::fix_text(fix).replace('\n', "  \n  ")
+                    ));
                 }
                 if let Some(o) = &f.overridden {
                     out.push_str(&format!("  \n  Override: {o}"));

@@ -103,7 +103,7 @@ impl GateFormatter for TableFormatter {
             for f in behind {
                 let mut text = f.finding.message.clone();
                 if let Some(fix) = &f.finding.fix {
-                    text.push_str(&format!("\nFix: {fix}"));
+                    text.push_str(&format!("\nFix: {}", crate::output::fix_text(fix)));
                 }
                 if let Some(o) = &f.overridden {
                     text.push_str(&format!("\nOverride: {o}"));
