@@ -131,3 +131,31 @@ fn an_unauthorised_failure_report_address_has_its_own_id() {
         serde_json::json!({"action": "add", "name": "alpine-outfitters.co.uk._report._dmarc.reports.dmarc-analytics.io", "type": "TXT", "value": "v=DMARC1"})
     );
 }
+
+#[test]
+fn alignment_under_a_public_suffix_is_decided_offline_without_a_stub_for_it() {
+    // No zone for co.uk or uk: the walk stops being the zones' business above the company's
+    // own record, so the organisational domain is alpine-outfitters.co.uk and the em4821
+    // return path aligns (relaxed) — the same as `gate` decides.
+    let out = mailshift()
+        .args(["check", "--offline", "--format", "json", "--zone"])
+        .arg(fixtures().join("zones"))
+        .args([
+            "shop.alpine-outfitters.co.uk",
+            "--provider",
+            "sendgrid",
+            "--return-path",
+            "em4821.shop.alpine-outfitters.co.uk",
+        ])
+        .output()
+        .unwrap();
+    let report = json(&out.stdout)["domains"][0].clone();
+    let align = finding(&report, "align.ok");
+    let evidence = align["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("the return path em4821.shop.alpine-outfitters.co.uk is in the organisational domain alpine-outfitters.co.uk, so SPF aligns (relaxed)"),
+        "{evidence}"
+    );
+    assert!(!has(&report, "align.inconclusive"), "{report:#}");
+    assert!(!has(&report, "dmarc.inconclusive"), "{report:#}");
+}
