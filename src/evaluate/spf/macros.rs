@@ -514,6 +514,27 @@ mod tests {
         assert_eq!(query_name(&single), None);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Records and explanation text are hostile input: any text expands or is refused.
+        #[test]
+        fn any_text_expands_or_is_refused(
+            text in "([%{}a-zA-Z0-9._/=+,-]|%\\{[a-zA-Z][0-9]{0,3}[rR]?[-.+,/_=]{0,3}\\}|.){0,40}",
+            local in ".{0,12}",
+        ) {
+            let sender = format!("{local}@example.com");
+            for ip in ["192.0.2.1", "2001:db8::1"] {
+                let v = values(&sender, "example.com", ip);
+                let expanded = expand(&text, &v, MacroContext::Explanation);
+                let _ = expand(&text, &v, MacroContext::DomainSpec);
+                let _ = needs_validated_domain(&text);
+                if let Ok(name) = expanded {
+                    let _ = query_name(&name);
+                }
+            }
+        }
+    }
+
     /// Former failure: targets no DNS question can carry are names that do not exist, not
     /// temporary errors; any other byte is a label byte.
     #[test]
