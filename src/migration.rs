@@ -199,23 +199,7 @@ pub struct MigrationRecords {
 
 /// The reverse-DNS name of an address (`4.3.2.1.in-addr.arpa`, nibbles for IPv6).
 pub fn reverse_name(ip: IpAddr) -> DomainName {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            DomainName::from_ascii_unchecked(format!(
-                "{}.{}.{}.{}.in-addr.arpa",
-                o[3], o[2], o[1], o[0]
-            ))
-        }
-        IpAddr::V6(v6) => {
-            let mut labels: Vec<String> = Vec::with_capacity(34);
-            for byte in v6.octets().iter().rev() {
-                labels.push(format!("{:x}", byte & 0x0f));
-                labels.push(format!("{:x}", byte >> 4));
-            }
-            DomainName::from_ascii_unchecked(format!("{}.ip6.arpa", labels.join(".")))
-        }
-    }
+    DomainName::from_ascii_unchecked(crate::evaluate::spf::macros::reverse_name(ip))
 }
 
 /// The IPs to evaluate SPF for: the plan's pools for the new platform and this domain, or one

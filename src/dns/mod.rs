@@ -459,9 +459,9 @@ impl Resolver {
             Ok(t) => t,
             Err(e) => return failed(LookupError::Network(e.clone())),
         };
-        let Ok(qname) = Name::from_ascii(format!("{name}.")) else {
+        let Some(qname) = wire_name(name) else {
             return failed(LookupError::Network(format!(
-                "`{name}` is not a valid DNS name"
+                "`{name}` cannot be asked: an empty label, or one over 63 bytes"
             )));
         };
         let _permit = match self.inner.in_flight.acquire().await {
@@ -482,8 +482,7 @@ impl Resolver {
 /// Reads one response: the data for the name, or the CNAME chain from it, or what is missing.
 fn interpret_response(name: &str, qtype: QueryType, response: &Message) -> Step {
     let wanted = record_type(qtype);
-    let owner_is =
-        |record_name: &Name, current: &str| zone::normalise(&record_name.to_ascii()) == current;
+    let owner_is = |record_name: &Name, current: &str| zone::name_text(record_name) == current;
     let mut current = name.to_string();
     let mut chain: Vec<String> = Vec::new();
     let conflict = false;
@@ -554,6 +553,17 @@ fn interpret_response(name: &str, qtype: QueryType, response: &Message) -> Step 
         conflict,
         source: Source::Network,
     }
+}
+
+/// The question name for `name` (mailshift's form: labels joined with dots, no trailing dot):
+/// each label's bytes as they are. DNS labels may hold any byte (RFC 2181 §11), and SPF macros
+/// make names with spaces, `%` or `:` in them; `Name::from_ascii` would refuse those. `None`
+/// for what no question can carry: an empty label, a label over 63 bytes, over 255 in all.
+fn wire_name(name: &str) -> Option<Name> {
+    if name.is_empty() {
+        return Some(Name::root());
+    }
+    Name::from_labels(name.split('.').map(str::as_bytes)).ok()
 }
 
 fn record_type(qtype: QueryType) -> RecordType {
@@ -673,6 +683,57 @@ mod tests {
         let step = interpret_response("a.example", QueryType::Txt, &r);
         assert!(step.conflict);
         assert!(matches!(step.end, StepEnd::Records(_)));
+    }
+
+    /// Former failure: names SPF macros make (spaces, `%`, `:`, `/`) are asked byte for byte,
+    /// and answers about them are recognised as such.
+    #[test]
+    fn names_with_any_bytes_are_asked_and_read_back_as_they_are() {
+        for text in [
+            "macro%percent  space%20url-space.example.com",
+            "foo:bar/baz.example.com",
+            "jumpin%27%20jupiter",
+            "%5b192.168.218.40%5d",
+        ] {
+            let wire = wire_name(text).unwrap();
+            assert_eq!(wire.iter().count(), text.split('.').count(), "{text}");
+            assert_eq!(zone::name_text(&wire), text);
+            let mut r = response(
+                ResponseCode::NoError,
+                vec![WireRecord::from_rdata(
+                    wire.clone(),
+                    300,
+                    RData::TXT(TXT::new(vec!["x".into()])),
+                )],
+            );
+            r.add_query(Query::query(wire, RecordType::TXT));
+            let step = interpret_response(text, QueryType::Txt, &r);
+            assert!(
+                matches!(step.end, StepEnd::Records(ref r) if r.len() == 1),
+                "{text}"
+            );
+        }
+        assert_eq!(wire_name(""), Some(Name::root()));
+        assert_eq!(wire_name("a..example"), None);
+        assert_eq!(wire_name(&format!("{}.example", "x".repeat(64))), None);
+        assert_eq!(wire_name(&format!("{}com", "abcdefgh.".repeat(40))), None);
+    }
+
+    #[test]
+    fn a_txt_record_with_no_strings_is_a_record() {
+        let mut r = response(
+            ResponseCode::NoError,
+            vec![txt("null.example.", "v=spf1 -all")],
+        );
+        let mut empty = txt("null.example.", "");
+        empty.data = RData::Update0(RecordType::TXT);
+        r.add_answer(empty);
+        let step = interpret_response("null.example", QueryType::Txt, &r);
+        let StepEnd::Records(records) = step.end else {
+            panic!("{:?}", step.end)
+        };
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].data, RecordData::Txt(Vec::new()));
     }
 
     #[test]

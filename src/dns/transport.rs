@@ -11,7 +11,8 @@
 //! sound for talking to the resolvers or authoritative servers the user configured.
 
 use super::LookupError;
-use hickory_resolver::proto::op::{Message, MessageType, Query, ResponseCode};
+use hickory_resolver::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_resolver::proto::serialize::binary::DecodeError;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -162,8 +163,8 @@ impl Transport {
                 Ok(Ok(Err(e))) => return Err(LookupError::Network(e)),
                 Ok(Ok(Ok(bytes))) => {
                     // An answer with our id that does not even decode is the server's answer
-                    // gone wrong (e.g. a TXT record with no strings): fail now, not at the timeout.
-                    let message = Message::from_vec(&bytes).map_err(|e| {
+                    // gone wrong: fail now, not at the timeout.
+                    let message = decode(&bytes).map_err(|e| {
                         LookupError::Network(format!(
                             "{} sent an answer that cannot be decoded: {e}",
                             self.servers[server]
@@ -225,6 +226,29 @@ fn encode(id: u16, query: &Query) -> Result<Vec<u8>, LookupError> {
     out.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
     Ok(out)
+}
+
+/// Decodes a response.
+///
+/// hickory-proto refuses a record with empty RDATA in anything but an UPDATE message, and with
+/// it the whole response, although servers do publish such records (a TXT record with no
+/// strings): one bad record would make every record beside it a timeout. hickory's opcode is
+/// the only thing that decides it, so such a response is decoded again as if it were an
+/// UPDATE and then given its own opcode back; the empty record arrives as `RData::Update0`.
+fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
+    match Message::from_vec(bytes) {
+        Err(DecodeError::InvalidEmptyRecord) => {
+            let mut as_update = bytes.to_vec();
+            // The opcode is bits 3–6 of the third header byte (RFC 1035 §4.1.1).
+            let flags = as_update.get_mut(2).ok_or(DecodeError::InsufficientBytes)?;
+            let opcode = (*flags >> 3) & 0x0f;
+            *flags = (*flags & !0x78) | (u8::from(OpCode::Update) << 3);
+            let mut message = Message::from_vec(&as_update)?;
+            message.metadata.op_code = OpCode::from_u8(opcode);
+            Ok(message)
+        }
+        decoded => decoded,
+    }
 }
 
 /// True when `message` is the answer to `query` with message id `id`.
@@ -328,7 +352,7 @@ async fn tcp_exchange(
         Err(_) => Err(LookupError::Timeout),
         Ok(Err(e)) => Err(LookupError::Network(format!("TCP to {server}: {e}"))),
         Ok(Ok(answer)) => {
-            let message = Message::from_vec(&answer).map_err(|e| {
+            let message = decode(&answer).map_err(|e| {
                 LookupError::Network(format!(
                     "TCP to {server}: the answer cannot be decoded: {e}"
                 ))
@@ -347,8 +371,42 @@ async fn tcp_exchange(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_resolver::proto::op::{Edns, OpCode};
+    use hickory_resolver::proto::op::Edns;
     use hickory_resolver::proto::rr::{Name, RecordType};
+
+    /// Former failure: one TXT record with no strings sank the whole response (a timeout for
+    /// the SPF record beside it).
+    #[test]
+    fn a_record_with_empty_rdata_does_not_sink_the_response() {
+        use hickory_resolver::proto::rr::rdata::TXT;
+        use hickory_resolver::proto::rr::{RData, Record};
+        let owner = Name::from_ascii("null.example.com.").unwrap();
+        let mut response = Message::response(7, OpCode::Query);
+        response.add_query(Query::query(owner.clone(), RecordType::TXT));
+        for strings in [vec![&b"v=spf1 ip4:"[..], b"192.0.2.5 -all"], vec![]] {
+            response.add_answer(Record::from_rdata(
+                owner.clone(),
+                300,
+                RData::TXT(TXT::from_bytes(strings)),
+            ));
+        }
+        let bytes = response.to_vec().unwrap();
+        assert!(matches!(
+            Message::from_vec(&bytes),
+            Err(DecodeError::InvalidEmptyRecord)
+        ));
+        let message = decode(&bytes).unwrap();
+        assert_eq!(message.metadata.op_code, OpCode::Query);
+        assert_eq!(message.metadata.id, 7);
+        assert_eq!(message.answers.len(), 2);
+        assert!(matches!(
+            message.answers[1].data,
+            RData::Update0(RecordType::TXT)
+        ));
+        // What is broken otherwise still fails.
+        assert!(decode(&bytes[..bytes.len() - 3]).is_err());
+        assert!(decode(&[0, 7]).is_err());
+    }
 
     /// The hand-written question is byte for byte what hickory-proto would send.
     #[test]

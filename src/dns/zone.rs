@@ -690,7 +690,7 @@ impl Loader<'_> {
             }
         };
         for (key, rrset) in records {
-            let owner = normalise(&Name::from(key.name.clone()).to_ascii());
+            let owner = name_text(&Name::from(key.name.clone()));
             for record in rrset.records_without_rrsigs() {
                 if let Some((qtype, data)) = convert_rdata(&record.data) {
                     self.overlay.insert(
@@ -728,6 +728,23 @@ pub(crate) fn normalise(name: &str) -> String {
         s.clear();
     }
     s
+}
+
+/// A name from the wire or a parsed zone in mailshift's form: the labels' bytes joined with
+/// dots, ASCII letters in lower case, without the trailing dot. Unlike `Name::to_ascii`, no
+/// presentation-format escapes (a backslash before a colon, a slash or a space): a name that SPF
+/// macros made, such as `foo:bar/baz.example.com`, must read back as the name that was asked for.
+/// Bytes that are not UTF-8 are replaced (such a name is never asked for again as it was).
+pub(crate) fn name_text(name: &Name) -> String {
+    let mut text = String::with_capacity(name.len());
+    for (i, label) in name.iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        text.push_str(&String::from_utf8_lossy(label));
+    }
+    text.make_ascii_lowercase();
+    text
 }
 
 /// `example.com.zone` → `example.com.`; other names give no default origin.
@@ -913,20 +930,17 @@ fn convert_rdata(data: &RData) -> Option<(QueryType, RecordData)> {
             QueryType::Mx,
             RecordData::Mx {
                 preference: mx.preference,
-                exchange: normalise(&mx.exchange.to_ascii()),
+                exchange: name_text(&mx.exchange),
             },
         ),
-        RData::CNAME(c) => (
-            QueryType::Cname,
-            RecordData::Cname(normalise(&c.0.to_ascii())),
-        ),
-        RData::PTR(p) => (QueryType::Ptr, RecordData::Ptr(normalise(&p.0.to_ascii()))),
-        RData::NS(n) => (QueryType::Ns, RecordData::Ns(normalise(&n.0.to_ascii()))),
+        RData::CNAME(c) => (QueryType::Cname, RecordData::Cname(name_text(&c.0))),
+        RData::PTR(p) => (QueryType::Ptr, RecordData::Ptr(name_text(&p.0))),
+        RData::NS(n) => (QueryType::Ns, RecordData::Ns(name_text(&n.0))),
         RData::SOA(soa) => (
             QueryType::Soa,
             RecordData::Soa {
-                mname: normalise(&soa.mname.to_ascii()),
-                rname: normalise(&soa.rname.to_ascii()),
+                mname: name_text(&soa.mname),
+                rname: name_text(&soa.rname),
                 serial: soa.serial,
             },
         ),
@@ -936,7 +950,12 @@ fn convert_rdata(data: &RData) -> Option<(QueryType, RecordData)> {
 
 /// Converts record data from the wire into mailshift's form (shared with the network path).
 pub(crate) fn convert_wire_rdata(data: &RData) -> Option<(QueryType, RecordData)> {
-    convert_rdata(data)
+    match data {
+        // Empty RDATA (see `transport::decode`): for TXT, a record with no strings, which is
+        // still a record (its text is empty); for the other types, nothing usable.
+        RData::Update0(RecordType::TXT) => Some((QueryType::Txt, RecordData::Txt(Vec::new()))),
+        _ => convert_rdata(data),
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! Feeding mail-auth's DKIM, ARC and DMARC evaluators from mailshift's resolver.
 //!
-//! The same idea as [`super::cache`] for SPF, simpler because these evaluators ask almost only
-//! TXT questions, and every TXT outcome (records, NXDOMAIN, NODATA, a failure) can be handed to
-//! mail-auth as a cache value:
+//! These evaluators ask almost only TXT questions, and every TXT outcome (records, NXDOMAIN,
+//! NODATA, a failure) can be handed to mail-auth as a cache value:
 //!
 //! 1. the names an evaluation will ask are fetched first through mailshift's [`Resolver`] (the
 //!    callers know them from the message: `s._domainkey.d` of every DKIM-Signature and ARC set,

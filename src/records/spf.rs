@@ -136,6 +136,10 @@ pub struct SpfRecord {
     pub text: String,
     pub terms: Vec<Term>,
     pub errors: Vec<TermError>,
+    /// No syntax error by RFC 7208's grammar. `errors` may still hold one: the verdict of
+    /// mail-auth's stricter parser, which receivers running it act on, but an RFC 7208
+    /// evaluation (`evaluate::spf`) does not.
+    pub follows_rfc7208: bool,
 }
 
 /// True for TXT strings that are SPF records: `v=spf1` followed by a space or the end
@@ -215,10 +219,12 @@ impl SpfRecord {
                     .into(),
             });
         }
+        let follows_rfc7208 = errors.is_empty();
         let mut record = SpfRecord {
             text: text.to_string(),
             terms,
             errors,
+            follows_rfc7208,
         };
         // Second opinion: what receivers running mail-auth make of it. A record mail-auth
         // rejects must never be called valid, even where our own grammar is more lenient.
@@ -291,7 +297,9 @@ fn parse_term(raw: &str) -> Result<TermKind, String> {
         let lname = name.to_ascii_lowercase();
         return match lname.as_str() {
             "redirect" | "exp" => {
-                let spec = parse_domain_spec(value, lname == "exp")
+                // The `exp=` target is a domain-spec like any other: `c`, `r` and `t` belong to
+                // the explanation text it points to (RFC 7208 §7.2), not to the name.
+                let spec = parse_domain_spec(value)
                     .map_err(|e| format!("`{lname}=` needs a domain: {e}"))?;
                 Ok(if lname == "redirect" {
                     TermKind::Redirect(spec)
@@ -300,7 +308,7 @@ fn parse_term(raw: &str) -> Result<TermKind, String> {
                 })
             }
             _ => {
-                validate_macro_string(value, false)
+                validate_macro_string(value)
                     .map_err(|e| format!("modifier `{name}=` has a bad value: {e}"))?;
                 Ok(TermKind::UnknownModifier { name: lname })
             }
@@ -327,7 +335,7 @@ fn parse_term(raw: &str) -> Result<TermKind, String> {
             let Some(spec) = args.strip_prefix(':') else {
                 return Err(format!("`{lname}` needs a domain: `{lname}:example.com`"));
             };
-            let spec = parse_domain_spec(spec, false).map_err(|e| format!("`{lname}:` {e}"))?;
+            let spec = parse_domain_spec(spec).map_err(|e| format!("`{lname}:` {e}"))?;
             if lname == "include" {
                 Mechanism::Include(spec)
             } else {
@@ -338,9 +346,7 @@ fn parse_term(raw: &str) -> Result<TermKind, String> {
             let (domain_part, cidr_part) = split_cidr(args);
             let domain = match domain_part {
                 None => None,
-                Some(spec) => {
-                    Some(parse_domain_spec(spec, false).map_err(|e| format!("`{lname}:` {e}"))?)
-                }
+                Some(spec) => Some(parse_domain_spec(spec).map_err(|e| format!("`{lname}:` {e}"))?),
             };
             let (cidr4, cidr6) = parse_dual_cidr(cidr_part)?;
             if lname == "a" {
@@ -364,7 +370,7 @@ fn parse_term(raw: &str) -> Result<TermKind, String> {
             match args.strip_prefix(':') {
                 None => Mechanism::Ptr(None),
                 Some(spec) => Mechanism::Ptr(Some(
-                    parse_domain_spec(spec, false).map_err(|e| format!("`ptr:` {e}"))?,
+                    parse_domain_spec(spec).map_err(|e| format!("`ptr:` {e}"))?,
                 )),
             }
         }
@@ -496,12 +502,12 @@ fn parse_cidr(text: &str, max: u8, what: &str) -> Result<u8, String> {
 }
 
 /// Parses a domain-spec: a macro-string that, without macros, must be a host name.
-fn parse_domain_spec(spec: &str, exp: bool) -> Result<DomainSpec, String> {
+fn parse_domain_spec(spec: &str) -> Result<DomainSpec, String> {
     if spec.is_empty() {
         return Err("the domain is empty (is there a space after the colon?)".into());
     }
     if spec.contains('%') {
-        validate_macro_string(spec, exp)?;
+        validate_macro_string(spec)?;
         return Ok(DomainSpec::Macro(spec.to_string()));
     }
     let name = spec.strip_suffix('.').unwrap_or(spec);
@@ -535,7 +541,7 @@ fn parse_domain_spec(spec: &str, exp: bool) -> Result<DomainSpec, String> {
 }
 
 /// Validates macro syntax (RFC 7208 §7.1): `%{letter[digits][r][delimiters]}`, `%%`, `%_`, `%-`.
-fn validate_macro_string(text: &str, exp: bool) -> Result<(), String> {
+fn validate_macro_string(text: &str) -> Result<(), String> {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -548,7 +554,7 @@ fn validate_macro_string(text: &str, exp: bool) -> Result<(), String> {
                         .find('}')
                         .ok_or_else(|| format!("unterminated macro in `{text}`"))?;
                     let inner = &text[i + 2..i + close];
-                    validate_macro_body(inner, exp)
+                    validate_macro_body(inner)
                         .map_err(|e| format!("bad macro `%{{{inner}}}`: {e}"))?;
                     i += close + 1;
                 }
@@ -567,12 +573,12 @@ fn validate_macro_string(text: &str, exp: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_macro_body(inner: &str, exp: bool) -> Result<(), String> {
+fn validate_macro_body(inner: &str) -> Result<(), String> {
     let mut chars = inner.chars();
     let letter = chars.next().ok_or("empty macro")?.to_ascii_lowercase();
     match letter {
         's' | 'l' | 'o' | 'd' | 'i' | 'p' | 'h' | 'v' => {}
-        'c' | 'r' | 't' if exp => {}
+        // Only in the explanation text an `exp=` points to, never in a record (§7.2).
         'c' | 'r' | 't' => return Err(format!("`{letter}` is only allowed in exp= text")),
         other => return Err(format!("`{other}` is not a macro letter")),
     }
@@ -708,6 +714,36 @@ mod tests {
         }
         assert!(!errs("v=spf1 a:example.com/99 -all").is_empty());
         assert!(!errs("v=spf1 a:example.123 -all").is_empty());
+    }
+
+    /// Former evaluation failures: records RFC 7208 allows and mail-auth's parser rejects are
+    /// flagged for receivers running mail-auth, but evaluated as the RFC says.
+    #[test]
+    fn rfc_validity_is_kept_apart_from_mail_auths_verdict() {
+        for text in [
+            "v=spf1 moo.cow-far_out=man:dog/cat ip4:1.2.3.4 -all",
+            "v=spf1 a:foo:bar/baz.example.com",
+            "v=spf1 mx:foo:bar/baz.example.com",
+        ] {
+            let r = SpfRecord::parse(text);
+            assert!(r.follows_rfc7208, "{text}: {:?}", r.errors);
+            assert!(
+                r.errors
+                    .iter()
+                    .all(|e| e.reason.starts_with("RFC 7208 allows this")),
+                "{text}: {:?}",
+                r.errors
+            );
+        }
+        for text in [
+            "v=spf1 moo.cow/far_out=man:dog/cat ip4:1.2.3.4 -all",
+            "v=spf1 -all exp=%{r}.example.com",
+            "v=spf1 ip4:1.2.3.4 -all moo",
+            "v=spf1 a:%{a}.example.com -all",
+        ] {
+            let r = SpfRecord::parse(text);
+            assert!(!r.follows_rfc7208 && !r.errors.is_empty(), "{text}");
+        }
     }
 
     #[test]
