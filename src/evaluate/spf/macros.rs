@@ -158,7 +158,9 @@ fn letter_value(
         'd' => values.domain.to_string(),
         'i' => match values.ip {
             IpAddr::V4(v4) => v4.to_string(),
-            IpAddr::V6(v6) => dotted_nibbles(v6),
+            // RFC 7208 leaves the case of the nibbles open and DNS ignores it; upper case is
+            // what the RFC's test suite (and pyspf, which wrote it) expects in `exp=` text.
+            IpAddr::V6(v6) => dotted_nibbles(v6).to_ascii_uppercase(),
         },
         'p' => values.validated_domain.unwrap_or("unknown").to_string(),
         'v' => match values.ip {
