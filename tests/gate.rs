@@ -403,6 +403,18 @@ fn through_a_real_dns_server_open_and_inconclusive() {
     // SERVFAIL everywhere: inconclusive (exit 3), never closed.
     let report = run_json(&mut gate("mig-servfail", "seed"), 3);
     assert_eq!(report["decision"], "inconclusive");
+    // Every inconclusive finding names the lookup that failed.
+    let mut inconclusive = 0;
+    for r in report["requirements"].as_array().unwrap() {
+        for f in r["findings"].as_array().unwrap() {
+            if f["severity"] == "inconclusive" {
+                inconclusive += 1;
+                let evidence = f["evidence"].as_str().unwrap();
+                assert!(!evidence.is_empty(), "no evidence: {f:#}");
+            }
+        }
+    }
+    assert!(inconclusive > 0, "{report:#}");
     assert!(
         statuses(&report).iter().all(|(_, s)| s != "failed"),
         "{:?}",

@@ -166,12 +166,14 @@ fn term_cost(records: &DomainRecords, term: &str) -> Result<u32, String> {
 fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
     let domain = &ctx.domain.name;
     let mut findings = Vec::new();
-    if let Some(e) = records.get(domain, QueryType::Txt).and_then(|a| a.failed()) {
+    if let Some(answer) = records.get(domain, QueryType::Txt).filter(|a| a.failed().is_some()) {
+        let e = answer.failed().map(|e| e.to_string()).unwrap_or_default();
         return vec![Finding::new(
             "coexist.inconclusive",
             Severity::Inconclusive,
             format!("The SPF record of {domain} could not be fetched ({e}), so neither platform's authorisation nor the merged budget was judged."),
-        )];
+        )
+        .evidence(answer.describe())];
     }
     let current = spf::walk_domain(records, domain);
     let current_lookups = current.as_ref().map_or(0, |(_, _, w)| w.lookups);
@@ -218,11 +220,14 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
         };
         let walk = spf::include_cost(records, &target);
         if let Some((question, e)) = walk.failed.first() {
-            findings.push(Finding::new(
-                "coexist.inconclusive",
-                Severity::Inconclusive,
-                format!("The cost of `include:{include}` is unknown: {question} could not be answered ({e})."),
-            ));
+            findings.push(
+                Finding::new(
+                    "coexist.inconclusive",
+                    Severity::Inconclusive,
+                    format!("The cost of `include:{include}` is unknown: {question} could not be answered ({e})."),
+                )
+                .evidence(format!("{question}: {e}")),
+            );
             continue;
         }
         let cost = walk.lookups;
@@ -270,14 +275,17 @@ fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
             continue;
         }
         match term_cost(records, &kept.term) {
-            Err(why) => findings.push(Finding::new(
-                "coexist.inconclusive",
-                Severity::Inconclusive,
-                format!(
-                    "The cost of `{}` (kept for {}) is unknown: {why}.",
-                    kept.term, kept.sender
-                ),
-            )),
+            Err(why) => findings.push(
+                Finding::new(
+                    "coexist.inconclusive",
+                    Severity::Inconclusive,
+                    format!(
+                        "The cost of `{}` (kept for {}) is unknown: {why}.",
+                        kept.term, kept.sender
+                    ),
+                )
+                .evidence(why.clone()),
+            ),
             Ok(cost) => {
                 findings.push(
                     Finding::new(
@@ -1154,11 +1162,14 @@ fn return_paths(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
         let profile_rp = side.profile.return_path.as_ref();
         match profile_rp.map(|p| p.kind) {
             Some(ReturnPathKind::Cname) => match cname_target(records, rp) {
-                Err(e) => findings.push(Finding::new(
-                    "coexist.inconclusive",
-                    Severity::Inconclusive,
-                    format!("The return path {rp} could not be looked up: {e}."),
-                )),
+                Err(e) => findings.push(
+                    Finding::new(
+                        "coexist.inconclusive",
+                        Severity::Inconclusive,
+                        format!("The return path {rp} could not be looked up: {e}."),
+                    )
+                    .evidence(records.get(rp, QueryType::Cname).map(Answer::describe).unwrap_or_else(|| format!("CNAME {rp}: {e}"))),
+                ),
                 Ok(None) => findings.push(
                     Finding::new(
                         "coexist.return-path-missing",
@@ -1202,11 +1213,14 @@ fn return_paths(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                 let pattern = profile_rp.and_then(|p| p.target.as_deref());
                 let ok = !hosts.is_empty() && pattern.is_none_or(|p| hosts.iter().any(|h| full_match(p, h)));
                 if let Some(e) = mx.and_then(|a| a.failed()) {
-                    findings.push(Finding::new(
-                        "coexist.inconclusive",
-                        Severity::Inconclusive,
-                        format!("The MX records of the return path {rp} could not be looked up: {e}."),
-                    ));
+                    findings.push(
+                        Finding::new(
+                            "coexist.inconclusive",
+                            Severity::Inconclusive,
+                            format!("The MX records of the return path {rp} could not be looked up: {e}."),
+                        )
+                        .evidence(mx.map(Answer::describe).unwrap_or_default()),
+                    );
                 } else if !ok {
                     findings.push(
                         Finding::new(
@@ -1254,11 +1268,14 @@ fn return_paths(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
                     .evidence(records.get(host, QueryType::Cname).map(Answer::describe).unwrap_or_default())
                     .fix(format!("Publish the tracking CNAME {} shows for {host}.", side.profile.name)),
                 ),
-                Err(e) => findings.push(Finding::new(
-                    "coexist.inconclusive",
-                    Severity::Inconclusive,
-                    format!("The tracking host {host} could not be looked up: {e}."),
-                )),
+                Err(e) => findings.push(
+                    Finding::new(
+                        "coexist.inconclusive",
+                        Severity::Inconclusive,
+                        format!("The tracking host {host} could not be looked up: {e}."),
+                    )
+                    .evidence(records.get(host, QueryType::Cname).map(Answer::describe).unwrap_or_else(|| format!("CNAME {host}: {e}"))),
+                ),
             }
         }
     }
@@ -1357,11 +1374,19 @@ fn alignment(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
         .iter()
         .any(|(_, st)| matches!(st, SelectorKey::Unknown(_)));
     if live_selector.is_none() && unknown {
+        let failed: Vec<String> = new
+            .selectors()
+            .iter()
+            .filter_map(|s| records.get(&signer.child(&format!("{s}._domainkey")), QueryType::Txt))
+            .filter(|a| a.failed().is_some())
+            .map(Answer::describe)
+            .collect();
         return vec![Finding::new(
             "align.inconclusive",
             Severity::Inconclusive,
-            format!("The DKIM selectors of {name} at {domain} could not be looked up, so alignment was not judged."),
-        )];
+            format!("The DKIM selectors of {name} at {signer} could not be looked up, so alignment was not judged."),
+        )
+        .evidence(failed.join("\n"))];
     }
     let dkim_note = match (&live_selector, &dkim_aligns) {
         (Some(s), Ok(())) if signer == domain => {
@@ -1427,11 +1452,14 @@ fn reverse_dns(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
             continue;
         };
         if let Some(e) = ptr.failed() {
-            findings.push(Finding::new(
-                "ptr.inconclusive",
-                Severity::Inconclusive,
-                format!("The reverse DNS of {ip} could not be looked up: {e}."),
-            ));
+            findings.push(
+                Finding::new(
+                    "ptr.inconclusive",
+                    Severity::Inconclusive,
+                    format!("The reverse DNS of {ip} could not be looked up: {e}."),
+                )
+                .evidence(ptr.describe()),
+            );
             continue;
         }
         let names: Vec<String> = ptr
@@ -1476,11 +1504,22 @@ fn reverse_dns(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
         });
         match confirmed {
             Some(name) => good.push(format!("{ip} ↔ {name}")),
-            None if forward_failed => findings.push(Finding::new(
-                "ptr.inconclusive",
-                Severity::Inconclusive,
-                format!("The addresses of {} (the PTR name of {ip}) could not be looked up.", names.join(", ")),
-            )),
+            None if forward_failed => findings.push(
+                Finding::new(
+                    "ptr.inconclusive",
+                    Severity::Inconclusive,
+                    format!("The addresses of {} (the PTR name of {ip}) could not be looked up.", names.join(", ")),
+                )
+                .evidence(
+                    names
+                        .iter()
+                        .filter_map(|n| DomainName::parse(n).ok())
+                        .flat_map(|n| [QueryType::A, QueryType::Aaaa].map(|t| records.get(&n, t).filter(|a| a.failed().is_some()).map(Answer::describe)))
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+            ),
             None => findings.push(
                 Finding::new(
                     "ptr.mismatch",
