@@ -1,106 +1,430 @@
 //! Snapshots: the backup a migration starts with, as an RFC 1035 zone file, and diffs in words.
-//!
-//! [`take`] reads every mail-related record mailshift looks at for some domains — SPF and the
-//! include targets inside those domains, DMARC, the DKIM selectors found, MX and the addresses of
-//! in-domain MX hosts, MTA-STS, TLS-RPT and BIMI names, return-path and tracking CNAMEs of a
-//! plan — and [`render`] writes them with their TTLs under a header saying when and from where.
-//! Feeding the file back with `check --zone FILE` reproduces that moment's verdict; it is also what
-//! an operator republishes to roll back. [`diff`] compares two snapshots and says what changed
-//! in the terms people use ("DKIM selector s2 removed", "SPF lost include:sendgrid.net").
+//! [`take`] reads every live mail record of some domains — what `check` and `gate` read (SPF
+//! and its in-domain include targets, DMARC wherever the tree walk found it, MX and in-domain MX
+//! host addresses, every DKIM selector of the probe list or a plan that exists, the wildcard
+//! `*._domainkey`), and what a rollback needs besides (every apex TXT record, so platform
+//! verification records too, `_amazonses` and `zendeskverification`, MTA-STS, TLS-RPT, BIMI, a
+//! plan's return-path, tracking and signing-domain names) — and [`render`] writes them with
+//! their TTLs under a header saying when, from where, what was looked up and what, if anything,
+//! was left out: a hostile zone cannot make a snapshot unbounded. Feeding the file back with
+//! `check --zone FILE` reproduces that moment's verdict; it is also what an operator republishes
+//! to roll back. [`diff`] compares two snapshots and says what changed in the terms people use
+//! ("DKIM selector s2 removed", "SPF lost include:sendgrid.net", "MTA-STS policy id changed").
 
+use crate::catalog::Catalog;
 use crate::dns::answer::quote_character_string;
-use crate::dns::{Answer, QueryType, Record, RecordData, Resolver, ZoneOverlay};
+use crate::dns::{Answer, Outcome, QueryType, Record, RecordData, Resolver, ZoneOverlay};
 use crate::domain::DomainName;
 use crate::fetch::{fetch_domain, Selector};
+use crate::migration::Side;
+use crate::plan::Plan;
 use crate::records::dmarc::is_dmarc_candidate;
 use crate::records::spf::{is_spf, SpfRecord};
 use futures::future::join_all;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
+
+/// Names looked up at every snapshot domain besides what the checks read, with what they are.
+/// None of them is judged by `check`, but each is a live mail record a rollback must republish.
+pub const EXTRA_NAMES: &[(&str, QueryType, &str)] = &[
+    ("_mta-sts", QueryType::Txt, "MTA-STS"),
+    ("mta-sts", QueryType::Cname, "MTA-STS policy host"),
+    ("mta-sts", QueryType::A, "MTA-STS policy host"),
+    ("mta-sts", QueryType::Aaaa, "MTA-STS policy host"),
+    ("_smtp._tls", QueryType::Txt, "TLS-RPT"),
+    // Receivers look up `default` unless a message names another selector in its BIMI-Selector
+    // header, which DNS cannot reveal.
+    ("default._bimi", QueryType::Txt, "BIMI"),
+    ("_amazonses", QueryType::Txt, "Amazon SES verification"),
+    (
+        "zendeskverification",
+        QueryType::Txt,
+        "Zendesk verification",
+    ),
+];
+
+/// What is asked of a plan's return-path and tracking hosts: a return path carries SPF and MX
+/// (asked through its own mail records), a tracking host is a CNAME or an address.
+const HOST_TYPES: [QueryType; 3] = [QueryType::Cname, QueryType::A, QueryType::Aaaa];
+
+/// The wildcard selector: a parked domain's revoked key, `*._domainkey IN TXT "v=DKIM1; p="`.
+const WILDCARD_SELECTOR: &str = "*";
+
+/// Records kept per name and type. Real apexes carry a few dozen TXT records; a hostile zone
+/// can carry thousands, and the snapshot must stay a file a person can read and republish.
+pub const MAX_RECORDS_PER_SET: usize = 100;
+/// Records kept per snapshot domain (or plan host outside them).
+pub const MAX_RECORDS_PER_ROOT: usize = 2_000;
+/// Bytes of record data kept per snapshot domain (one TXT record can hold 64 KiB).
+pub const MAX_BYTES_PER_ROOT: usize = 1 << 20;
+/// Reference lines about the platforms' records kept.
+pub const MAX_OUTSIDE: usize = 500;
+/// Unanswered or odd names listed in the header.
+const MAX_NOTES: usize = 50;
+
+/// What a snapshot backs up.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Domains backed up whole, each with the DKIM selectors named for it (a plan's,
+    /// `--selector`); the probe list and the wildcard are looked up at every one besides.
+    pub domains: Vec<(DomainName, Vec<Selector>)>,
+    /// Names a plan sets up for a platform, with their role (`return path (Postmark)`).
+    pub hosts: Vec<(DomainName, String)>,
+    /// The common selectors probed at every domain (`checks/dkim-selectors.toml`).
+    pub probe: Vec<Selector>,
+}
+
+impl Request {
+    /// A request that probes these selectors at every domain.
+    pub fn new(probe: Vec<Selector>) -> Request {
+        Request {
+            probe,
+            ..Request::default()
+        }
+    }
+
+    /// Adds a domain, or more selectors to one already added.
+    pub fn add_domain(
+        &mut self,
+        domain: DomainName,
+        selectors: impl IntoIterator<Item = Selector>,
+    ) {
+        let index = match self.domains.iter().position(|(d, _)| *d == domain) {
+            Some(i) => i,
+            None => {
+                self.domains.push((domain, Vec::new()));
+                self.domains.len() - 1
+            }
+        };
+        if let Some((_, list)) = self.domains.get_mut(index) {
+            for s in selectors {
+                if !list.iter().any(|x| x.name == s.name) {
+                    list.push(s);
+                }
+            }
+        }
+    }
+
+    pub fn add_host(&mut self, host: DomainName, role: String) {
+        if !self.hosts.iter().any(|(h, _)| *h == host) {
+            self.hosts.push((host, role));
+        }
+    }
+
+    /// Adds a plan's domains, each platform's selectors at the domain it signs as (its
+    /// `signing_domain`, backed up whole too), and every return-path and tracking host.
+    pub fn add_plan(&mut self, plan: &Plan, catalog: &Catalog) {
+        for d in &plan.domains {
+            self.add_domain(d.name.clone(), []);
+        }
+        for d in &plan.domains {
+            for setup in d.old.iter().chain(&d.new) {
+                let profile = catalog.provider(&setup.platform);
+                let who = profile.map_or(setup.platform.as_str(), |p| p.name.as_str());
+                let names = match profile {
+                    Some(profile) => Side { profile, setup }.selectors(),
+                    None => setup.selectors.clone().unwrap_or_default(),
+                };
+                let signer = setup.signing_domain.as_ref().unwrap_or(&d.name);
+                self.add_domain(
+                    signer.clone(),
+                    names.into_iter().map(|name| Selector {
+                        name,
+                        used_by: Some(who.to_string()),
+                        explicit: true,
+                    }),
+                );
+                if let Some(rp) = &setup.return_path {
+                    self.add_host(rp.clone(), format!("return path ({who})"));
+                }
+                for t in &setup.tracking {
+                    self.add_host(t.clone(), format!("tracking ({who})"));
+                }
+            }
+        }
+    }
+
+    /// Every selector looked up at `named`'s domain: the named ones, the probe list, the
+    /// wildcard.
+    fn selectors(&self, named: &[Selector]) -> Vec<Selector> {
+        let mut out: Vec<Selector> = named.to_vec();
+        let wildcard = Selector {
+            name: WILDCARD_SELECTOR.into(),
+            used_by: None,
+            explicit: true,
+        };
+        for s in self.probe.iter().chain(std::iter::once(&wildcard)) {
+            if !out.iter().any(|x| x.name == s.name) {
+                out.push(s.clone());
+            }
+        }
+        out
+    }
+}
+
+/// Records by owner name: (type, TTL, data), each distinct record once.
+pub type Records = BTreeMap<String, Vec<(QueryType, u32, RecordData)>>;
 
 /// Records gathered for a snapshot, by owner name.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub domains: Vec<DomainName>,
+    /// The zones the file answers for: the domains that exist, and plan hosts outside them.
+    pub roots: Vec<DomainName>,
     /// Where the answers came from (`127.0.0.1:5300`, `the system resolver`, zone files).
     pub source: String,
     /// RFC 3339 time the snapshot was taken.
     pub taken: String,
-    /// In-domain records: owner → (type, ttl, data), deduplicated.
-    pub records: BTreeMap<String, Vec<(QueryType, u32, RecordData)>>,
+    /// In-domain records.
+    pub records: Records,
     /// Answers outside the snapshot's domains (ESP targets), listed for reference only.
     pub outside: Vec<String>,
+    /// What was looked up, one line each, for the header.
+    pub probed: Vec<String>,
+    /// What was not kept or could not be read, one line each, for the header.
+    pub notes: Vec<String>,
 }
 
-/// Extra names that belong in a snapshot besides each domain's own mail records.
-fn extra_names(domain: &DomainName) -> Vec<(DomainName, QueryType)> {
-    vec![
-        (domain.child("_mta-sts"), QueryType::Txt),
-        (domain.child("_smtp._tls"), QueryType::Txt),
-        (domain.child("default._bimi"), QueryType::Txt),
-        (domain.child("mta-sts"), QueryType::Cname),
-    ]
+impl Snapshot {
+    pub fn record_count(&self) -> usize {
+        self.records.values().map(Vec::len).sum()
+    }
 }
 
-/// Takes a snapshot of `domains` (each with its selectors) plus `hosts` (return-path and
-/// tracking names from a plan).
-pub async fn take(
-    resolver: &Resolver,
-    domains: &[(DomainName, Vec<Selector>)],
-    hosts: &[DomainName],
-    source: String,
-) -> Snapshot {
-    let fetched = join_all(domains.iter().map(|(d, selectors)| async move {
-        let records = fetch_domain(resolver, d, selectors.clone()).await;
-        let extras = join_all(extra_names(d).iter().map(|(n, t)| resolver.lookup(n, *t))).await;
+fn within_any(name: &DomainName, roots: &[DomainName]) -> bool {
+    roots.iter().any(|r| name.is_within(r))
+}
+
+/// The name an answer's data belongs to: the end of its CNAME chain.
+fn data_owner(answer: &Answer) -> &DomainName {
+    answer.cname_chain.last().unwrap_or(&answer.name)
+}
+
+/// How much a record matters when a set must be cut: what the checks read comes first.
+fn keep_rank(data: &RecordData) -> u8 {
+    match data.txt_joined() {
+        Some(t) if is_spf(&t) => 0,
+        Some(t) if is_dmarc_candidate(&t) => 1,
+        Some(t) if t.to_ascii_lowercase().starts_with("v=") => 2,
+        _ => 3,
+    }
+}
+
+/// Takes a snapshot: every live mail record of the request's domains and hosts.
+pub async fn take(resolver: &Resolver, request: &Request, source: String) -> Snapshot {
+    let per_domain = join_all(request.domains.iter().map(|(d, named)| async move {
+        let records = fetch_domain(resolver, d, request.selectors(named)).await;
+        let extras = join_all(EXTRA_NAMES.iter().map(|(prefix, t, _)| {
+            let name = d.child(prefix);
+            async move { resolver.lookup(&name, *t).await }
+        }))
+        .await;
         (records, extras)
     }))
     .await;
-    let host_answers = join_all(hosts.iter().flat_map(|h| {
-        [
-            resolver.lookup(h, QueryType::Cname),
-            resolver.lookup(h, QueryType::Txt),
-            resolver.lookup(h, QueryType::Mx),
-        ]
+    let per_host = join_all(request.hosts.iter().map(|(h, _)| async move {
+        let records = fetch_domain(resolver, h, Vec::new()).await;
+        let extras = join_all(HOST_TYPES.iter().map(|t| resolver.lookup(h, *t))).await;
+        (records, extras)
     }))
     .await;
-    let mut answers: Vec<Arc<Answer>> = host_answers;
-    for (records, extras) in fetched {
+
+    // A name that does not exist gets no zone of its own: restored under a parent snapshot
+    // domain it stays NXDOMAIN, as it was; otherwise its questions go where they went before.
+    // Nor does a name whose own records could not be read: restored empty, it would fail checks
+    // that were inconclusive live, and the gate must not count it as backed up.
+    let state =
+        |records: &crate::fetch::DomainRecords, name: &DomainName| -> Result<bool, String> {
+            for t in [QueryType::Txt, QueryType::Mx] {
+                if let Some(e) = records.get(name, t).and_then(|a| a.failed()) {
+                    return Err(format!(
+                        "{name} could not be read ({t}: {e}): not backed up"
+                    ));
+                }
+            }
+            Ok(!records
+                .get(name, QueryType::Txt)
+                .is_some_and(|a| a.outcome == Outcome::NxDomain && a.cname_chain.is_empty()))
+        };
+    let mut roots: Vec<DomainName> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for ((d, _), (records, _)) in request.domains.iter().zip(&per_domain) {
+        match state(records, d) {
+            Ok(true) => roots.push(d.clone()),
+            Ok(false) => notes.push(format!("{d} did not exist (NXDOMAIN)")),
+            Err(note) => notes.push(note),
+        }
+    }
+    for ((h, _), (records, _)) in request.hosts.iter().zip(&per_host) {
+        if within_any(h, &roots) {
+            continue;
+        }
+        match state(records, h) {
+            Ok(true) => roots.push(h.clone()),
+            Ok(false) => {}
+            Err(note) => notes.push(note),
+        }
+    }
+    // The most specific root first, so each owner is filed under its own zone.
+    roots.sort_by_key(|r| std::cmp::Reverse(r.label_count()));
+
+    let mut answers: Vec<Arc<Answer>> = Vec::new();
+    for (records, extras) in per_domain.into_iter().chain(per_host) {
         answers.extend(records.answers().map(|a| Arc::new(a.clone())));
         answers.extend(extras);
     }
-    // The CNAME records themselves (with their own TTLs) for every hop of every chain.
-    let mut hops: Vec<DomainName> = Vec::new();
+    // A probed selector answered by the wildcard `*._domainkey` is the wildcard's record, not
+    // one of its own: the restored zone's wildcard answers for it again.
+    let data_of = |a: &Answer| -> BTreeSet<String> {
+        a.records().iter().map(|r| r.data.presentation()).collect()
+    };
+    let wildcards: HashMap<&str, BTreeSet<String>> = answers
+        .iter()
+        .filter(|a| a.qtype == QueryType::Txt && a.cname_chain.is_empty())
+        .filter(|a| !a.records().is_empty())
+        .filter_map(|a| {
+            let domain = a
+                .name
+                .as_str()
+                .strip_prefix(&format!("{WILDCARD_SELECTOR}._domainkey."))?;
+            Some((domain, data_of(a)))
+        })
+        .collect();
+    let synthesized: BTreeSet<(DomainName, QueryType)> = answers
+        .iter()
+        .filter(|a| a.qtype == QueryType::Txt && a.cname_chain.is_empty())
+        .filter_map(|a| {
+            let (selector, domain) = a.name.as_str().split_once("._domainkey.")?;
+            if selector == WILDCARD_SELECTOR {
+                return None;
+            }
+            let own = data_of(a);
+            (!own.is_empty() && wildcards.get(domain) == Some(&own))
+                .then(|| (a.name.clone(), a.qtype))
+        })
+        .collect();
+
+    // The CNAME records themselves (with their own TTLs) for every hop of every chain, and for
+    // names that hold a CNAME beside other data.
+    let mut hops: BTreeSet<DomainName> = BTreeSet::new();
     for answer in &answers {
         let owners = std::iter::once(&answer.name).chain(answer.cname_chain.iter());
-        for owner in owners.take(answer.cname_chain.len()) {
-            if !hops.contains(owner) {
-                hops.push(owner.clone());
+        let hop_owners = owners.take(answer.cname_chain.len());
+        let conflict = answer.cname_conflict.then_some(&answer.name);
+        hops.extend(hop_owners.chain(conflict).cloned());
+    }
+    answers.extend(join_all(hops.iter().map(|h| resolver.lookup(h, QueryType::Cname))).await);
+
+    let mut collected = Collected::default();
+    for answer in &answers {
+        if synthesized.contains(&(answer.name.clone(), answer.qtype)) {
+            continue;
+        }
+        let owner = data_owner(answer);
+        // A CNAME question's answer is the CNAME at the name itself, not at the chain's end.
+        let (owner, qtype) = if answer.qtype == QueryType::Cname {
+            (&answer.name, QueryType::Cname)
+        } else {
+            (owner, answer.qtype)
+        };
+        for record in answer.records() {
+            collected.add(owner, qtype, record, &roots);
+        }
+        if let Some(e) = answer.failed() {
+            if within_any(&answer.name, &roots) || within_any(owner, &roots) {
+                notes.push(format!(
+                    "{} {} was not answered ({e})",
+                    answer.qtype, answer.name
+                ));
             }
         }
     }
-    let cnames = join_all(hops.iter().map(|h| resolver.lookup(h, QueryType::Cname))).await;
-    let names: Vec<DomainName> = domains.iter().map(|(d, _)| d.clone()).collect();
-    let mut snapshot = Snapshot {
-        domains: names.clone(),
+
+    // A name that answered NODATA exists; restored without any record at or below it, it would
+    // answer NXDOMAIN, which the checks word differently. Addresses, or the NS records of a
+    // delegated sending subdomain (Klaviyo's dynamic routing), are what it most likely holds; a
+    // name with other types only is named in the header.
+    let bare: Vec<DomainName> = answers
+        .iter()
+        .filter(|a| a.outcome == Outcome::NoData)
+        .map(|a| data_owner(a).clone())
+        .filter(|n| within_any(n, &roots) && !collected.restored_exists(n, &roots))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let held = join_all(bare.iter().flat_map(|n| {
+        [
+            resolver.lookup(n, QueryType::A),
+            resolver.lookup(n, QueryType::Aaaa),
+            resolver.lookup(n, QueryType::Ns),
+        ]
+    }))
+    .await;
+    for answer in &held {
+        if answer.cname_chain.is_empty() {
+            for record in answer.records() {
+                collected.add(&answer.name, answer.qtype, record, &roots);
+            }
+        }
+    }
+    for name in &bare {
+        if !collected.restored_exists(name, &roots) {
+            notes.push(format!(
+                "{name} existed with record types a snapshot does not keep (restored, it does not exist)"
+            ));
+        }
+    }
+
+    let (records, mut cut) = collected.bounded(&roots);
+    notes.append(&mut cut);
+    if collected.outside_cut {
+        notes.push(format!(
+            "reference lines about the platforms' records past the first {MAX_OUTSIDE} left out"
+        ));
+    }
+    // The same failure is met through a domain and through a plan host inside it.
+    let mut seen = HashSet::new();
+    notes.retain(|n| seen.insert(n.clone()));
+    if notes.len() > MAX_NOTES {
+        let more = notes.len() - MAX_NOTES;
+        notes.truncate(MAX_NOTES);
+        notes.push(format!("and {more} more"));
+    }
+    Snapshot {
+        domains: request.domains.iter().map(|(d, _)| d.clone()).collect(),
+        roots,
         source,
         taken: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        ..Snapshot::default()
-    };
-    let inside = |name: &str| {
-        names
-            .iter()
-            .any(|d| DomainName::from_ascii_unchecked(name).is_within(d))
-    };
-    let add = |snapshot: &mut Snapshot, owner: &str, qtype: QueryType, record: &Record| {
-        if inside(owner) {
-            let entry = snapshot.records.entry(owner.to_string()).or_default();
-            if !entry
-                .iter()
-                .any(|(t, _, d)| *t == qtype && *d == record.data)
-            {
-                entry.push((qtype, record.ttl, record.data.clone()));
+        records,
+        outside: collected.outside.into_iter().collect(),
+        probed: probed_lines(request),
+        notes,
+    }
+}
+
+/// One record's TTL and data.
+type Kept = (u32, RecordData);
+
+/// Records as they are gathered, before the bounds are applied.
+#[derive(Default)]
+struct Collected {
+    /// (owner, type) → records, each distinct data once.
+    sets: BTreeMap<(String, QueryType), Vec<Kept>>,
+    /// Reference lines about records outside the roots, bounded while gathering.
+    outside: BTreeSet<String>,
+    outside_cut: bool,
+}
+
+impl Collected {
+    fn add(&mut self, owner: &DomainName, qtype: QueryType, record: &Record, roots: &[DomainName]) {
+        if within_any(owner, roots) {
+            let set = self
+                .sets
+                .entry((owner.as_str().to_string(), qtype))
+                .or_default();
+            if !set.iter().any(|(_, d)| *d == record.data) {
+                set.push((record.ttl, record.data.clone()));
             }
         } else {
             let line = format!(
@@ -108,32 +432,120 @@ pub async fn take(
                 record.ttl,
                 record.data.presentation()
             );
-            if !snapshot.outside.contains(&line) {
-                snapshot.outside.push(line);
+            if self.outside.len() < MAX_OUTSIDE {
+                self.outside.insert(line);
+            } else if !self.outside.contains(&line) {
+                self.outside_cut = true;
             }
         }
-    };
-    for cname in &cnames {
-        for record in cname.records() {
-            add(&mut snapshot, cname.name.as_str(), QueryType::Cname, record);
+    }
+
+    /// True when the restored file makes `name` exist: it is a root, or holds or lies above a
+    /// kept record of its root.
+    fn restored_exists(&self, name: &DomainName, roots: &[DomainName]) -> bool {
+        roots.contains(name)
+            || self
+                .sets
+                .keys()
+                .any(|(owner, _)| DomainName::from_ascii_unchecked(owner.as_str()).is_within(name))
+    }
+
+    /// The records by owner within the bounds, and a line for each cut made.
+    fn bounded(&self, roots: &[DomainName]) -> (Records, Vec<String>) {
+        let mut notes = Vec::new();
+        let mut records = Records::new();
+        let mut per_root: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
+        // Smaller sets first, so one flooded name cannot crowd the others out of a root's budget.
+        let mut sets: Vec<_> = self.sets.iter().collect();
+        sets.sort_by_key(|(key, set)| (set.len(), (*key).clone()));
+        for ((owner, qtype), set) in sets {
+            let mut set: Vec<&Kept> = set.iter().collect();
+            set.sort_by_key(|(_, d)| (keep_rank(d), d.presentation()));
+            if set.len() > MAX_RECORDS_PER_SET {
+                notes.push(format!(
+                    "{owner} {qtype}: kept {MAX_RECORDS_PER_SET} of {} records (SPF and DMARC first)",
+                    set.len()
+                ));
+                set.truncate(MAX_RECORDS_PER_SET);
+            }
+            let name = DomainName::from_ascii_unchecked(owner.as_str());
+            let root = roots
+                .iter()
+                .find(|r| name.is_within(r))
+                .map_or_else(String::new, |r| r.to_string());
+            let (count, bytes) = per_root.entry(root.clone()).or_default();
+            for (ttl, data) in set {
+                let weight = Record {
+                    ttl: *ttl,
+                    data: data.clone(),
+                }
+                .weight();
+                if *count >= MAX_RECORDS_PER_ROOT || *bytes + weight > MAX_BYTES_PER_ROOT {
+                    *dropped.entry(root.clone()).or_default() += 1;
+                    continue;
+                }
+                *count += 1;
+                *bytes += weight;
+                records
+                    .entry(owner.clone())
+                    .or_default()
+                    .push((*qtype, *ttl, data.clone()));
+            }
+        }
+        for (root, n) in dropped {
+            notes.push(format!(
+                "{root}: {n} records past the cap of {MAX_RECORDS_PER_ROOT} records or {} KiB per domain left out",
+                MAX_BYTES_PER_ROOT / 1024
+            ));
+        }
+        for entries in records.values_mut() {
+            entries.sort_by_key(|e| (e.0, e.2.presentation()));
+        }
+        (records, notes)
+    }
+}
+
+/// The header lines saying what was looked up.
+fn probed_lines(request: &Request) -> Vec<String> {
+    // `mta-sts CNAME/A/AAAA (MTA-STS policy host)`: one entry per name.
+    let mut extras: Vec<(&str, Vec<String>, &str)> = Vec::new();
+    for (prefix, qtype, what) in EXTRA_NAMES {
+        match extras.last_mut() {
+            Some((p, types, _)) if p == prefix => types.push(qtype.to_string()),
+            _ => extras.push((prefix, vec![qtype.to_string()], what)),
         }
     }
-    for answer in &answers {
-        // The data sits at the end of the chain.
-        let owner = answer
-            .cname_chain
-            .last()
-            .unwrap_or(&answer.name)
-            .to_string();
-        for record in answer.records() {
-            add(&mut snapshot, &owner, answer.qtype, record);
+    let extras: Vec<String> = extras
+        .iter()
+        .map(|(prefix, types, what)| format!("{prefix} {} ({what})", types.join("/")))
+        .collect();
+    let mut lines = vec![
+        "Looked up at each domain: its TXT (every record) and MX, the MX hosts' addresses, the SPF include tree and the addresses its terms name, the DMARC tree walk and report destinations, *._domainkey TXT (wildcard DKIM key);".to_string(),
+        format!("also {}.", extras.join(", ")),
+    ];
+    let probe: Vec<&str> = request.probe.iter().map(|s| s.name.as_str()).collect();
+    if !probe.is_empty() {
+        lines.push(format!(
+            "DKIM selectors probed at each domain: {}",
+            probe.join(", ")
+        ));
+    }
+    for (d, named) in &request.domains {
+        let names: Vec<&str> = named.iter().map(|s| s.name.as_str()).collect();
+        if !names.is_empty() {
+            lines.push(format!(
+                "DKIM selectors named for {d}: {}",
+                names.join(", ")
+            ));
         }
     }
-    for entries in snapshot.records.values_mut() {
-        entries.sort_by_key(|e| (e.0, e.2.presentation()));
+    for (h, role) in &request.hosts {
+        lines.push(format!(
+            "Plan host {h}, {role}: CNAME, A, AAAA and its own mail records"
+        ));
     }
-    snapshot.outside.sort();
-    snapshot
+    lines
 }
 
 /// The zone-file text of a snapshot.
@@ -147,17 +559,42 @@ pub fn render(snapshot: &Snapshot) -> String {
     ));
     out.push_str("; Check against it: mailshift check --zone THIS_FILE DOMAIN…   Roll back: republish the records below.\n");
     out.push_str("; Absent names and types were absent when the snapshot was taken.\n");
-    for domain in &snapshot.domains {
-        out.push_str(&format!("\n$ORIGIN {domain}.\n"));
+    for line in &snapshot.probed {
+        out.push_str(&format!("; {line}\n"));
+    }
+    if snapshot.notes.is_empty() {
+        out.push_str(&format!(
+            "; Nothing was left out (at most {MAX_RECORDS_PER_SET} records per name and type, {MAX_RECORDS_PER_ROOT} per domain are kept).\n"
+        ));
+    } else {
+        out.push_str("; Not as it was live, or left out:\n");
+        for line in &snapshot.notes {
+            out.push_str(&format!(";   {line}\n"));
+        }
+    }
+    // Roots in the order the domains were given, plan hosts after.
+    let mut order: Vec<&DomainName> = snapshot
+        .domains
+        .iter()
+        .filter(|d| snapshot.roots.contains(d))
+        .collect();
+    order.extend(
+        snapshot
+            .roots
+            .iter()
+            .filter(|r| !snapshot.domains.contains(r)),
+    );
+    for root in order {
+        out.push_str(&format!("\n$ORIGIN {root}.\n"));
         for (owner, entries) in &snapshot.records {
             let d = DomainName::from_ascii_unchecked(owner.clone());
-            // Each owner goes under the most specific snapshot domain that contains it.
+            // Each owner goes under the most specific root that contains it.
             let home = snapshot
-                .domains
+                .roots
                 .iter()
                 .filter(|x| d.is_within(x))
                 .max_by_key(|x| x.as_str().len());
-            if home != Some(domain) {
+            if home != Some(root) {
                 continue;
             }
             for (qtype, ttl, data) in entries {
@@ -276,53 +713,32 @@ pub fn diff(old: &Path, new: &Path) -> Result<Vec<Change>, crate::dns::ZoneError
     Ok(changes)
 }
 
+/// `added`, `removed` or `changed`, from the records before and after.
+fn kind_of(a: &BTreeSet<String>, b: &BTreeSet<String>) -> &'static str {
+    if a.is_empty() {
+        "added"
+    } else if b.is_empty() {
+        "removed"
+    } else {
+        "changed"
+    }
+}
+
 fn describe(
     owner: &str,
     qtype: QueryType,
     a: &BTreeSet<String>,
     b: &BTreeSet<String>,
 ) -> Vec<Change> {
-    let kind = if a.is_empty() {
-        "added"
-    } else if b.is_empty() {
-        "removed"
-    } else {
-        "changed"
-    };
+    if qtype == QueryType::Txt {
+        return describe_txt(owner, a, b);
+    }
+    let kind = kind_of(a, b);
     let change = |summary: String| Change {
         kind,
         name: owner.to_string(),
         summary,
     };
-    if qtype == QueryType::Txt {
-        let spf = |s: &BTreeSet<String>| s.iter().find(|t| is_spf(t)).cloned();
-        let dmarc = |s: &BTreeSet<String>| s.iter().find(|t| is_dmarc_candidate(t)).cloned();
-        if let (Some(x), Some(y)) = (spf(a), spf(b)) {
-            return spf_changes(owner, &x, &y).into_iter().map(change).collect();
-        }
-        if let (Some(x), Some(y)) = (dmarc(a), dmarc(b)) {
-            return dmarc_changes(owner, &x, &y)
-                .into_iter()
-                .map(change)
-                .collect();
-        }
-        if let Some((sel, domain)) = selector_of(owner) {
-            return vec![change(format!(
-                "DKIM key of selector {sel} at {domain} {kind}"
-            ))];
-        }
-        let what = if spf(a).or(spf(b)).is_some() {
-            "SPF record"
-        } else if dmarc(a).or(dmarc(b)).is_some() {
-            "DMARC record"
-        } else {
-            "TXT record"
-        };
-        return vec![change(format!(
-            "{what} of {owner} {kind}: {}",
-            set_delta(a, b)
-        ))];
-    }
     if qtype == QueryType::Cname {
         return vec![change(match (a.iter().next(), b.iter().next()) {
             (Some(x), Some(y)) => format!(
@@ -342,6 +758,170 @@ fn describe(
         "{qtype} of {owner} {kind}: {}",
         set_delta(a, b)
     ))]
+}
+
+/// TXT changes at one name. One RRset can hold SPF, DMARC and unrelated strings (an apex
+/// carries SPF beside verification records): each part is described on its own, so a removed
+/// verification record is not mistaken for a change of SPF.
+fn describe_txt(owner: &str, a: &BTreeSet<String>, b: &BTreeSet<String>) -> Vec<Change> {
+    let change = |kind: &'static str, summary: String| Change {
+        kind,
+        name: owner.to_string(),
+        summary,
+    };
+    if let Some((sel, domain)) = selector_of(owner) {
+        let kind = kind_of(a, b);
+        return vec![change(
+            kind,
+            format!("DKIM key of selector {sel} at {domain} {kind}"),
+        )];
+    }
+    let part = |s: &BTreeSet<String>, f: fn(&str) -> bool| -> BTreeSet<String> {
+        s.iter().filter(|t| f(t)).cloned().collect()
+    };
+    let mut out = Vec::new();
+    let (spf_a, spf_b) = (part(a, is_spf), part(b, is_spf));
+    if spf_a != spf_b {
+        match (single(&spf_a), single(&spf_b)) {
+            (Some(x), Some(y)) => out.extend(
+                spf_changes(owner, x, y)
+                    .into_iter()
+                    .map(|s| change("changed", s)),
+            ),
+            _ => {
+                let kind = kind_of(&spf_a, &spf_b);
+                out.push(change(
+                    kind,
+                    format!(
+                        "SPF record of {owner} {kind}: {}",
+                        set_delta(&spf_a, &spf_b)
+                    ),
+                ));
+            }
+        }
+    }
+    let (dmarc_a, dmarc_b) = (part(a, is_dmarc_candidate), part(b, is_dmarc_candidate));
+    if dmarc_a != dmarc_b {
+        match (single(&dmarc_a), single(&dmarc_b)) {
+            (Some(x), Some(y)) => out.extend(
+                dmarc_changes(owner, x, y)
+                    .into_iter()
+                    .map(|s| change("changed", s)),
+            ),
+            _ => {
+                let kind = kind_of(&dmarc_a, &dmarc_b);
+                out.push(change(
+                    kind,
+                    format!(
+                        "DMARC record of {owner} {kind}: {}",
+                        set_delta(&dmarc_a, &dmarc_b)
+                    ),
+                ));
+            }
+        }
+    }
+    let rest = |s: &BTreeSet<String>| -> BTreeSet<String> {
+        s.iter()
+            .filter(|t| !is_spf(t) && !is_dmarc_candidate(t))
+            .cloned()
+            .collect()
+    };
+    let (rest_a, rest_b) = (rest(a), rest(b));
+    if rest_a != rest_b {
+        out.extend(describe_other_txt(owner, &rest_a, &rest_b).into_iter().map(
+            |(kind, summary)| Change {
+                kind,
+                name: owner.to_string(),
+                summary,
+            },
+        ));
+    }
+    out
+}
+
+/// The only element of a set.
+fn single(s: &BTreeSet<String>) -> Option<&str> {
+    match s.len() {
+        1 => s.iter().next().map(String::as_str),
+        _ => None,
+    }
+}
+
+/// TXT records that are neither SPF nor DMARC, worded by what their name says they are.
+fn describe_other_txt(
+    owner: &str,
+    a: &BTreeSet<String>,
+    b: &BTreeSet<String>,
+) -> Vec<(&'static str, String)> {
+    let kind = kind_of(a, b);
+    let delta = set_delta(a, b);
+    if let Some((selector, domain)) = owner.split_once("._bimi.") {
+        let which = if selector == "default" {
+            String::new()
+        } else {
+            format!(" (selector {selector})")
+        };
+        return vec![(
+            kind,
+            format!("BIMI record{which} of {domain} {kind}: {delta}"),
+        )];
+    }
+    if let Some(domain) = owner.strip_prefix("_mta-sts.") {
+        let id = |s: &BTreeSet<String>| s.iter().find_map(|t| sts_id(t));
+        if let (Some(x), Some(y)) = (id(a), id(b)) {
+            if x != y {
+                return vec![(
+                    kind,
+                    format!("MTA-STS policy id of {domain} changed: {x} → {y}"),
+                )];
+            }
+        }
+        return vec![(kind, format!("MTA-STS record of {domain} {kind}: {delta}"))];
+    }
+    if let Some(domain) = owner.strip_prefix("_smtp._tls.") {
+        return vec![(kind, format!("TLS-RPT record of {domain} {kind}: {delta}"))];
+    }
+    // Verification and other strings come and go one by one; a new token is one removed and
+    // one added.
+    let what = |t: &str| {
+        if is_verification(owner, t) {
+            "verification record"
+        } else {
+            "TXT record"
+        }
+    };
+    let mut out = Vec::new();
+    for t in a.difference(b) {
+        out.push(("removed", format!("{} removed from {owner}: {t}", what(t))));
+    }
+    for t in b.difference(a) {
+        out.push(("added", format!("{} added to {owner}: {t}", what(t))));
+    }
+    out
+}
+
+/// The `id=` of an MTA-STS record (RFC 8461 §3.1).
+fn sts_id(text: &str) -> Option<String> {
+    crate::records::tags::split_tags(text)
+        .0
+        .into_iter()
+        .find(|t| t.name.eq_ignore_ascii_case("id"))
+        .map(|t| t.value)
+}
+
+/// A platform's ownership proof: a `_amazonses` or `zendeskverification` record, or an apex
+/// string keyed like `google-site-verification=`, `facebook-domain-verification=`, `MS=ms…`
+/// or `brevo-code:`.
+fn is_verification(owner: &str, text: &str) -> bool {
+    let label = owner.split('.').next().unwrap_or_default();
+    if matches!(label, "_amazonses" | "zendeskverification") {
+        return true;
+    }
+    let lower = text.trim().to_ascii_lowercase();
+    match lower.split_once(['=', ':']) {
+        Some((key, _)) => key.contains("verif") || key == "ms" || key.ends_with("-code"),
+        None => false,
+    }
 }
 
 fn set_delta(a: &BTreeSet<String>, b: &BTreeSet<String>) -> String {
@@ -449,9 +1029,177 @@ mod tests {
     }
 
     #[test]
+    fn diff_names_bimi_mta_sts_tls_rpt_and_verification_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let spf = "ex.co.uk. 300 IN TXT \"v=spf1 include:_spf.google.com ~all\"\n";
+        let old = write(dir.path(), "old.zone", &format!("$ORIGIN ex.co.uk.\n{spf}ex.co.uk. 300 IN TXT \"google-site-verification=abc123\"\nex.co.uk. 300 IN TXT \"MS=ms12345678\"\ndefault._bimi.ex.co.uk. 300 IN TXT \"v=BIMI1; l=https://ex.co.uk/logo.svg; a=\"\n_mta-sts.ex.co.uk. 300 IN TXT \"v=STSv1; id=20261101T000000\"\n_smtp._tls.ex.co.uk. 300 IN TXT \"v=TLSRPTv1; rua=mailto:tls@ex.co.uk\"\n_amazonses.ex.co.uk. 300 IN TXT \"pmBGN/7MjnfhTKUZ06Enqq1PeGUaOkw8lGhcfwefcHU=\"\n"));
+        let new = write(dir.path(), "new.zone", &format!("$ORIGIN ex.co.uk.\n{spf}ex.co.uk. 300 IN TXT \"MS=ms12345678\"\nex.co.uk. 300 IN TXT \"facebook-domain-verification=zz9\"\ndefault._bimi.ex.co.uk. 300 IN TXT \"v=BIMI1; l=https://ex.co.uk/logo2.svg; a=\"\n_mta-sts.ex.co.uk. 300 IN TXT \"v=STSv1; id=20261201T000000\"\n_smtp._tls.ex.co.uk. 300 IN TXT \"v=TLSRPTv1; rua=mailto:tls@reports.example.net\"\n"));
+        let changes = diff(&old, &new).unwrap();
+        let summaries: Vec<&str> = changes.iter().map(|c| c.summary.as_str()).collect();
+        for (kind, expected) in [
+            ("removed", "verification record removed from ex.co.uk: google-site-verification=abc123"),
+            ("added", "verification record added to ex.co.uk: facebook-domain-verification=zz9"),
+            ("removed", "verification record removed from _amazonses.ex.co.uk: pmBGN/7MjnfhTKUZ06Enqq1PeGUaOkw8lGhcfwefcHU="),
+            ("changed", "MTA-STS policy id of ex.co.uk changed: 20261101T000000 → 20261201T000000"),
+            ("changed", "BIMI record of ex.co.uk changed: -v=BIMI1; l=https://ex.co.uk/logo.svg; a=, +v=BIMI1; l=https://ex.co.uk/logo2.svg; a="),
+            ("changed", "TLS-RPT record of ex.co.uk changed: -v=TLSRPTv1; rua=mailto:tls@ex.co.uk, +v=TLSRPTv1; rua=mailto:tls@reports.example.net"),
+        ] {
+            assert!(
+                changes.iter().any(|c| c.kind == kind && c.summary == expected),
+                "missing {kind} {expected:?} in {summaries:#?}"
+            );
+        }
+        // The SPF record beside them did not change, and nothing says it did.
+        assert!(
+            !summaries.iter().any(|s| s.contains("SPF")),
+            "{summaries:#?}"
+        );
+        assert_eq!(changes.len(), 6, "{summaries:#?}");
+        // A record that appears or goes as a whole says so.
+        let gone = write(
+            dir.path(),
+            "gone.zone",
+            &format!("$ORIGIN ex.co.uk.\n{spf}"),
+        );
+        let removed: Vec<String> = diff(&old, &gone)
+            .unwrap()
+            .into_iter()
+            .map(|c| format!("{} {}", c.kind, c.summary))
+            .collect();
+        assert!(
+            removed.contains(
+                &"removed MTA-STS record of ex.co.uk removed: -v=STSv1; id=20261101T000000"
+                    .to_string()
+            ),
+            "{removed:#?}"
+        );
+        assert!(
+            removed
+                .iter()
+                .any(|s| s.starts_with("removed BIMI record of ex.co.uk removed")),
+            "{removed:#?}"
+        );
+    }
+
+    fn offline_resolver(dir: &Path) -> Resolver {
+        Resolver::new(&crate::dns::DnsConfig {
+            zones: vec![dir.to_path_buf()],
+            offline: true,
+            ..crate::dns::DnsConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn selector(name: &str) -> Selector {
+        Selector {
+            name: name.into(),
+            used_by: None,
+            explicit: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flooded_apex_is_cut_with_spf_kept_and_the_header_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut zone = String::from("$ORIGIN flood.example.com.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n@ IN MX 10 mx.flood.example.com.\nmx IN A 192.0.2.25\n@ IN TXT \"v=spf1 mx -all\"\n");
+        for i in 0..3000 {
+            zone.push_str(&format!(
+                "@ IN TXT \"a-token-{i:05}=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"\n"
+            ));
+        }
+        std::fs::write(dir.path().join("flood.example.com.zone"), zone).unwrap();
+        let resolver = offline_resolver(dir.path());
+        let mut request = Request::new(vec![selector("s1")]);
+        request.add_domain(DomainName::parse("flood.example.com").unwrap(), []);
+        let snapshot = take(&resolver, &request, "test".into()).await;
+        let apex = &snapshot.records["flood.example.com"];
+        let txt: Vec<String> = apex
+            .iter()
+            .filter(|(t, _, _)| *t == QueryType::Txt)
+            .filter_map(|(_, _, d)| d.txt_joined())
+            .collect();
+        assert_eq!(txt.len(), MAX_RECORDS_PER_SET);
+        assert!(txt.iter().any(|t| t == "v=spf1 mx -all"), "SPF was cut");
+        let text = render(&snapshot);
+        assert!(
+            text.contains(
+                ";   flood.example.com TXT: kept 100 of 3001 records (SPF and DMARC first)\n"
+            ),
+            "{}",
+            &text[..2000.min(text.len())]
+        );
+        assert!(!text.contains("Nothing was left out"));
+        assert!(text.len() < 64 * 1024, "{} bytes", text.len());
+        // What was kept still loads, and still answers what the checks read.
+        let restored = tempfile::tempdir().unwrap();
+        write(restored.path(), "snap.zone", &text);
+        let again = offline_resolver(restored.path());
+        let mx = again
+            .lookup(
+                &DomainName::parse("mx.flood.example.com").unwrap(),
+                QueryType::A,
+            )
+            .await;
+        assert_eq!(mx.records().len(), 1, "{mx:?}");
+    }
+
+    #[tokio::test]
+    async fn wildcards_delegations_and_missing_domains_restore_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "example.com.zone", "$ORIGIN example.com.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n@ IN MX 10 aspmx.l.google.com.\n@ IN TXT \"v=spf1 include:send.example.com ~all\"\n; Klaviyo's dynamic routing: the sending subdomain is delegated.\nsend IN NS ns1.klaviyo-dns.example.net.\n");
+        write(dir.path(), "example.net.zone", "$ORIGIN example.net.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n@ IN MX 0 .\n@ IN TXT \"v=spf1 -all\"\n*._domainkey IN TXT \"v=DKIM1; p=\"\n");
+        let resolver = offline_resolver(dir.path());
+        let mut request = Request::new(vec![selector("google"), selector("s1")]);
+        for d in ["example.com", "gone.example.com", "example.net"] {
+            request.add_domain(DomainName::parse(d).unwrap(), []);
+        }
+        let snapshot = take(&resolver, &request, "test".into()).await;
+        let text = render(&snapshot);
+        assert!(
+            text.contains("\n*._domainkey.example.net.\t3600\tIN\tTXT\t\"v=DKIM1; p=\"\n"),
+            "{text}"
+        );
+        assert!(!text.contains("google._domainkey.example.net"), "{text}");
+        assert!(
+            text.contains("\nsend.example.com.\t3600\tIN\tNS\tns1.klaviyo-dns.example.net.\n"),
+            "{text}"
+        );
+        assert!(!text.contains("$ORIGIN gone.example.com."), "{text}");
+        assert!(
+            text.contains(";   gone.example.com did not exist (NXDOMAIN)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("; DKIM selectors probed at each domain: google, s1\n"),
+            "{text}"
+        );
+        let restored = tempfile::tempdir().unwrap();
+        write(restored.path(), "snap.zone", &text);
+        let again = offline_resolver(restored.path());
+        let ask = |name: &str, t: QueryType| {
+            let name = DomainName::parse(name).unwrap();
+            let again = again.clone();
+            async move { again.lookup(&name, t).await.outcome.clone() }
+        };
+        assert_eq!(
+            ask("send.example.com", QueryType::Txt).await,
+            Outcome::NoData
+        );
+        assert_eq!(
+            ask("gone.example.com", QueryType::Txt).await,
+            Outcome::NxDomain
+        );
+        assert!(matches!(
+            ask("google._domainkey.example.net", QueryType::Txt).await,
+            Outcome::Records(_)
+        ));
+    }
+
+    #[test]
     fn rendered_snapshots_load_back() {
         let mut snapshot = Snapshot {
             domains: vec![DomainName::parse("ex.test").unwrap()],
+            roots: vec![DomainName::parse("ex.test").unwrap()],
             source: "test".into(),
             taken: "2026-11-25T00:00:00Z".into(),
             ..Default::default()

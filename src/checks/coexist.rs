@@ -166,7 +166,10 @@ fn term_cost(records: &DomainRecords, term: &str) -> Result<u32, String> {
 fn spf_coexistence(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
     let domain = &ctx.domain.name;
     let mut findings = Vec::new();
-    if let Some(answer) = records.get(domain, QueryType::Txt).filter(|a| a.failed().is_some()) {
+    if let Some(answer) = records
+        .get(domain, QueryType::Txt)
+        .filter(|a| a.failed().is_some())
+    {
         let e = answer.failed().map(|e| e.to_string()).unwrap_or_default();
         return vec![Finding::new(
             "coexist.inconclusive",

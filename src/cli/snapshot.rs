@@ -6,6 +6,7 @@ use crate::dns::Resolver;
 use crate::domain::{parse_selector, DomainName};
 use crate::exit::ExitStatus;
 use crate::fetch::{probe_selectors, Selector};
+use crate::snapshot::Request;
 use anyhow::{bail, Context};
 use std::path::PathBuf;
 
@@ -19,11 +20,13 @@ pub struct SnapshotArgs {
     #[arg(value_name = "DOMAIN")]
     pub domains: Vec<String>,
 
-    /// Also back up the plan's domains, selectors, return-path and tracking hosts.
+    /// Also back up the plan's domains, its platforms' selectors (at the domain each signs as),
+    /// return-path and tracking hosts.
     #[arg(long, value_name = "PLAN")]
     pub plan: Option<PathBuf>,
 
-    /// DKIM selectors to include (repeatable) [default: the plan's, or the common ones found].
+    /// More DKIM selectors to look up at every domain (repeatable); the plan's and the common
+    /// ones (checks/dkim-selectors.toml) are always looked up.
     #[arg(long = "selector", value_name = "NAME")]
     pub selectors: Vec<String>,
 
@@ -88,75 +91,59 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<ExitStatus> {
     let Some(output) = &args.output else {
         bail!("say where to write the snapshot: --output FILE.zone (or --output - for standard output)");
     };
-    let explicit: Vec<String> = args
+    let explicit: Vec<Selector> = args
         .selectors
         .iter()
-        .map(|s| parse_selector(s).map_err(anyhow::Error::msg))
-        .collect::<anyhow::Result<_>>()?;
-    let selectors_of = |names: &[String]| -> Vec<Selector> {
-        if names.is_empty() {
-            probe_selectors(&crate::catalog::common_dkim_selectors())
-        } else {
-            names
-                .iter()
-                .map(|n| Selector {
-                    name: n.clone(),
+        .map(|s| {
+            parse_selector(s)
+                .map(|name| Selector {
+                    name,
                     used_by: None,
                     explicit: true,
                 })
-                .collect()
-        }
-    };
-    let mut domains: Vec<(DomainName, Vec<Selector>)> = Vec::new();
-    let mut hosts: Vec<DomainName> = Vec::new();
+                .map_err(anyhow::Error::msg)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut request = Request::new(probe_selectors(&crate::catalog::common_dkim_selectors()));
     for text in &args.domains {
-        let d = DomainName::parse(text)?;
-        domains.push((d, selectors_of(&explicit)));
+        request.add_domain(DomainName::parse(text)?, explicit.iter().cloned());
     }
     if let Some(plan_path) = &args.plan {
         let Some((plan, catalog)) = load_plan(plan_path, &args.catalog)? else {
             return Ok(ExitStatus::BadInput);
         };
+        request.add_plan(&plan, &catalog);
+        // `--selector` names selectors for every domain, the plan's too.
         for d in &plan.domains {
-            // The plan's selectors, or each platform's defaults when the plan names none.
-            let mut names: Vec<String> = Vec::new();
-            for setup in d.old.iter().chain(&d.new) {
-                if let Some(profile) = catalog.provider(&setup.platform) {
-                    names.extend(crate::migration::Side { profile, setup }.selectors());
-                }
-            }
-            names.extend(explicit.iter().cloned());
-            names.sort();
-            names.dedup();
-            if !domains.iter().any(|(x, _)| *x == d.name) {
-                domains.push((d.name.clone(), selectors_of(&names)));
-            }
-            for side in d.old.iter().chain(&d.new) {
-                hosts.extend(side.return_path.iter().cloned());
-                hosts.extend(side.tracking.iter().cloned());
-            }
+            request.add_domain(d.name.clone(), explicit.iter().cloned());
         }
     }
-    if domains.is_empty() {
+    if request.domains.is_empty() {
         bail!("no domains to back up: name them, or give --plan");
     }
     let dns = args.dns.config()?;
     let source = describe_source(&dns);
     let snapshot = runtime()?.block_on(async {
         let resolver = Resolver::new(&dns)?;
-        anyhow::Ok(crate::snapshot::take(&resolver, &domains, &hosts, source).await)
+        anyhow::Ok(crate::snapshot::take(&resolver, &request, source).await)
     })?;
     let text = crate::snapshot::render(&snapshot);
     let target = (output.as_os_str() != "-").then_some(output.as_path());
     write_report(target, &text)
         .with_context(|| format!("cannot write the snapshot to {}", output.display()))?;
     if let Some(path) = target {
-        let records: usize = snapshot.records.values().map(Vec::len).sum();
         eprintln!(
-            "Wrote {records} records for {} domain(s) to {}.",
-            domains.len(),
+            "Wrote {} records for {} domain(s) to {}.",
+            snapshot.record_count(),
+            snapshot.domains.len(),
             path.display()
         );
+        if !snapshot.notes.is_empty() {
+            eprintln!(
+                "Not everything was kept as it was live; the file's header says what ({} note(s)).",
+                snapshot.notes.len()
+            );
+        }
     }
     Ok(ExitStatus::Passed)
 }
