@@ -755,3 +755,90 @@ fn stages_open_in_order_unless_forced_and_each_opening_records_what_it_saw() {
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("the DNS records read now differ from those it opened on"));
 }
+
+/// A copy of the Harbor & Pine plan with its text edited.
+fn plan_with(edit: impl Fn(String) -> String) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("harborandpine.toml");
+    let text = std::fs::read_to_string(plan()).unwrap();
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the edit changed nothing");
+    std::fs::write(&path, edited).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn an_empty_selector_list_means_none_and_a_retiring_domain_keeps_only_its_old_platform() {
+    // Postmark generates selectors per account: naming none is a warning…
+    let (_d, unnamed) = plan_with(|t| {
+        t.replace("selectors = [\"20261101pm\"]            # Postmark generates the selector per account\n", "")
+    });
+    let (_, report) = gate(&unnamed, &fixtures().join("zones"), "seed");
+    let all = findings(&report);
+    assert_eq!(
+        find(&all, "harborandpine.com", "coexist.selectors-unknown").len(),
+        1,
+        "{all:#?}"
+    );
+    // …but `selectors = []` says there are none: no warning, and never the profile's defaults.
+    let (_d, empty) = plan_with(|t| t.replace("selectors = [\"20261101pm\"]", "selectors = []"));
+    let (_, report) = gate(&empty, &fixtures().join("zones"), "seed");
+    let all = findings(&report);
+    assert!(find(&all, "harborandpine.com", "coexist.selectors-unknown").is_empty());
+    // Klaviyo has default selectors (kl, kl2); an empty list means none of them is looked up,
+    // so its mail can only align through SPF.
+    let (_d, klaviyo_none) = plan_with(|t| {
+        t.replacen(
+            "[domain.new]\nselectors = [\"kl\", \"kl2\"]",
+            "[domain.new]\nselectors = []",
+            1,
+        )
+    });
+    let (_, report) = gate(&klaviyo_none, &fixtures().join("zones"), "seed");
+    let all = findings(&report);
+    let align = find(&all, "news.harborandpine.com", "align.spf-only");
+    assert_eq!(align.len(), 1, "{all:#?}");
+    assert!(find(&all, "news.harborandpine.com", "coexist.selectors-unknown").is_empty());
+
+    // news retires with Mailchimp: no new platform there. Until the cutover Mailchimp's keys
+    // must stay; nothing is asked of Klaviyo for news.
+    let (_d, retiring) = plan_with(|t| {
+        t.replacen(
+            "[domain.new]\nselectors = [\"kl\", \"kl2\"]\nreturn_path = \"send.news.harborandpine.com\"\nsigning_domain = \"harborandpine.com\"  # Klaviyo signs as the root domain (d=), not news.",
+            "[domain.new]\nplatform = \"none\"",
+            1,
+        )
+    });
+    mailshift()
+        .args(["plan", "validate"])
+        .arg(&retiring)
+        .assert()
+        .code(0);
+    let zones = zones_with("harborandpine.com.zone", |t| {
+        t.replace("k2._domainkey.news IN CNAME dkim2.mcsv.net.\n", "")
+    });
+    let (code, report) = gate(&retiring, zones.path(), "seed");
+    assert_eq!(code, 1);
+    let all = findings(&report);
+    let removed = find(&all, "news.harborandpine.com", "coexist.premature-removal");
+    assert_eq!(removed.len(), 1, "{all:#?}");
+    assert!(removed[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("selector k2"));
+    for id in [
+        "align.ok",
+        "align.spf-only",
+        "coexist.dkim-new-missing",
+        "spf.ip-authorized",
+    ] {
+        assert!(
+            find(&all, "news.harborandpine.com", id).is_empty(),
+            "{id}: {all:#?}"
+        );
+    }
+    // From the cutover on nothing sends for it, and nothing is asked of either platform.
+    let (_, report) = gate(&retiring, zones.path(), "cutover");
+    let all = findings(&report);
+    assert!(find(&all, "news.harborandpine.com", "coexist.premature-removal").is_empty());
+}
