@@ -43,6 +43,42 @@ pub fn spf_edit(text: &str, add: &[String], remove: &[String]) -> String {
     terms.join(" ")
 }
 
+/// `text` (an SPF record) ending in `all_term` (`~all`): its `all` replaced, or added at the end.
+pub fn spf_with_all(text: &str, all_term: &str) -> String {
+    let mut terms: Vec<String> = text.split_ascii_whitespace().map(str::to_string).collect();
+    match terms.iter().position(|t| is_all(t)) {
+        Some(i) => {
+            if let Some(slot) = terms.get_mut(i) {
+                *slot = all_term.to_string();
+            }
+        }
+        None => terms.push(all_term.to_string()),
+    }
+    terms.join(" ")
+}
+
+/// A tag list (a DKIM key record) with tag `name` set to `value`, or removed when `None`; the
+/// other tags kept as written.
+pub fn tag_list_with(text: &str, name: &str, value: Option<&str>) -> String {
+    let (tags, _) = split_tags(text);
+    let mut parts: Vec<String> = Vec::new();
+    let mut set = false;
+    for t in &tags {
+        if t.name.eq_ignore_ascii_case(name) {
+            if let (Some(v), false) = (value, set) {
+                parts.push(format!("{}={v}", t.name));
+                set = true;
+            }
+            continue;
+        }
+        parts.push(format!("{}={}", t.name, t.value));
+    }
+    if let (Some(v), false) = (value, set) {
+        parts.push(format!("{name}={v}"));
+    }
+    parts.join("; ")
+}
+
 /// What one change does to a record's parts: SPF terms (by their bare form) or tags (by name).
 #[derive(Debug, Default)]
 struct Edit {
@@ -313,6 +349,19 @@ mod tests {
                 &[]
             ),
             "v=spf1 ip4:192.0.2.1 redirect=_spf.example.co.uk"
+        );
+    }
+
+    #[test]
+    fn a_key_record_loses_or_changes_one_tag() {
+        let key = "v=DKIM1; k=rsa; t=y:s; h=sha1; p=MIIB";
+        assert_eq!(
+            tag_list_with(key, "h", None),
+            "v=DKIM1; k=rsa; t=y:s; p=MIIB"
+        );
+        assert_eq!(
+            tag_list_with(key, "t", Some("s")),
+            "v=DKIM1; k=rsa; t=s; h=sha1; p=MIIB"
         );
     }
 

@@ -10,7 +10,7 @@ mod support;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use support::{fixtures, json, mailshift};
+use support::{apply_changes, fixtures, json, mailshift};
 
 fn plan() -> PathBuf {
     fixtures().join("plans/harborandpine.toml")
@@ -497,75 +497,6 @@ fn the_cutover_gate_shows_its_advice_in_every_format_without_counting_it() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("Old and new platforms both send at this stage"));
-}
-
-/// Applies `plan records --format json` changes to a directory of zone files, as a DNS-as-code
-/// tool would: each change goes to the zone whose origin is the longest suffix of its name; a
-/// replaced or removed record is the line with that owner, type and value.
-fn apply_changes(dir: &Path, changes: &[Value]) {
-    let zones: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            let origin = p
-                .file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .trim_end_matches(".zone")
-                .to_string();
-            (origin, p)
-        })
-        .collect();
-    for c in changes {
-        let name = c["name"].as_str().unwrap();
-        let rtype = c["type"].as_str().unwrap();
-        let (origin, path) = zones
-            .iter()
-            .filter(|(o, _)| name == o || name.ends_with(&format!(".{o}")))
-            .max_by_key(|(o, _)| o.len())
-            .unwrap_or_else(|| panic!("no zone for {name}"));
-        let text = std::fs::read_to_string(path).unwrap();
-        let owner_of = |line: &str| -> Option<String> {
-            let first = line.split_whitespace().next()?;
-            if line.starts_with(char::is_whitespace) || first.starts_with(['$', ';', '(']) {
-                return None;
-            }
-            Some(match first {
-                "@" => origin.clone(),
-                abs if abs.ends_with('.') => abs.trim_end_matches('.').to_string(),
-                rel => format!("{rel}.{origin}"),
-            })
-        };
-        let old = match c["action"].as_str().unwrap() {
-            "replace" => c["old"].as_str(),
-            "remove" => c["value"].as_str(),
-            _ => None,
-        };
-        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-        if let Some(old) = old {
-            let data = mailshift::fixes::zone_data(rtype, old);
-            let before = lines.len();
-            lines.retain(|l| {
-                !(owner_of(l).as_deref() == Some(name)
-                    && l.split_whitespace().any(|t| t == rtype)
-                    && l.contains(&data))
-            });
-            assert_eq!(
-                lines.len() + 1,
-                before,
-                "{name} {rtype} {old} not found once in {}",
-                path.display()
-            );
-        }
-        if c["action"] != "remove" {
-            lines.push(format!(
-                "{name}. IN {rtype} {}",
-                mailshift::fixes::zone_data(rtype, c["value"].as_str().unwrap())
-            ));
-        }
-        std::fs::write(path, lines.join("\n") + "\n").unwrap();
-    }
 }
 
 #[test]

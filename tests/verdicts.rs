@@ -159,3 +159,44 @@ fn alignment_under_a_public_suffix_is_decided_offline_without_a_stub_for_it() {
     assert!(!has(&report, "align.inconclusive"), "{report:#}");
     assert!(!has(&report, "dmarc.inconclusive"), "{report:#}");
 }
+
+#[test]
+fn fixes_whose_values_are_known_are_exact_records_that_clear_the_finding() {
+    // (fixture domain, finding): the fix carries the exact change; applied to a copy of the
+    // zones, the finding is gone.
+    for (domain, id) in [
+        ("spf-all-pass.test", "spf.all-pass"),
+        ("spf-all-neutral.test", "spf.all-neutral"),
+        ("spf-no-all.test", "spf.all-neutral"),
+        ("spf-after-all.test", "spf.terms-after-all"),
+        ("dkim-testing.test", "dkim.testing"),
+        ("dkim-sha1.test", "dkim.hash-sha1"),
+        ("mx-null.test", "mx.null"),
+        ("alpine-outfitters.de", "dmarc.pct-partial"),
+        ("alpine-outfitters.co.uk", "dmarc.nonexistent-unenforced"),
+    ] {
+        let before = check(domain);
+        let records = finding(&before, id)["fix"]["records"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{domain} {id}: no records"))
+            .clone();
+        assert!(!records.is_empty(), "{domain} {id}");
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(fixtures().join("zones")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+        support::apply_changes(dir.path(), &records);
+        let out = mailshift()
+            .args(["check", "--offline", "--format", "json", "--zone"])
+            .arg(dir.path())
+            .arg(domain)
+            .output()
+            .unwrap();
+        let after = json(&out.stdout)["domains"][0].clone();
+        assert!(
+            !has(&after, id),
+            "{domain}: {id} is still there after {records:#?}"
+        );
+    }
+}

@@ -11,7 +11,7 @@
 
 use crate::dns::{Answer, Outcome, QueryType};
 use crate::fetch::{DomainRecords, Selector};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, RecordChange, Severity};
 use crate::records::dkim::{DkimKeyRecord, KeyType, PublicKey};
 
 /// RSA keys below this fail outright: receivers following RFC 8301 reject them.
@@ -201,6 +201,19 @@ fn key_findings(label: &str, name: &str, answer: &Answer, key: &DkimKeyRecord) -
         return KeyVerdict::Revoked(evidence);
     }
     let mut findings = Vec::new();
+    // The key record edited, when it is published here (a CNAME'd selector is the platform's
+    // to change).
+    let edit = |tag: &str, value: Option<&str>| -> Vec<RecordChange> {
+        if !answer.cname_chain.is_empty() {
+            return Vec::new();
+        }
+        vec![RecordChange::replace(
+            name,
+            "TXT",
+            key.text.clone(),
+            crate::fixes::tag_list_with(&key.text, tag, value),
+        )]
+    };
     if let Some(bits) = key.bits() {
         if key.key_type == KeyType::Rsa && bits < RSA_MIN_BITS {
             findings.push(
@@ -235,7 +248,8 @@ fn key_findings(label: &str, name: &str, answer: &Answer, key: &DkimKeyRecord) -
                 format!("Selector {label} allows only SHA-1 signatures (h=sha1), which receivers reject since RFC 8301."),
             )
             .evidence(evidence.clone())
-            .fix("Remove `h=sha1` (or use `h=sha256`) and sign with rsa-sha256."),
+            .fix("Remove `h=sha1` (or use `h=sha256`) and sign with rsa-sha256.")
+            .records(edit("h", None)),
         );
     }
     if key.not_for_email {
@@ -246,7 +260,8 @@ fn key_findings(label: &str, name: &str, answer: &Answer, key: &DkimKeyRecord) -
                 format!("Selector {label} is restricted to other services by s=; receivers will not use it for email."),
             )
             .evidence(evidence.clone())
-            .fix("Remove the s= tag or set `s=email`."),
+            .fix("Remove the s= tag or set `s=email`.")
+            .records(edit("s", None)),
         );
     }
     let bits = key.bits().unwrap_or(0);
@@ -269,7 +284,22 @@ fn key_findings(label: &str, name: &str, answer: &Answer, key: &DkimKeyRecord) -
                 format!("Selector {label} is in testing mode (t=y): receivers may treat its signatures as absent."),
             )
             .evidence(evidence.clone())
-            .fix("Remove `t=y` from the key record once signing works."),
+            .fix("Remove `t=y` from the key record once signing works.")
+            .records({
+                // Other flags (`t=y:s`) stay.
+                let flags: Vec<String> = crate::records::tags::split_tags(&key.text)
+                    .0
+                    .iter()
+                    .filter(|t| t.name.eq_ignore_ascii_case("t"))
+                    .flat_map(|t| t.value.split(':').map(|f| f.trim().to_string()).collect::<Vec<_>>())
+                    .filter(|f| !f.eq_ignore_ascii_case("y") && !f.is_empty())
+                    .collect();
+                if flags.is_empty() {
+                    edit("t", None)
+                } else {
+                    edit("t", Some(&flags.join(":")))
+                }
+            }),
         );
     }
     if findings.iter().any(|f| f.severity == Severity::Fail) {

@@ -10,7 +10,7 @@
 use crate::dns::{Outcome, QueryType, RecordData};
 use crate::domain::DomainName;
 use crate::fetch::DomainRecords;
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, RecordChange, Severity};
 use std::net::IpAddr;
 
 pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
@@ -64,7 +64,8 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
             ),
         )
         .evidence(mx.describe())
-        .fix(format!("Remove the `MX 0 .` record of {domain} and publish real MX records, or send from a domain that receives mail."))];
+        .fix(format!("Remove the `MX 0 .` record of {domain} and publish real MX records, or send from a domain that receives mail."))
+        .records(vec![RecordChange::remove(domain, "MX", "0 .")])];
     }
     let mut findings = Vec::new();
     let mut working = Vec::new();

@@ -15,7 +15,7 @@
 use crate::dns::{Answer, Outcome, QueryType};
 use crate::domain::DomainName;
 use crate::fetch::{evaluated_terms, mx_hosts, spf_strings, DomainRecords, MAX_MX_HOSTS};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, RecordChange, Severity};
 use crate::records::spf::{DomainSpec, Mechanism, Qualifier, SpfRecord, TermKind};
 use serde::Serialize;
 
@@ -199,7 +199,24 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
                 ),
             )
             .evidence(format!("{domain} TXT \"{}\"", record.text))
-            .fix("Move these terms before `all`, or delete them."),
+            .fix(format!(
+                "Move these terms before `all`, or delete them: `{}`.",
+                crate::fixes::spf_edit(
+                    &record.text,
+                    &[],
+                    &terms.iter().map(|t| t.to_string()).collect::<Vec<_>>()
+                )
+            ))
+            .records(vec![RecordChange::replace(
+                domain,
+                "TXT",
+                record.text.clone(),
+                crate::fixes::spf_edit(
+                    &record.text,
+                    &[],
+                    &terms.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+                ),
+            )]),
         );
     }
     if let Some(term) = record.ignored_redirect() {
@@ -360,6 +377,19 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
 /// How the record treats servers it does not list: its `all`, or its redirect target's.
 fn all_findings(records: &DomainRecords, domain: &DomainName, record: &SpfRecord) -> Vec<Finding> {
     let mut findings = Vec::new();
+    // The exact record ending in `~all`, when the `all` to change is this record's own (not a
+    // redirect target's).
+    let softfail = || -> Vec<RecordChange> {
+        if record.redirect().is_some() && record.all().is_none() {
+            return Vec::new();
+        }
+        vec![RecordChange::replace(
+            domain,
+            "TXT",
+            record.text.clone(),
+            crate::fixes::spf_with_all(&record.text, "~all"),
+        )]
+    };
     if let Some((all_term, qualifier)) = effective_all(records, record) {
         if qualifier == Qualifier::Pass {
             findings.push(
@@ -372,7 +402,8 @@ fn all_findings(records: &DomainRecords, domain: &DomainName, record: &SpfRecord
                     ),
                 )
                 .evidence(format!("{domain} TXT \"{}\"", record.text))
-                .fix("End the record with `-all` (or `~all` while you verify)."),
+                .fix("End the record with `-all` (or `~all` while you verify).")
+                .records(softfail()),
             );
         } else if qualifier == Qualifier::Neutral {
             findings.push(
@@ -382,7 +413,8 @@ fn all_findings(records: &DomainRecords, domain: &DomainName, record: &SpfRecord
                     format!("`{all_term}` makes mail from unlisted servers neutral: SPF neither passes nor fails it."),
                 )
                 .evidence(format!("{domain} TXT \"{}\"", record.text))
-                .fix("End the record with `-all` (or `~all`)."),
+                .fix("End the record with `-all` (or `~all`).")
+                .records(softfail()),
             );
         }
     } else if record.redirect().is_none() {
@@ -393,7 +425,8 @@ fn all_findings(records: &DomainRecords, domain: &DomainName, record: &SpfRecord
                 "The record has neither `all` nor `redirect=`: mail from unlisted servers gets a neutral result.",
             )
             .evidence(format!("{domain} TXT \"{}\"", record.text))
-            .fix("End the record with `-all` (or `~all`)."),
+            .fix("End the record with `-all` (or `~all`).")
+            .records(softfail()),
         );
     }
     findings

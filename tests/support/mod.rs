@@ -61,3 +61,72 @@ pub fn id_severities(findings: &serde_json::Value) -> Vec<String> {
         })
         .collect()
 }
+
+/// Applies `plan records --format json` changes to a directory of zone files, as a DNS-as-code
+/// tool would: each change goes to the zone whose origin is the longest suffix of its name; a
+/// replaced or removed record is the line with that owner, type and value.
+pub fn apply_changes(dir: &std::path::Path, changes: &[serde_json::Value]) {
+    let zones: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let origin = p
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_end_matches(".zone")
+                .to_string();
+            (origin, p)
+        })
+        .collect();
+    for c in changes {
+        let name = c["name"].as_str().unwrap();
+        let rtype = c["type"].as_str().unwrap();
+        let (origin, path) = zones
+            .iter()
+            .filter(|(o, _)| name == o || name.ends_with(&format!(".{o}")))
+            .max_by_key(|(o, _)| o.len())
+            .unwrap_or_else(|| panic!("no zone for {name}"));
+        let text = std::fs::read_to_string(path).unwrap();
+        let owner_of = |line: &str| -> Option<String> {
+            let first = line.split_whitespace().next()?;
+            if line.starts_with(char::is_whitespace) || first.starts_with(['$', ';', '(']) {
+                return None;
+            }
+            Some(match first {
+                "@" => origin.clone(),
+                abs if abs.ends_with('.') => abs.trim_end_matches('.').to_string(),
+                rel => format!("{rel}.{origin}"),
+            })
+        };
+        let old = match c["action"].as_str().unwrap() {
+            "replace" => c["old"].as_str(),
+            "remove" => c["value"].as_str(),
+            _ => None,
+        };
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if let Some(old) = old {
+            let data = mailshift::fixes::zone_data(rtype, old);
+            let before = lines.len();
+            lines.retain(|l| {
+                !(owner_of(l).as_deref() == Some(name)
+                    && l.split_whitespace().any(|t| t == rtype)
+                    && l.contains(&data))
+            });
+            assert_eq!(
+                lines.len() + 1,
+                before,
+                "{name} {rtype} {old} not found once in {}",
+                path.display()
+            );
+        }
+        if c["action"] != "remove" {
+            lines.push(format!(
+                "{name}. IN {rtype} {}",
+                mailshift::fixes::zone_data(rtype, c["value"].as_str().unwrap())
+            ));
+        }
+        std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    }
+}
