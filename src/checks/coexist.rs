@@ -1424,7 +1424,15 @@ fn alignment(records: &DomainRecords, ctx: &Context<'_>) -> Vec<Finding> {
             format!("Mail from {name} cannot pass DMARC for {domain}: {spf_note}, and {dkim_note}."),
         )
         .evidence(evidence)
-        .fix(format!("Publish {name}'s DKIM records at {domain} (DKIM alignment), and set up its return-path subdomain (SPF alignment)."))],
+        .fix(match new.profile.return_path.as_ref() {
+            // The profile says SPF cannot align for this platform: only DKIM can.
+            Some(rp) if !rp.aligns => format!(
+                "Publish {name}'s DKIM records at {signer}: its envelope domain is its own, so DKIM is the only way its mail aligns."
+            ),
+            _ => format!(
+                "Publish {name}'s DKIM records at {signer} (DKIM alignment), and set up its return-path subdomain under {domain} (SPF alignment)."
+            ),
+        })],
     }
 }
 
