@@ -773,3 +773,39 @@ fn an_empty_selector_list_means_none_and_a_retiring_domain_keeps_only_its_old_pl
     let all = findings(&report);
     assert!(find(&all, "news.harborandpine.com", "coexist.premature-removal").is_empty());
 }
+
+#[test]
+fn check_and_gate_agree_offline_on_a_real_tld() {
+    // No stub zone for `com`: the DMARC policy and the alignment of Postmark's mail come out
+    // the same from `check --provider` and from the gate.
+    let out = mailshift()
+        .args(["check", "--offline", "--format", "json", "--zone"])
+        .arg(fixtures().join("zones"))
+        .args([
+            "harborandpine.com",
+            "--provider",
+            "postmark",
+            "--return-path",
+            "pm-bounces.harborandpine.com",
+            "--selector",
+            "20261101pm",
+        ])
+        .output()
+        .unwrap();
+    let checked = json(&out.stdout)["domains"][0]["findings"].clone();
+    let (_, report) = gate(&plan(), &fixtures().join("zones"), "seed");
+    let gated = findings(&report);
+    for id in ["align.ok", "dmarc.ok"] {
+        let from_check = checked
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id)
+            .unwrap_or_else(|| panic!("check has no {id}: {checked:#}"));
+        let from_gate = find(&gated, "harborandpine.com", id);
+        assert_eq!(from_gate.len(), 1, "{id}: {gated:#?}");
+        assert_eq!(from_check["message"], from_gate[0]["message"], "{id}");
+        assert_eq!(from_check["evidence"], from_gate[0]["evidence"], "{id}");
+    }
+    assert!(!report.to_string().contains("inconclusive\""), "{report:#}");
+}
