@@ -165,41 +165,35 @@ fn spf(records: &DomainRecords) -> Finding {
         .map(|t| t.raw.as_str())
         .collect();
     let ends = record.all().map(|(_, q)| q);
-    match (record.errors.is_empty(), authorises.as_slice(), ends) {
-        (true, [], Some(Qualifier::Fail)) => Finding::new(
-            "parked.spf",
-            Severity::Pass,
-            format!("{domain} authorises no sender (`{text}`): all mail claiming to be from it fails SPF."),
-        )
-        .evidence(answer.describe()),
-        (true, [], _) => Finding::new(
-            "parked.spf",
+    let (severity, message) = match (record.errors.is_empty(), authorises.as_slice(), ends) {
+        (true, [], Some(Qualifier::Fail)) => {
+            return Finding::new(
+                "parked.spf",
+                Severity::Pass,
+                format!("{domain} authorises no sender (`{text}`): all mail claiming to be from it fails SPF."),
+            )
+            .evidence(answer.describe())
+        }
+        (true, [], _) => (
             Severity::Warn,
             format!("{domain} authorises no sender, but `{text}` does not end in `-all`: mail claiming to be from it only soft-fails or is neutral."),
-        )
-        .evidence(answer.describe())
-        .fix(fix.clone())
-        .records(replace.clone()),
-        (false, _, _) => Finding::new(
-            "parked.spf",
+        ),
+        (false, _, _) => (
             Severity::Fail,
             format!("The SPF record of {domain} does not parse (`{text}`): receivers return permerror, so it protects nothing."),
-        )
-        .evidence(answer.describe())
-        .fix(fix.clone())
-        .records(replace.clone()),
-        (true, terms, _) => Finding::new(
-            "parked.spf",
+        ),
+        (true, terms, _) => (
             Severity::Warn,
             format!(
                 "{domain} sends no mail, yet its SPF record authorises senders ({}): whoever sends from them can use the domain.",
                 terms.join(" ")
             ),
-        )
+        ),
+    };
+    Finding::new("parked.spf", severity, message)
         .evidence(answer.describe())
-        .fix(fix.clone())
-        .records(replace.clone()),
-    }
+        .fix(fix)
+        .records(replace)
 }
 
 fn dmarc(records: &DomainRecords) -> Finding {
@@ -274,54 +268,36 @@ fn dmarc(records: &DomainRecords) -> Finding {
     )];
     let p = record.p.unwrap_or(Policy::None);
     let sp = record.sp.unwrap_or(p);
-    match (p, sp, record.testing) {
-        (Policy::Reject, Policy::Reject, false) => Finding::new(
-            "parked.dmarc",
-            Severity::Pass,
-            format!("{domain} asks receivers to reject mail that fails DMARC, for itself and its subdomains."),
-        )
-        .evidence(answer.describe()),
-        (Policy::Reject, _, false) => Finding::new(
-            "parked.dmarc",
+    let (severity, message) = match (p, sp, record.testing) {
+        (Policy::Reject, Policy::Reject, false) => {
+            return Finding::new(
+                "parked.dmarc",
+                Severity::Pass,
+                format!("{domain} asks receivers to reject mail that fails DMARC, for itself and its subdomains."),
+            )
+            .evidence(answer.describe())
+        }
+        (Policy::Reject, _, false) => (
             Severity::Warn,
-            format!("{domain} rejects spoofed mail, but its subdomains are only `sp={}`: a spoofer can use any subdomain.", policy_name(sp)),
-        )
-        .evidence(answer.describe())
-        .fix(exact.clone())
-        .records(replace.clone()),
-        (_, _, true) => Finding::new(
-            "parked.dmarc",
+            format!("{domain} rejects spoofed mail, but its subdomains are only `sp={sp}`: a spoofer can use any subdomain."),
+        ),
+        (_, _, true) => (
             Severity::Warn,
-            format!("The DMARC record of {domain} has `t=y` (testing): receivers apply one step less than `p={}`.", policy_name(p)),
-        )
-        .evidence(answer.describe())
-        .fix(exact.clone())
-        .records(replace.clone()),
-        (Policy::Quarantine, _, false) => Finding::new(
-            "parked.dmarc",
+            format!("The DMARC record of {domain} has `t=y` (testing): receivers apply one step less than `p={p}`."),
+        ),
+        (Policy::Quarantine, _, false) => (
             Severity::Warn,
             format!("{domain} sends no mail, yet asks only for quarantine: nothing legitimate can fail, so `p=reject` costs nothing."),
-        )
-        .evidence(answer.describe())
-        .fix(exact.clone())
-        .records(replace.clone()),
-        (Policy::None, _, false) => Finding::new(
-            "parked.dmarc",
+        ),
+        (Policy::None, _, false) => (
             Severity::Fail,
             format!("{domain} sends no mail, yet its DMARC policy is `p=none`: receivers deliver mail that spoofs it."),
-        )
+        ),
+    };
+    Finding::new("parked.dmarc", severity, message)
         .evidence(answer.describe())
-        .fix(exact.clone())
-        .records(replace.clone()),
-    }
-}
-
-fn policy_name(p: Policy) -> &'static str {
-    match p {
-        Policy::None => "none",
-        Policy::Quarantine => "quarantine",
-        Policy::Reject => "reject",
-    }
+        .fix(exact)
+        .records(replace)
 }
 
 fn dkim(records: &DomainRecords) -> Finding {

@@ -3,7 +3,7 @@
 use super::common::{
     runtime, style, to_terminal, write_human, write_report, CatalogArgs, ColorChoice, DnsArgs,
 };
-use super::plan::load_plan;
+use super::plan::{load_plan, named_stage};
 use crate::dns::Resolver;
 use crate::exit::ExitStatus;
 use crate::gate::{default_state_path, evaluate, Decision, GateState};
@@ -65,16 +65,9 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
         .unwrap_or_else(|| default_state_path(&args.plan));
     let mut state = GateState::load(&state_path).map_err(anyhow::Error::msg)?;
     let stage = match &args.stage {
-        Some(name) => match plan.stage(name) {
-            Some((i, _)) => i,
-            None => {
-                let names: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
-                eprintln!(
-                    "error: the plan has no stage `{name}` (stages: {})",
-                    names.join(", ")
-                );
-                return Ok(ExitStatus::BadInput);
-            }
+        Some(name) => match named_stage(&plan, name) {
+            Some(i) => i,
+            None => return Ok(ExitStatus::BadInput),
         },
         None => match state.next_stage(&plan) {
             Some((i, _)) => i,

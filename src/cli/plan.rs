@@ -65,6 +65,20 @@ pub enum RecordsFormat {
     Json,
 }
 
+/// The index of the stage called `name`; `None` (after saying which stages there are) means
+/// exit 2.
+pub fn named_stage(plan: &Plan, name: &str) -> Option<usize> {
+    if let Some((i, _)) = plan.stage(name) {
+        return Some(i);
+    }
+    let names: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
+    eprintln!(
+        "error: the plan has no stage `{name}` (stages: {})",
+        names.join(", ")
+    );
+    None
+}
+
 /// Loads a plan, printing its problems; `None` means exit 2.
 pub fn load_plan(
     path: &std::path::Path,
@@ -85,16 +99,9 @@ fn records(args: RecordsArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::BadInput);
     };
     let stage = match &args.stage {
-        Some(name) => match plan.stage(name) {
-            Some((i, _)) => i,
-            None => {
-                let names: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
-                eprintln!(
-                    "error: the plan has no stage `{name}` (stages: {})",
-                    names.join(", ")
-                );
-                return Ok(ExitStatus::BadInput);
-            }
+        Some(name) => match named_stage(&plan, name) {
+            Some(i) => i,
+            None => return Ok(ExitStatus::BadInput),
         },
         None => {
             let state_path = args
