@@ -41,10 +41,16 @@ pub enum FileKind {
     /// A report mailshift wrote (the ndjson of a shard, for `check merge`): streamed, so the
     /// cap is on the whole file and each line is capped apart.
     Report,
+    /// Warmup evidence (metrics CSV/JSON, platform event exports, Postmaster Tools and SNDS
+    /// data): streamed, so the cap is on the whole file and each line or record apart.
+    Evidence,
+    /// The SQLite history of a plan's state directory: like the seed store, only its type is
+    /// checked.
+    History,
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 10] = [
+    pub const ALL: [FileKind; 12] = [
         FileKind::Plan,
         FileKind::Zone,
         FileKind::State,
@@ -55,6 +61,8 @@ impl FileKind {
         FileKind::Secret,
         FileKind::Store,
         FileKind::Report,
+        FileKind::Evidence,
+        FileKind::History,
     ];
 
     /// The name used in `--max-file-size KIND=SIZE`.
@@ -70,6 +78,8 @@ impl FileKind {
             FileKind::Secret => "secret",
             FileKind::Store => "store",
             FileKind::Report => "report",
+            FileKind::Evidence => "evidence",
+            FileKind::History => "history",
         }
     }
 
@@ -86,6 +96,8 @@ impl FileKind {
             FileKind::Secret => "password file",
             FileKind::Store => "seed store",
             FileKind::Report => "report",
+            FileKind::Evidence => "evidence file",
+            FileKind::History => "history database",
         }
     }
 
@@ -106,13 +118,16 @@ impl FileKind {
             FileKind::Store => u64::MAX,
             // A million domains' ndjson is a few gigabytes.
             FileKind::Report => 64 << 30,
+            // A month of a large sender's events is tens of gigabytes.
+            FileKind::Evidence => 64 << 30,
+            FileKind::History => u64::MAX,
         }
     }
 
     fn parse(text: &str) -> Option<FileKind> {
         FileKind::ALL
             .into_iter()
-            .filter(|k| *k != FileKind::Store)
+            .filter(|k| !matches!(k, FileKind::Store | FileKind::History))
             .find(|k| k.id().eq_ignore_ascii_case(text.trim()))
     }
 }

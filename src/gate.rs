@@ -16,9 +16,10 @@ use crate::domain::DomainName;
 use crate::engine::{check_domain_records, CheckOptions};
 use crate::fetch::fetch_domain;
 use crate::finding::{Finding, Severity};
+use crate::history::{History, HistoryError, Opening};
 use crate::migration::{fetch_migration, Context, KeptTerm, SendingIp, Side};
 use crate::plan::{OverrideAction, Plan, Requirement, Stage};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -125,29 +126,10 @@ pub struct GateReport {
     pub elapsed_ms: u64,
 }
 
-/// Which stages have opened (the state file).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Which stages have opened: the openings of the plan's history.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct GateState {
-    pub plan: String,
-    pub passed: Vec<PassedStage>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PassedStage {
-    pub stage: String,
-    /// RFC 3339 time the gate opened.
-    pub opened_at: String,
-    /// The digest of the DNS answers the opening was based on ([`GateReport::records_digest`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub records_digest: Option<String>,
-    #[serde(default)]
-    pub records_seen: usize,
-    /// The reason given with `--force` when the stage opened out of order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub forced: Option<String>,
-    /// The mailshift version that opened it (a new version may read records differently).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mailshift: Option<String>,
+    pub passed: Vec<Opening>,
 }
 
 /// An earlier opening of the stage being evaluated again.
@@ -161,8 +143,9 @@ pub struct OpenedBefore {
     pub records_changed: Option<bool>,
 }
 
-/// Where the state of `plan` is kept unless `--state` says otherwise: `<plan>.state.json`.
-pub fn default_state_path(plan_path: &Path) -> PathBuf {
+/// Where a state file of an earlier mailshift was kept (`<plan>.state.json`); its openings are
+/// adopted into the history once.
+pub fn legacy_state_path(plan_path: &Path) -> PathBuf {
     let mut name = plan_path
         .file_stem()
         .map(|s| s.to_os_string())
@@ -179,40 +162,55 @@ impl GateFinding {
 }
 
 impl GateState {
-    /// Reads the state; a missing file is an empty state.
-    pub fn load(path: &Path) -> Result<GateState, String> {
-        match crate::files::read_text(path, crate::files::FileKind::State) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| format!("{}: not a mailshift state file ({e})", path.display())),
-            Err(e) if e.is_not_found() => Ok(GateState::default()),
-            Err(e) => Err(e.to_string()),
-        }
+    /// The openings recorded in `history`.
+    pub fn load(history: &History) -> Result<GateState, HistoryError> {
+        Ok(GateState {
+            passed: history.openings()?,
+        })
     }
 
-    pub fn save(&self, path: &Path) -> Result<(), String> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n")
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    /// The openings of the plan whose state directory is `dir`, without creating anything:
+    /// from its history, else from a state file of an earlier mailshift beside the plan, else
+    /// none.
+    pub fn read(dir: &Path, plan_path: &Path) -> Result<GateState, HistoryError> {
+        if let Some(history) = History::open_existing(dir)? {
+            return GateState::load(&history);
+        }
+        #[derive(serde::Deserialize)]
+        struct Legacy {
+            #[serde(default)]
+            passed: Vec<Opening>,
+        }
+        let legacy = legacy_state_path(plan_path);
+        match crate::files::read_text(&legacy, crate::files::FileKind::State) {
+            Ok(text) => {
+                let parsed: Legacy =
+                    serde_json::from_str(&text).map_err(|e| HistoryError::Sql {
+                        path: legacy.clone(),
+                        message: format!("not a mailshift state file ({e})"),
+                    })?;
+                Ok(GateState {
+                    passed: parsed.passed,
+                })
+            }
+            Err(e) if e.is_not_found() => Ok(GateState::default()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub fn has_passed(&self, stage: &str) -> bool {
         self.passed.iter().any(|p| p.stage == stage)
     }
 
-    /// Records an open gate with what it was based on; an opening already recorded is kept
-    /// (the first opening is the one an audit needs).
-    pub fn record(&mut self, plan: &str, report: &GateReport) {
-        self.plan = plan.to_string();
-        if !self.has_passed(&report.stage) {
-            self.passed.push(PassedStage {
-                stage: report.stage.clone(),
-                opened_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-                    .to_string(),
-                records_digest: report.records_digest.clone(),
-                records_seen: report.records_seen,
-                forced: report.forced.clone(),
-                mailshift: Some(env!("CARGO_PKG_VERSION").to_string()),
-            });
+    /// The opening to record for an open gate: when, on which records, forced or not.
+    pub fn opening(report: &GateReport) -> Opening {
+        Opening {
+            stage: report.stage.clone(),
+            opened_at: crate::history::now(),
+            records_digest: report.records_digest.clone(),
+            records_seen: report.records_seen,
+            forced: report.forced.clone(),
+            mailshift: Some(env!("CARGO_PKG_VERSION").to_string()),
         }
     }
 

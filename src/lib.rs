@@ -34,6 +34,7 @@ pub mod files;
 pub mod finding;
 pub mod fixes;
 pub mod gate;
+pub mod history;
 pub mod merge;
 pub mod migration;
 pub mod output;

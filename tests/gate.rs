@@ -471,11 +471,23 @@ fn snapshot_gate_state_and_next_stage() {
         .assert()
         .code(0)
         .stdout(predicate::str::contains("\"stage\": \"setup\""));
-    let state: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("mig-open.state.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(state["passed"][0]["stage"], "setup");
+    let history = run_json(
+        mailshift()
+            .arg("history")
+            .arg(&plan_path)
+            .args(["--format", "json"]),
+        0,
+    );
+    assert_eq!(history["openings"][0]["stage"], "setup");
+    assert!(dir.path().join("mig-open.state/history.db").is_file());
+    // Each evaluation is in the timeline: the closed one (no backup yet) and the open one.
+    let decisions: Vec<&str> = history["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions, ["closed", "open"]);
     let report = run_json(
         mailshift()
             .arg("gate")

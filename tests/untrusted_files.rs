@@ -125,8 +125,10 @@ fn zones_and_their_includes_that_are_devices_or_fifos_are_refused() {
 fn state_files_and_checks_dirs_pointing_at_devices_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let plan = plan_copy(dir.path(), |t| t);
-    let state = dir.path().join("state.json");
-    std::os::unix::fs::symlink("/dev/zero", &state).unwrap();
+    // The history database of a state directory, and the state file of an earlier mailshift.
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", state.join("history.db")).unwrap();
     let err = refused(
         mailshift()
             .arg("gate")
@@ -134,6 +136,19 @@ fn state_files_and_checks_dirs_pointing_at_devices_are_refused() {
             .args(["--stage", "dns-only", "--offline", "--state"])
             .arg(&state),
     );
+    assert!(
+        err.contains("the history database is a character device"),
+        "{err}"
+    );
+    let legacy = plan.with_extension("state.json");
+    std::os::unix::fs::symlink("/dev/zero", &legacy).unwrap();
+    let err =
+        refused(
+            mailshift()
+                .arg("gate")
+                .arg(&plan)
+                .args(["--stage", "dns-only", "--offline"]),
+        );
     assert!(
         err.contains("the state file is a character device"),
         "{err}"

@@ -234,3 +234,45 @@ mod tests {
         assert_eq!(choose_width(Some("1000"), None), 1000);
     }
 }
+
+/// `--state DIR`: where a plan's history lives.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StateArgs {
+    /// The plan's state directory, holding its history (gate openings and decisions,
+    /// attestations, warmup evidence) in `history.db` [default: PLAN-NAME.state/ beside the
+    /// plan].
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<std::path::PathBuf>,
+}
+
+impl StateArgs {
+    /// The state directory of the plan at `plan`.
+    pub fn dir(&self, plan: &Path) -> std::path::PathBuf {
+        self.state
+            .clone()
+            .unwrap_or_else(|| crate::history::default_state_dir(plan))
+    }
+
+    /// The gate openings, read without creating anything.
+    pub fn gate_state(&self, plan: &Path) -> anyhow::Result<crate::gate::GateState> {
+        Ok(crate::gate::GateState::read(&self.dir(plan), plan)?)
+    }
+
+    /// Opens the history for writing (creating the directory and database if needed), and
+    /// adopts the openings of an earlier mailshift's `PLAN.state.json`, once.
+    pub fn open(&self, plan: &Path) -> anyhow::Result<crate::history::History> {
+        let dir = self.dir(plan);
+        let mut history = crate::history::History::open_dir(&dir)?;
+        let legacy = crate::gate::legacy_state_path(plan);
+        let adopted = history.adopt_legacy_state(&legacy)?;
+        if adopted > 0 {
+            eprintln!(
+                "note: {} from {} now live in {}",
+                crate::words::count(adopted, "gate opening", "gate openings"),
+                legacy.display(),
+                history.path().display()
+            );
+        }
+        Ok(history)
+    }
+}

@@ -2,11 +2,12 @@
 
 use super::common::{
     runtime, style, to_terminal, write_human, write_report, CatalogArgs, ColorChoice, DnsArgs,
+    StateArgs,
 };
 use super::plan::{load_plan, named_stage};
 use crate::dns::Resolver;
 use crate::exit::ExitStatus;
-use crate::gate::{default_state_path, evaluate, Decision, GateState};
+use crate::gate::{evaluate, Decision, GateState};
 use crate::output::gate::{formatter, GateFormat};
 use crate::output::Style;
 use anyhow::Context;
@@ -32,11 +33,11 @@ pub struct GateArgs {
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// State file recording which gates have opened [default: PLAN.state.json beside the plan].
-    #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
 
-    /// Do not record an open gate in the state file (e.g. on pull requests).
+    /// Record nothing in the history: neither the decision nor an opening (e.g. on pull
+    /// requests).
     #[arg(long)]
     pub no_record: bool,
 
@@ -59,11 +60,7 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
     let Some((plan, catalog)) = load_plan(&args.plan, &args.catalog)? else {
         return Ok(ExitStatus::BadInput);
     };
-    let state_path = args
-        .state
-        .clone()
-        .unwrap_or_else(|| default_state_path(&args.plan));
-    let mut state = GateState::load(&state_path).map_err(anyhow::Error::msg)?;
+    let state: GateState = args.state.gate_state(&args.plan)?;
     let stage = match &args.stage {
         Some(name) => match named_stage(&plan, name) {
             Some(i) => i,
@@ -75,7 +72,7 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
                 println!(
                     "Every stage of \"{}\" has passed its gate (state: {}).",
                     plan.name,
-                    state_path.display()
+                    args.state.dir(&args.plan).display()
                 );
                 return Ok(ExitStatus::Passed);
             }
@@ -127,14 +124,37 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
                 })?;
         }
     }
-    Ok(match report.decision {
-        Decision::Open => {
-            if !args.no_record {
-                state.record(&plan.name, &report);
-                state.save(&state_path).map_err(anyhow::Error::msg)?;
-            }
-            ExitStatus::Passed
+    if !args.no_record {
+        // Every evaluation joins the timeline; an open gate is also an opening.
+        let mut history = args.state.open(&args.plan)?;
+        history.record_decision(
+            &crate::history::DecisionRecord {
+                at: crate::history::now(),
+                kind: "gate".into(),
+                subject: report.stage.clone(),
+                decision: format!("{:?}", report.decision).to_lowercase(),
+                summary: report
+                    .requirements
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} {}",
+                            r.requirement,
+                            crate::output::gate::status_word(r.status)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                digest: report.records_digest.clone(),
+            },
+            serde_json::to_value(&report).ok().as_ref(),
+        )?;
+        if report.decision == Decision::Open {
+            history.record_opening(&plan.name, &GateState::opening(&report))?;
         }
+    }
+    Ok(match report.decision {
+        Decision::Open => ExitStatus::Passed,
         Decision::Closed => ExitStatus::ChecksFailed,
         Decision::Inconclusive => ExitStatus::Inconclusive,
     })

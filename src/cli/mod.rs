@@ -7,6 +7,7 @@ pub mod check;
 pub mod common;
 pub mod completions;
 pub mod gate;
+pub mod history;
 pub mod man;
 pub mod merge;
 pub mod plan;
@@ -31,7 +32,8 @@ pub struct Cli {
 
     /// Raise or lower the size cap of one kind of input file: KIND=SIZE (repeatable, or
     /// comma-separated). Kinds: plan (1 MiB), zone (256 MiB), state (16 MiB), checks (1 MiB),
-    /// domains (512 MiB), message (64 MiB), pem (1 MiB), secret (64 KiB), report (64 GiB).
+    /// domains (512 MiB), message (64 MiB), pem (1 MiB), secret (64 KiB), report (64 GiB),
+    /// evidence (64 GiB).
     #[arg(
         long,
         global = true,
@@ -48,6 +50,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Evaluate the gate of a migration stage: open, closed or inconclusive.
     Gate(gate::GateArgs),
+    /// The plan's timeline: gate evaluations and openings, attestations, evidence imports.
+    History(history::HistoryArgs),
     /// Validate a migration plan, or show its stages.
     #[command(subcommand)]
     Plan(plan::PlanCommand),
@@ -81,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Gate(args) => gate::run(args),
+        Command::History(args) => history::run(args),
         Command::Plan(command) => plan::run(command),
         Command::Providers(args) => providers::run(args),
         Command::Snapshot(args) => snapshot::run(args),

@@ -1,10 +1,9 @@
 //! `mailshift plan validate|show|records`: read a migration plan, report its problems, show its
 //! stages, or print the DNS changes a stage needs.
 
-use super::common::{runtime, write_human, write_report, CatalogArgs, DnsArgs};
+use super::common::{runtime, write_human, write_report, CatalogArgs, DnsArgs, StateArgs};
 use super::providers::ListFormat;
 use crate::exit::ExitStatus;
-use crate::gate::{default_state_path, GateState};
 use crate::plan::Plan;
 use std::path::PathBuf;
 
@@ -21,9 +20,8 @@ pub enum PlanCommand {
         plan: PathBuf,
         #[arg(long, value_enum, default_value = "table")]
         format: ListFormat,
-        /// State file recording which gates have opened [default: PLAN.state.json].
-        #[arg(long, value_name = "FILE")]
-        state: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
         #[command(flatten)]
         catalog: CatalogArgs,
     },
@@ -46,9 +44,8 @@ pub struct RecordsArgs {
     pub ttl: u32,
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// State file recording which gates have opened [default: PLAN.state.json].
-    #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
     #[command(flatten)]
     pub dns: DnsArgs,
     #[command(flatten)]
@@ -104,11 +101,7 @@ fn records(args: RecordsArgs) -> anyhow::Result<ExitStatus> {
             None => return Ok(ExitStatus::BadInput),
         },
         None => {
-            let state_path = args
-                .state
-                .clone()
-                .unwrap_or_else(|| default_state_path(&args.plan));
-            let state = GateState::load(&state_path).map_err(anyhow::Error::msg)?;
+            let state = args.state.gate_state(&args.plan)?;
             match state.next_stage(&plan) {
                 Some((i, _)) => i,
                 None => plan.stages.len().saturating_sub(1),
@@ -189,8 +182,7 @@ pub fn run(command: PlanCommand) -> anyhow::Result<ExitStatus> {
             let Some((p, _)) = load_plan(&plan, &catalog)? else {
                 return Ok(ExitStatus::BadInput);
             };
-            let state_path = state.unwrap_or_else(|| default_state_path(&plan));
-            let state = GateState::load(&state_path).map_err(anyhow::Error::msg)?;
+            let state = state.gate_state(&plan)?;
             let text = match format {
                 ListFormat::Json => {
                     let doc = serde_json::json!({ "plan": p, "passed": state.passed });

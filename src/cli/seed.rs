@@ -5,7 +5,7 @@ use super::plan::load_plan;
 use super::providers::ListFormat;
 use crate::dns::Resolver;
 use crate::exit::ExitStatus;
-use crate::gate::{default_state_path, GateState};
+use crate::gate::GateState;
 use crate::plan::{Plan, Requirement, SeedSetup};
 use crate::seed::inbox::{tls_config, Inbox, InboxConfig};
 use crate::seed::results::load;
@@ -185,7 +185,7 @@ fn send_seeds(args: SendArgs) -> anyhow::Result<ExitStatus> {
         Some(s) => bail!("the plan has no stage `{s}`"),
         None => {
             let state =
-                GateState::load(&default_state_path(&args.plan)).map_err(anyhow::Error::msg)?;
+                GateState::read(&crate::history::default_state_dir(&args.plan), &args.plan)?;
             plan.stages
                 .iter()
                 .find(|s| s.requires.contains(&Requirement::Seed) && !state.has_passed(&s.name))

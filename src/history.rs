@@ -1,0 +1,631 @@
+//! The history of a plan: one SQLite database in the plan's state directory that keeps every
+//! gate opening and decision, every attestation and all imported warmup evidence.
+//!
+//! A plan's state directory defaults to `<plan-stem>.state/` beside the plan (`--state DIR`);
+//! the database is `history.db` in it. The schema grows by numbered migrations (`PRAGMA
+//! user_version`), each applied in its own transaction, so a database from an older mailshift is
+//! brought up to date when opened and one from a newer mailshift is refused rather than
+//! misread. Two processes may use it at once (two CI jobs): WAL journaling lets readers go on
+//! while one writes, writers wait for each other (`busy_timeout`), and every change that belongs
+//! together — an import, a gate opening — is one `BEGIN IMMEDIATE` transaction, so a crash leaves
+//! either all of it or none of it.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Problems with the history database, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("history {path}: {message}")]
+    Sql { path: PathBuf, message: String },
+    #[error(
+        "history {path} has schema version {found}, newer than this mailshift knows ({known}): use a newer mailshift"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("{0}")]
+    File(#[from] crate::files::FileError),
+}
+
+/// The migrations, in order: entry `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: gate openings and decisions, attestations, imports and the warmup evidence.
+    r#"
+    CREATE TABLE openings (
+        stage TEXT PRIMARY KEY,
+        plan TEXT NOT NULL,
+        opened_at TEXT NOT NULL,
+        records_digest TEXT,
+        records_seen INTEGER NOT NULL DEFAULT 0,
+        forced TEXT,
+        mailshift TEXT
+    );
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        digest TEXT,
+        detail TEXT
+    );
+    CREATE INDEX decisions_at ON decisions(at);
+    CREATE TABLE attestations (
+        id INTEGER PRIMARY KEY,
+        step TEXT NOT NULL,
+        by TEXT NOT NULL,
+        note TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE imports (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        imported_at TEXT NOT NULL,
+        records INTEGER NOT NULL,
+        duplicates INTEGER NOT NULL,
+        rejected INTEGER NOT NULL
+    );
+    -- Delivery counts per day, cohort and mailbox provider. `source` keeps a metrics file's
+    -- totals (the latest import of a day replaces them) apart from counts aggregated from
+    -- platform events (which add up, each event once).
+    CREATE TABLE daily (
+        day TEXT NOT NULL,
+        cohort TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        source TEXT NOT NULL,
+        sent INTEGER NOT NULL DEFAULT 0,
+        delivered INTEGER NOT NULL DEFAULT 0,
+        hard_bounces INTEGER NOT NULL DEFAULT 0,
+        soft_bounces INTEGER NOT NULL DEFAULT 0,
+        complaints INTEGER NOT NULL DEFAULT 0,
+        deferrals INTEGER NOT NULL DEFAULT 0,
+        blocks INTEGER NOT NULL DEFAULT 0,
+        opens INTEGER,
+        clicks INTEGER,
+        PRIMARY KEY (day, cohort, provider, source)
+    );
+    -- A 64-bit digest of each platform event's id: the same event in two files counts once.
+    CREATE TABLE seen_events (h INTEGER PRIMARY KEY) WITHOUT ROWID;
+    CREATE TABLE postmaster (
+        day TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        spam_ratio REAL,
+        domain_reputation TEXT,
+        ip_reputations TEXT,
+        spf_success REAL,
+        dkim_success REAL,
+        dmarc_success REAL,
+        delivery_errors TEXT,
+        PRIMARY KEY (day, domain)
+    );
+    CREATE TABLE snds (
+        day TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        rcpt INTEGER,
+        data INTEGER,
+        recipients INTEGER,
+        filter TEXT,
+        complaint_rate TEXT,
+        trap_hits INTEGER,
+        PRIMARY KEY (day, ip)
+    );
+    "#,
+];
+
+/// The schema version this mailshift writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The name of the database in a state directory.
+pub const DATABASE: &str = "history.db";
+
+/// Where the state of `plan_path` is kept unless `--state` says otherwise:
+/// `<plan-stem>.state/` beside the plan.
+pub fn default_state_dir(plan_path: &Path) -> PathBuf {
+    let mut name = plan_path
+        .file_stem()
+        .map(|s| s.to_os_string())
+        .unwrap_or_default();
+    name.push(".state");
+    plan_path.with_file_name(name)
+}
+
+/// One gate opening.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Opening {
+    pub stage: String,
+    /// RFC 3339 time the gate opened.
+    pub opened_at: String,
+    /// The digest of the DNS answers the opening was based on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_digest: Option<String>,
+    #[serde(default)]
+    pub records_seen: usize,
+    /// The reason given with `--force` when the stage opened out of order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced: Option<String>,
+    /// The mailshift version that opened it (a new version may read records differently).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailshift: Option<String>,
+}
+
+/// One decision kept in the timeline (a gate evaluation, a warmup day).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionRecord {
+    pub at: String,
+    /// `gate` or `warmup`.
+    pub kind: String,
+    /// The stage, or the cohort.
+    pub subject: String,
+    /// `open`, `closed`, `inconclusive`; `advance`, `hold`, `back-off`.
+    pub decision: String,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// Who confirmed a step no DNS query can prove, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attestation {
+    pub step: String,
+    pub by: String,
+    pub note: String,
+    pub at: String,
+}
+
+/// One evidence file that was imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportRecord {
+    pub sha256: String,
+    pub path: String,
+    pub kind: String,
+    pub imported_at: String,
+    pub records: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+}
+
+/// The current time, RFC 3339 to the second.
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// An open history database.
+pub struct History {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl History {
+    /// Opens (creating the directory and the database if needed) the history in `dir`.
+    pub fn open_dir(dir: &Path) -> Result<History, HistoryError> {
+        let path = dir.join(DATABASE);
+        match std::fs::metadata(dir) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(HistoryError::Sql {
+                    path,
+                    message: format!("the state directory {} is not a directory", dir.display()),
+                })
+            }
+            Ok(_) => {}
+            Err(_) => std::fs::create_dir_all(dir).map_err(|e| HistoryError::Sql {
+                path: path.clone(),
+                message: format!("cannot create the state directory: {e}"),
+            })?,
+        }
+        History::open(&path)
+    }
+
+    /// Opens the history in `dir` when it exists; `None` when there is none yet (nothing is
+    /// created: for commands that only read).
+    pub fn open_existing(dir: &Path) -> Result<Option<History>, HistoryError> {
+        let path = dir.join(DATABASE);
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => History::open(&path).map(Some),
+        }
+    }
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<History, HistoryError> {
+        crate::files::check_regular_or_absent(path, crate::files::FileKind::History)?;
+        let sql = |e: rusqlite::Error| HistoryError::Sql {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let conn = Connection::open(path).map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql)?;
+        let mut history = History {
+            conn,
+            path: path.to_path_buf(),
+        };
+        history.migrate()?;
+        Ok(history)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, e: rusqlite::Error) -> HistoryError {
+        HistoryError::Sql {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn migrate(&mut self) -> Result<(), HistoryError> {
+        loop {
+            // Each step re-reads the version inside its own write transaction, so two
+            // processes opening an old database at once apply each migration once.
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| HistoryError::Sql {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                })?;
+            let version: i64 = tx
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(|e| HistoryError::Sql {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                })?;
+            if version > SCHEMA_VERSION {
+                return Err(HistoryError::TooNew {
+                    path: self.path.clone(),
+                    found: version,
+                    known: SCHEMA_VERSION,
+                });
+            }
+            let Some(step) = usize::try_from(version)
+                .ok()
+                .and_then(|v| MIGRATIONS.get(v))
+            else {
+                return Ok(());
+            };
+            let apply = tx
+                .execute_batch(step)
+                .and_then(|_| tx.pragma_update(None, "user_version", version + 1))
+                .and_then(|_| tx.commit());
+            apply.map_err(|e| HistoryError::Sql {
+                path: self.path.clone(),
+                message: format!("migrating to schema version {}: {e}", version + 1),
+            })?;
+        }
+    }
+
+    /// A write transaction that takes the lock at once (`BEGIN IMMEDIATE`), so two writers
+    /// queue instead of failing half-way.
+    pub fn write(&mut self) -> Result<Transaction<'_>, HistoryError> {
+        let path = self.path.clone();
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| HistoryError::Sql {
+                path,
+                message: e.to_string(),
+            })
+    }
+
+    /// The connection, for reading.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Wraps an SQLite error with the database's path.
+    pub fn sql_error(&self, e: rusqlite::Error) -> HistoryError {
+        self.error(e)
+    }
+
+    // ---- gate openings ------------------------------------------------------------------
+
+    /// The stages whose gates have opened, in the order they opened.
+    pub fn openings(&self) -> Result<Vec<Opening>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT stage, opened_at, records_digest, records_seen, forced, mailshift
+                 FROM openings ORDER BY opened_at, rowid",
+            )
+            .map_err(|e| self.error(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Opening {
+                    stage: r.get(0)?,
+                    opened_at: r.get(1)?,
+                    records_digest: r.get(2)?,
+                    records_seen: r.get::<_, i64>(3)?.try_into().unwrap_or(0),
+                    forced: r.get(4)?,
+                    mailshift: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.error(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(e))
+    }
+
+    /// Records an opening; an opening already recorded for the stage is kept (the first one is
+    /// what an audit needs). Returns whether it was new.
+    pub fn record_opening(&mut self, plan: &str, opening: &Opening) -> Result<bool, HistoryError> {
+        let path = self.path.clone();
+        let tx = self.write()?;
+        let added = tx
+            .execute(
+                "INSERT OR IGNORE INTO openings
+                 (stage, plan, opened_at, records_digest, records_seen, forced, mailshift)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    opening.stage,
+                    plan,
+                    opening.opened_at,
+                    opening.records_digest,
+                    i64::try_from(opening.records_seen).unwrap_or(i64::MAX),
+                    opening.forced,
+                    opening.mailshift
+                ],
+            )
+            .map_err(|e| HistoryError::Sql {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        tx.commit().map_err(|e| HistoryError::Sql {
+            path,
+            message: e.to_string(),
+        })?;
+        Ok(added > 0)
+    }
+
+    /// Brings the openings of a state file written by an earlier mailshift
+    /// (`<plan>.state.json`) into the history, once: only when the history has none yet.
+    /// Returns how many were brought in.
+    pub fn adopt_legacy_state(&mut self, json: &Path) -> Result<usize, HistoryError> {
+        if !self.openings()?.is_empty() {
+            return Ok(0);
+        }
+        #[derive(serde::Deserialize)]
+        struct Legacy {
+            #[serde(default)]
+            plan: String,
+            #[serde(default)]
+            passed: Vec<Opening>,
+        }
+        let text = match crate::files::read_text(json, crate::files::FileKind::State) {
+            Ok(text) => text,
+            Err(e) if e.is_not_found() => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        let legacy: Legacy = serde_json::from_str(&text).map_err(|e| HistoryError::Sql {
+            path: self.path.clone(),
+            message: format!("{}: not a mailshift state file ({e})", json.display()),
+        })?;
+        let mut n = 0;
+        for opening in &legacy.passed {
+            if self.record_opening(&legacy.plan, opening)? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    // ---- decisions and attestations -------------------------------------------------------
+
+    /// Adds one decision to the timeline.
+    pub fn record_decision(
+        &mut self,
+        record: &DecisionRecord,
+        detail: Option<&serde_json::Value>,
+    ) -> Result<(), HistoryError> {
+        let path = self.path.clone();
+        let tx = self.write()?;
+        tx.execute(
+            "INSERT INTO decisions (at, kind, subject, decision, summary, digest, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                record.at,
+                record.kind,
+                record.subject,
+                record.decision,
+                record.summary,
+                record.digest,
+                detail.map(|d| d.to_string())
+            ],
+        )
+        .and_then(|_| tx.commit())
+        .map_err(|e| HistoryError::Sql {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    /// Every decision, oldest first.
+    pub fn decisions(&self) -> Result<Vec<DecisionRecord>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT at, kind, subject, decision, summary, digest FROM decisions
+                 ORDER BY at, id",
+            )
+            .map_err(|e| self.error(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(DecisionRecord {
+                    at: r.get(0)?,
+                    kind: r.get(1)?,
+                    subject: r.get(2)?,
+                    decision: r.get(3)?,
+                    summary: r.get(4)?,
+                    digest: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.error(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(e))
+    }
+
+    pub fn attest(&mut self, attestation: &Attestation) -> Result<(), HistoryError> {
+        let path = self.path.clone();
+        let tx = self.write()?;
+        tx.execute(
+            "INSERT INTO attestations (step, by, note, at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                attestation.step,
+                attestation.by,
+                attestation.note,
+                attestation.at
+            ],
+        )
+        .and_then(|_| tx.commit())
+        .map_err(|e| HistoryError::Sql {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    /// Every attestation, oldest first.
+    pub fn attestations(&self) -> Result<Vec<Attestation>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT step, by, note, at FROM attestations ORDER BY at, id")
+            .map_err(|e| self.error(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Attestation {
+                    step: r.get(0)?,
+                    by: r.get(1)?,
+                    note: r.get(2)?,
+                    at: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.error(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(e))
+    }
+
+    /// The imports, oldest first.
+    pub fn imports(&self) -> Result<Vec<ImportRecord>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT sha256, path, kind, imported_at, records, duplicates, rejected
+                 FROM imports ORDER BY imported_at, id",
+            )
+            .map_err(|e| self.error(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ImportRecord {
+                    sha256: r.get(0)?,
+                    path: r.get(1)?,
+                    kind: r.get(2)?,
+                    imported_at: r.get(3)?,
+                    records: r.get::<_, i64>(4)?.try_into().unwrap_or(0),
+                    duplicates: r.get::<_, i64>(5)?.try_into().unwrap_or(0),
+                    rejected: r.get::<_, i64>(6)?.try_into().unwrap_or(0),
+                })
+            })
+            .map_err(|e| self.error(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(e))
+    }
+
+    /// The import of a file with this content digest, if it was imported before.
+    pub fn import_of(&self, sha256: &str) -> Result<Option<ImportRecord>, HistoryError> {
+        self.conn
+            .query_row(
+                "SELECT sha256, path, kind, imported_at, records, duplicates, rejected
+                 FROM imports WHERE sha256 = ?1",
+                [sha256],
+                |r| {
+                    Ok(ImportRecord {
+                        sha256: r.get(0)?,
+                        path: r.get(1)?,
+                        kind: r.get(2)?,
+                        imported_at: r.get(3)?,
+                        records: r.get::<_, i64>(4)?.try_into().unwrap_or(0),
+                        duplicates: r.get::<_, i64>(5)?.try_into().unwrap_or(0),
+                        rejected: r.get::<_, i64>(6)?.try_into().unwrap_or(0),
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_is_migrated_and_a_newer_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::open_dir(&dir.path().join("plan.state")).unwrap();
+        let version: i64 = history
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let path = history.path().to_path_buf();
+        drop(history);
+        // Reopening applies nothing twice.
+        History::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        let err = History::open(&path).err().unwrap().to_string();
+        assert!(err.contains("newer than this mailshift knows"), "{err}");
+    }
+
+    #[test]
+    fn the_first_opening_of_a_stage_is_kept_and_a_legacy_state_file_adopted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut history = History::open_dir(dir.path()).unwrap();
+        let legacy = dir.path().join("plan.state.json");
+        std::fs::write(
+            &legacy,
+            r#"{"plan":"p","passed":[{"stage":"setup","opened_at":"2026-11-30T10:00:00Z"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(history.adopt_legacy_state(&legacy).unwrap(), 1);
+        assert_eq!(history.adopt_legacy_state(&legacy).unwrap(), 0);
+        let later = Opening {
+            stage: "setup".into(),
+            opened_at: "2026-12-01T10:00:00Z".into(),
+            records_digest: None,
+            records_seen: 0,
+            forced: None,
+            mailshift: None,
+        };
+        assert!(!history.record_opening("p", &later).unwrap());
+        let openings = history.openings().unwrap();
+        assert_eq!(openings.len(), 1);
+        assert_eq!(openings[0].opened_at, "2026-11-30T10:00:00Z");
+    }
+
+    #[test]
+    fn a_fifo_is_not_opened_as_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join(DATABASE);
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo does not keep the pointer.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = History::open_dir(dir.path()).err().unwrap().to_string();
+        assert!(
+            err.contains("FIFO") || err.contains("not a regular file"),
+            "{err}"
+        );
+    }
+}
