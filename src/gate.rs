@@ -919,6 +919,7 @@ pub async fn evaluate(
     plan: &Plan,
     catalog: &Catalog,
     stage: usize,
+    ledger: &Ledger,
 ) -> Result<GateReport, String> {
     let started = Instant::now();
     let stage_def = plan
@@ -928,7 +929,10 @@ pub async fn evaluate(
     let needs_checks = stage_def.requires.iter().any(|r| {
         !matches!(
             r,
-            Requirement::Snapshot | Requirement::Seed | Requirement::Warmup
+            Requirement::Snapshot
+                | Requirement::Seed
+                | Requirement::Warmup(_)
+                | Requirement::Attested(_)
         )
     });
     let evidence = if needs_checks {
@@ -979,10 +983,18 @@ pub async fn evaluate(
                 Some(evidence) => seed_result(&stage_def.name, evidence),
                 None => unreachable_requirement(requirement),
             },
-            (Requirement::Warmup, _) => RequirementResult {
+            (Requirement::Warmup(_), _) => RequirementResult {
                 requirement: requirement.to_string(),
                 status: RequirementStatus::Inconclusive,
                 summary: "no warmup metrics to judge: warmup monitoring is not available in this version of mailshift".into(),
+                findings: Vec::new(),
+                rules: Vec::new(),
+            },
+            (Requirement::Attested(step), _) => attested_result(requirement, step, ledger),
+            (Requirement::OldRemoved, _) => RequirementResult {
+                requirement: requirement.to_string(),
+                status: RequirementStatus::Inconclusive,
+                summary: "the old platform's removal is not judged in this version of mailshift".into(),
                 findings: Vec::new(),
                 rules: Vec::new(),
             },
@@ -1009,6 +1021,38 @@ pub async fn evaluate(
         queries,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// What the plan's history says, for the requirements DNS cannot decide.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    pub attestations: Vec<crate::history::Attestation>,
+}
+
+/// `attested:<step>`: someone confirmed the step with `mailshift attest`.
+fn attested_result(requirement: &Requirement, step: &str, ledger: &Ledger) -> RequirementResult {
+    let confirmations: Vec<&crate::history::Attestation> = ledger
+        .attestations
+        .iter()
+        .filter(|a| a.step == step)
+        .collect();
+    let (status, summary) = match confirmations.last() {
+        Some(a) => (
+            RequirementStatus::Passed,
+            format!("confirmed by {} on {}: {}", a.by, a.at, a.note),
+        ),
+        None => (
+            RequirementStatus::Failed,
+            format!("not confirmed yet: once it is done, run `mailshift attest PLAN {step} --by NAME --note TEXT`"),
+        ),
+    };
+    RequirementResult {
+        requirement: requirement.to_string(),
+        status,
+        summary,
+        findings: Vec::new(),
+        rules: Vec::new(),
+    }
 }
 
 /// The verdict of a set of requirement results.

@@ -44,4 +44,5 @@ pub mod records;
 pub mod seed;
 pub mod snapshot;
 pub mod verify;
+pub mod warmup;
 pub mod words;

@@ -85,9 +85,15 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
             return Ok(ExitStatus::BadInput);
         }
     }
+    let ledger = crate::gate::Ledger {
+        attestations: match crate::history::History::open_existing(&args.state.dir(&args.plan))? {
+            Some(h) => h.attestations()?,
+            None => Vec::new(),
+        },
+    };
     let mut report = runtime()?.block_on(async {
         let resolver = Resolver::new(&dns)?;
-        evaluate(&resolver, &plan, &catalog, stage)
+        evaluate(&resolver, &plan, &catalog, stage, &ledger)
             .await
             .map_err(anyhow::Error::msg)
     })?;

@@ -3,6 +3,7 @@
 //! Each subcommand is a short composition of the engine's parts (inputs → resolver → check →
 //! output) and returns an [`ExitStatus`]; `main` only maps it to the process exit code.
 
+pub mod attest;
 pub mod check;
 pub mod common;
 pub mod completions;
@@ -52,6 +53,8 @@ pub enum Command {
     Gate(gate::GateArgs),
     /// The plan's timeline: gate evaluations and openings, attestations, evidence imports.
     History(history::HistoryArgs),
+    /// Record that someone confirmed a step no DNS query can prove (`attested:STEP` gates).
+    Attest(attest::AttestArgs),
     /// Validate a migration plan, or show its stages.
     #[command(subcommand)]
     Plan(plan::PlanCommand),
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Check(args) => check::run(args),
         Command::Gate(args) => gate::run(args),
         Command::History(args) => history::run(args),
+        Command::Attest(args) => attest::run(args),
         Command::Plan(command) => plan::run(command),
         Command::Providers(args) => providers::run(args),
         Command::Snapshot(args) => snapshot::run(args),

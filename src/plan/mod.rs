@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 mod fields;
+mod warmup;
 
 /// One problem in a plan file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +88,10 @@ struct RawPlan {
     keep: List<Spanned<RawKeep>>,
     #[serde(default, rename = "pool")]
     pools: List<Spanned<RawPool>>,
+    #[serde(default)]
+    warmup: Option<Spanned<warmup::RawWarmup>>,
+    #[serde(default, rename = "cohort")]
+    cohorts: List<Spanned<warmup::RawCohort>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -275,13 +280,17 @@ pub enum Requirement {
     Policy(String),
     /// Seed messages arrived authenticated (filled in by seed tests).
     Seed,
-    /// Warmup metrics of the previous cohort are within bounds (filled in by warmup monitoring).
-    Warmup,
+    /// The warmup finished clean: every cohort (`warmup`), or one (`warmup:<cohort>`), sent its
+    /// full volume for the plan's `clean_days` in a row within its thresholds.
+    Warmup(Option<String>),
+    /// After the cutover: the old platform's includes, selectors and hosts are gone.
+    OldRemoved,
+    /// A step no DNS query can prove, confirmed with `mailshift attest` (`attested:<step>`).
+    Attested(String),
 }
 
 impl Requirement {
-    pub const KNOWN: &'static str =
-        "snapshot, dns, coexistence, policies, policy:<id>, seed, warmup";
+    pub const KNOWN: &'static str = "snapshot, dns, coexistence, policies, policy:<id>, seed, warmup, warmup:<cohort>, old-removed, attested:<step>";
 
     pub fn parse(text: &str) -> Option<Requirement> {
         Some(match text.trim() {
@@ -290,8 +299,24 @@ impl Requirement {
             "coexistence" => Requirement::Coexistence,
             "policies" => Requirement::Policies,
             "seed" => Requirement::Seed,
-            "warmup" => Requirement::Warmup,
-            other => Requirement::Policy(other.strip_prefix("policy:")?.trim().to_string()),
+            "warmup" => Requirement::Warmup(None),
+            "old-removed" => Requirement::OldRemoved,
+            other => {
+                let named = |prefix: &str| {
+                    other
+                        .strip_prefix(prefix)
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                };
+                if let Some(cohort) = named("warmup:") {
+                    Requirement::Warmup(Some(cohort))
+                } else if let Some(step) = named("attested:") {
+                    Requirement::Attested(step)
+                } else {
+                    Requirement::Policy(named("policy:")?)
+                }
+            }
         })
     }
 }
@@ -305,7 +330,10 @@ impl fmt::Display for Requirement {
             Requirement::Policies => f.write_str("policies"),
             Requirement::Policy(id) => write!(f, "policy:{id}"),
             Requirement::Seed => f.write_str("seed"),
-            Requirement::Warmup => f.write_str("warmup"),
+            Requirement::Warmup(None) => f.write_str("warmup"),
+            Requirement::Warmup(Some(c)) => write!(f, "warmup:{c}"),
+            Requirement::OldRemoved => f.write_str("old-removed"),
+            Requirement::Attested(step) => write!(f, "attested:{step}"),
         }
     }
 }
@@ -389,7 +417,7 @@ pub struct SeedSetup {
 }
 
 /// A validated plan.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Plan {
     pub path: PathBuf,
     pub name: String,
@@ -409,6 +437,8 @@ pub struct Plan {
     /// Sending IPs by platform (`[migration] new_sending_ips` is a dedicated pool of the new
     /// platform).
     pub pools: Vec<IpPool>,
+    /// The warmup: cohorts, schedules, thresholds (`[warmup]`, `[[cohort]]`).
+    pub warmup: Option<crate::warmup::WarmupPlan>,
 }
 
 /// The store of a plan's seed tests: `[seed] store`, or `<plan>.seed.db` beside the plan.
@@ -461,6 +491,8 @@ fn known_keys(parents: &[String]) -> &'static [&'static str] {
             "seed",
             "keep",
             "pool",
+            "warmup",
+            "cohort",
         ],
         ["migration"] => &[
             "name",
@@ -494,7 +526,7 @@ fn known_keys(parents: &[String]) -> &'static [&'static str] {
             "within_minutes",
             "store",
         ],
-        _ => &[],
+        other => warmup::known_keys(other).unwrap_or(&[]),
     }
 }
 
@@ -744,6 +776,7 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
             seed: None,
             keep: Vec::new(),
             pools: Vec::new(),
+            warmup: None,
         };
     };
     let migration_span = migration.span();
@@ -1083,6 +1116,36 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         }
     }
 
+    let warmup = warmup::warmup(
+        raw.warmup.as_ref(),
+        &raw.cohorts,
+        path,
+        &to,
+        &pools,
+        catalog,
+        problems,
+    );
+    for (i, stage) in stages.iter().enumerate() {
+        for r in &stage.requires {
+            let span = stage_spans.get(i).cloned().unwrap_or(0..0);
+            match (r, &warmup) {
+                (Requirement::Warmup(_), None) => problems.at(
+                    span,
+                    format!("stage[{i}].requires"),
+                    "a stage requires warmup, but the plan has no [warmup] section with cohorts",
+                ),
+                (Requirement::Warmup(Some(cohort)), Some(w)) if w.cohort(cohort).is_none() => {
+                    let known: Vec<&str> = w.cohorts.iter().map(|c| c.name.as_str()).collect();
+                    problems.at(
+                        span,
+                        format!("stage[{i}].requires"),
+                        format!("no cohort `{cohort}` (cohorts: {})", known.join(", ")),
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
     Plan {
         path: path.to_path_buf(),
         name: name.unwrap_or_default(),
@@ -1096,6 +1159,7 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         seed,
         keep,
         pools,
+        warmup,
     }
 }
 

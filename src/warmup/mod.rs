@@ -1,0 +1,9 @@
+//! Warmup monitoring: after the seed gate opens, traffic moves to the new platform cohort by
+//! cohort on a rising daily volume, and each morning the operator needs to know how much each
+//! cohort may send today, to which mailbox providers, and whether to advance, hold or back off.
+//!
+//! [`model`] is the warmup a plan describes (cohorts, schedules, thresholds).
+
+pub mod model;
+
+pub use model::{Cohort, Provider, Schedule, Split, ThresholdOverrides, Thresholds, WarmupPlan};
