@@ -961,40 +961,47 @@ pub async fn evaluate(
     for requirement in &stage_def.requires {
         let result = match (requirement, &evidence) {
             (Requirement::Snapshot, _) => snapshot_result(plan),
-            (Requirement::Dns, Some(e)) => requirement_from_findings(requirement, &e.dns, "DNS checks of the plan's domains"),
-            (Requirement::Coexistence, Some(e)) => {
-                requirement_from_findings(
-                    requirement,
-                    &e.coexist,
-                    if plan.before_cutover(stage) {
-                        "migration checks (old and new platforms side by side, SPF budget, alignment, rDNS)"
-                    } else {
-                        "migration checks (the new platforms alone, SPF budget, alignment, rDNS)"
-                    },
-                )
+            (Requirement::Dns, Some(e)) => {
+                requirement_from_findings(requirement, &e.dns, "DNS checks of the plan's domains")
             }
-            (Requirement::Policies, Some(e)) => {
-                policy_result(requirement, &plan.policies, catalog, e, &sending, seed.as_ref())
-            }
-            (Requirement::Policy(id), Some(e)) => {
-                policy_result(requirement, std::slice::from_ref(id), catalog, e, &sending, seed.as_ref())
-            }
+            (Requirement::Coexistence, Some(e)) => requirement_from_findings(
+                requirement,
+                &e.coexist,
+                if plan.before_cutover(stage) {
+                    "migration checks (old and new platforms side by side, SPF budget, alignment, rDNS)"
+                } else {
+                    "migration checks (the new platforms alone, SPF budget, alignment, rDNS)"
+                },
+            ),
+            (Requirement::Policies, Some(e)) => policy_result(
+                requirement,
+                &plan.policies,
+                catalog,
+                e,
+                &sending,
+                seed.as_ref(),
+            ),
+            (Requirement::Policy(id), Some(e)) => policy_result(
+                requirement,
+                std::slice::from_ref(id),
+                catalog,
+                e,
+                &sending,
+                seed.as_ref(),
+            ),
             (Requirement::Seed, _) => match &seed {
                 Some(evidence) => seed_result(&stage_def.name, evidence),
                 None => unreachable_requirement(requirement),
             },
-            (Requirement::Warmup(_), _) => RequirementResult {
-                requirement: requirement.to_string(),
-                status: RequirementStatus::Inconclusive,
-                summary: "no warmup metrics to judge: warmup monitoring is not available in this version of mailshift".into(),
-                findings: Vec::new(),
-                rules: Vec::new(),
-            },
+            (Requirement::Warmup(cohort), _) => {
+                warmup_result(requirement, cohort.as_deref(), ledger)
+            }
             (Requirement::Attested(step), _) => attested_result(requirement, step, ledger),
             (Requirement::OldRemoved, _) => RequirementResult {
                 requirement: requirement.to_string(),
                 status: RequirementStatus::Inconclusive,
-                summary: "the old platform's removal is not judged in this version of mailshift".into(),
+                summary: "the old platform's removal is not judged in this version of mailshift"
+                    .into(),
                 findings: Vec::new(),
                 rules: Vec::new(),
             },
@@ -1027,6 +1034,81 @@ pub async fn evaluate(
 #[derive(Debug, Clone, Default)]
 pub struct Ledger {
     pub attestations: Vec<crate::history::Attestation>,
+    /// The warmup judged as of today, when the plan has one.
+    pub warmup: Option<crate::warmup::decide::WarmupStatus>,
+}
+
+/// `warmup` (every cohort) or `warmup:<cohort>`: finished clean, per the imported evidence.
+fn warmup_result(
+    requirement: &Requirement,
+    cohort: Option<&str>,
+    ledger: &Ledger,
+) -> RequirementResult {
+    use crate::warmup::decide::CohortState;
+    let result = |status, summary| RequirementResult {
+        requirement: requirement.to_string(),
+        status,
+        summary,
+        findings: Vec::new(),
+        rules: Vec::new(),
+    };
+    let Some(status) = &ledger.warmup else {
+        return result(
+            RequirementStatus::Failed,
+            "the plan has no warmup to judge".into(),
+        );
+    };
+    let cohorts: Vec<&crate::warmup::decide::CohortStatus> = status
+        .cohorts
+        .iter()
+        .filter(|c| cohort.is_none_or(|name| c.name == name))
+        .collect();
+    if cohorts.is_empty() {
+        return result(
+            RequirementStatus::Failed,
+            format!("no cohort `{}` in the plan", cohort.unwrap_or_default()),
+        );
+    }
+    let unfinished: Vec<String> = cohorts
+        .iter()
+        .filter(|c| c.state != CohortState::Finished)
+        .map(|c| {
+            format!(
+                "{} {} ({} of {} clean days): {}",
+                c.name,
+                match c.state {
+                    CohortState::Waiting => "waiting",
+                    CohortState::Warming => "warming",
+                    CohortState::Finished => "finished",
+                },
+                c.clean_streak,
+                status.clean_days,
+                c.summary
+            )
+        })
+        .collect();
+    if unfinished.is_empty() {
+        let finished: Vec<String> = cohorts
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} on {}",
+                    c.name,
+                    c.finished.map(|d| d.to_string()).unwrap_or_default()
+                )
+            })
+            .collect();
+        result(
+            RequirementStatus::Passed,
+            format!(
+                "finished clean ({} clean days at full volume): {}",
+                status.clean_days,
+                finished.join(", ")
+            ),
+        )
+    } else {
+        result(RequirementStatus::Failed, unfinished.join("; "))
+    }
 }
 
 /// `attested:<step>`: someone confirmed the step with `mailshift attest`.

@@ -85,12 +85,36 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
             return Ok(ExitStatus::BadInput);
         }
     }
+    let history = crate::history::History::open_existing(&args.state.dir(&args.plan))?;
+    let warmup = match (&plan.warmup, &history) {
+        (Some(w), Some(h)) => Some(crate::warmup::decide::judge(
+            w,
+            &plan.pools,
+            &plan
+                .domains
+                .iter()
+                .map(|d| d.name.to_string())
+                .collect::<Vec<_>>(),
+            &crate::warmup::evidence::Evidence::load(h)?,
+            super::warmup::today(w.utc_offset_minutes),
+        )),
+        (Some(w), None) => Some(crate::warmup::decide::judge(
+            w,
+            &plan.pools,
+            &[],
+            &crate::warmup::evidence::Evidence::default(),
+            super::warmup::today(w.utc_offset_minutes),
+        )),
+        (None, _) => None,
+    };
     let ledger = crate::gate::Ledger {
-        attestations: match crate::history::History::open_existing(&args.state.dir(&args.plan))? {
+        attestations: match &history {
             Some(h) => h.attestations()?,
             None => Vec::new(),
         },
+        warmup,
     };
+    drop(history);
     let mut report = runtime()?.block_on(async {
         let resolver = Resolver::new(&dns)?;
         evaluate(&resolver, &plan, &catalog, stage, &ledger)

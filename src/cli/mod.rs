@@ -16,6 +16,7 @@ pub mod providers;
 pub mod seed;
 pub mod snapshot;
 pub mod verify;
+pub mod warmup;
 
 use crate::exit::ExitStatus;
 use clap::{Parser, Subcommand};
@@ -55,6 +56,9 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Record that someone confirmed a step no DNS query can prove (`attested:STEP` gates).
     Attest(attest::AttestArgs),
+    /// Warmup cohorts: the daily decision and today's volumes.
+    #[command(subcommand)]
+    Warmup(warmup::WarmupCommand),
     /// Validate a migration plan, or show its stages.
     #[command(subcommand)]
     Plan(plan::PlanCommand),
@@ -90,6 +94,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Gate(args) => gate::run(args),
         Command::History(args) => history::run(args),
         Command::Attest(args) => attest::run(args),
+        Command::Warmup(command) => warmup::run(command),
         Command::Plan(command) => plan::run(command),
         Command::Providers(args) => providers::run(args),
         Command::Snapshot(args) => snapshot::run(args),

@@ -2,8 +2,12 @@
 //! cohort on a rising daily volume, and each morning the operator needs to know how much each
 //! cohort may send today, to which mailbox providers, and whether to advance, hold or back off.
 //!
-//! [`model`] is the warmup a plan describes (cohorts, schedules, thresholds).
+//! [`model`] is the warmup a plan describes (cohorts, schedules, thresholds); [`evidence`] reads
+//! what was imported back from the history; [`decide`] replays the days and decides.
 
+pub mod decide;
+pub mod evidence;
 pub mod model;
+pub mod report;
 
 pub use model::{Cohort, Provider, Schedule, Split, ThresholdOverrides, Thresholds, WarmupPlan};
