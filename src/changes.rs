@@ -169,7 +169,17 @@ pub async fn for_stage(
         .map(|s| s.name.clone())
         .ok_or_else(|| format!("the plan has no stage {}", stage + 1))?;
     let evidence = gather(resolver, plan, catalog, stage).await?;
-    let all: Vec<GateFinding> = evidence.dns.into_iter().chain(evidence.coexist).collect();
+    // Removing the old platform is asked for only by a stage that requires it.
+    let cleanup = plan
+        .stages
+        .get(stage)
+        .is_some_and(|s| s.requires.contains(&crate::plan::Requirement::OldRemoved));
+    let all: Vec<GateFinding> = evidence
+        .dns
+        .into_iter()
+        .chain(evidence.coexist)
+        .chain(evidence.retired.into_iter().filter(|_| cleanup))
+        .collect();
     Ok(collect(&plan.name, &name, &all))
 }
 

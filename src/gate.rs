@@ -353,6 +353,8 @@ fn counts(findings: &[GateFinding]) -> String {
 pub(crate) struct Evidence {
     pub(crate) dns: Vec<GateFinding>,
     pub(crate) coexist: Vec<GateFinding>,
+    /// Whether the old platform is gone (`old-removed`).
+    pub(crate) retired: Vec<GateFinding>,
     pub(crate) dns_stats: DnsStats,
     /// How many distinct answers the checks read, and their digest.
     pub(crate) records_seen: usize,
@@ -428,6 +430,7 @@ pub(crate) async fn gather(
                 let findings = crate::checks::parked::analyse(&records);
                 return (
                     apply_overrides(plan, &d.name, findings),
+                    Vec::new(),
                     Vec::new(),
                     seen_lines(&records),
                 );
@@ -534,6 +537,11 @@ pub(crate) async fn gather(
             }
             let coexist_findings =
                 apply_overrides(plan, &d.name, checks::coexist::analyse(&migration, &ctx));
+            let retired_findings = apply_overrides(
+                plan,
+                &d.name,
+                checks::retired::analyse(&migration.records, &ctx),
+            );
             // The plain budget finding does not know the plan: its advice defers to the
             // migration check, which keeps the plan's senders and proposes the exact record.
             let budget_records = coexist_findings
@@ -557,14 +565,16 @@ pub(crate) async fn gather(
                     });
                 }
             }
-            (dns_findings, coexist_findings, seen)
+            (dns_findings, coexist_findings, retired_findings, seen)
         }
     }))
     .await;
     let mut seen = std::collections::BTreeSet::new();
-    for (d, c, lines) in per_domain {
+    let mut retired = Vec::new();
+    for (d, c, r, lines) in per_domain {
         dns.extend(d);
         coexist.extend(c);
+        retired.extend(r);
         seen.extend(lines);
     }
     Ok(Evidence {
@@ -572,6 +582,7 @@ pub(crate) async fn gather(
         records_digest: digest(&seen),
         dns,
         coexist,
+        retired,
         dns_stats: resolver.stats(),
     })
 }
@@ -997,14 +1008,11 @@ pub async fn evaluate(
                 warmup_result(requirement, cohort.as_deref(), ledger)
             }
             (Requirement::Attested(step), _) => attested_result(requirement, step, ledger),
-            (Requirement::OldRemoved, _) => RequirementResult {
-                requirement: requirement.to_string(),
-                status: RequirementStatus::Inconclusive,
-                summary: "the old platform's removal is not judged in this version of mailshift"
-                    .into(),
-                findings: Vec::new(),
-                rules: Vec::new(),
-            },
+            (Requirement::OldRemoved, Some(e)) => requirement_from_findings(
+                requirement,
+                &e.retired,
+                "the old platforms' records removed",
+            ),
             (_, None) => unreachable_requirement(requirement),
         };
         requirements.push(result);

@@ -826,3 +826,72 @@ fn check_and_gate_agree_offline_on_a_real_tld() {
     }
     assert!(!report.to_string().contains("inconclusive\""), "{report:#}");
 }
+
+#[test]
+fn after_the_cutover_the_old_platforms_records_must_go_and_plan_records_says_exactly_which() {
+    let (_d, plan_path) =
+        plan_with(|t| t + "\n[[stage]]\nname = \"cleanup\"\nrequires = [\"old-removed\"]\n");
+    let zones = zones_with("harborandpine.com.zone", |t| t);
+    let (code, report) = gate(&plan_path, zones.path(), "cleanup");
+    assert_eq!(code, 1, "{report:#}");
+    let all = findings(&report);
+    // Mandrill at the apex: its include, its two selectors and its return path.
+    let include = find(&all, "harborandpine.com", "retired.include-present");
+    assert_eq!(include.len(), 1, "{all:#?}");
+    assert_eq!(
+        include[0]["fix"]["records"][0]["value"],
+        "v=spf1 include:_spf.google.com include:mail.zendesk.com include:_spf.crm-tool.net a mx ~all"
+    );
+    let selectors: Vec<&str> = all
+        .iter()
+        .filter(|f| f["id"] == "retired.selector-present")
+        .flat_map(|f| f["fix"]["records"].as_array().unwrap())
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "mte1._domainkey.harborandpine.com",
+        "mte2._domainkey.harborandpine.com",
+        "k2._domainkey.news.harborandpine.com",
+        "k3._domainkey.news.harborandpine.com",
+    ] {
+        assert!(selectors.contains(&name), "{name}: {selectors:?}");
+    }
+    let host = find(&all, "harborandpine.com", "retired.host-present");
+    assert_eq!(
+        host[0]["fix"]["records"][0],
+        serde_json::json!({"action": "remove", "name": "mta.harborandpine.com", "type": "CNAME", "value": "mandrillapp.com"})
+    );
+    // Klaviyo's selectors at the root are the new platform's: never asked for.
+    assert!(!report
+        .to_string()
+        .contains("kl._domainkey.harborandpine.com\",\"type\":\"CNAME\",\"value\":\"kl.domainkey"));
+    // plan records lists the removals; applied, the cleanup gate opens.
+    let out = mailshift()
+        .args(["plan", "records"])
+        .arg(&plan_path)
+        .args([
+            "--stage",
+            "cleanup",
+            "--offline",
+            "--format",
+            "json",
+            "--zone",
+        ])
+        .arg(zones.path())
+        .output()
+        .unwrap();
+    let changes = json(&out.stdout)["changes"].as_array().unwrap().clone();
+    assert!(
+        changes.iter().filter(|c| c["action"] == "remove").count() >= 5,
+        "{changes:#?}"
+    );
+    apply_changes(zones.path(), &changes);
+    let (code, report) = gate(&plan_path, zones.path(), "cleanup");
+    assert_eq!(code, 0, "{report:#}");
+    let all = findings(&report);
+    let ok = find(&all, "harborandpine.com", "retired.ok");
+    assert!(ok[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("its SPF include (9 lookups now)"));
+}

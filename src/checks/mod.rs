@@ -10,6 +10,7 @@ pub mod dmarc;
 pub mod domain;
 pub mod mx;
 pub mod parked;
+pub mod retired;
 pub mod spf;
 
 use crate::fetch::DomainRecords;
