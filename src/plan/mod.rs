@@ -1116,6 +1116,7 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         }
     }
 
+    let warmup_declared = raw.warmup.is_some();
     let warmup = warmup::warmup(
         raw.warmup.as_ref(),
         &raw.cohorts,
@@ -1129,7 +1130,7 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         for r in &stage.requires {
             let span = stage_spans.get(i).cloned().unwrap_or(0..0);
             match (r, &warmup) {
-                (Requirement::Warmup(_), None) => problems.at(
+                (Requirement::Warmup(_), None) if !warmup_declared => problems.at(
                     span,
                     format!("stage[{i}].requires"),
                     "a stage requires warmup, but the plan has no [warmup] section with cohorts",

@@ -223,6 +223,7 @@ fn thresholds_over(
     let raw = raw.get_ref();
     let level = overrides(&raw.own(), field, problems);
     let mut out = base;
+    let mut conflicting: Vec<(&str, f64, f64)> = Vec::new();
     for p in Provider::ALL {
         let per = match p {
             Provider::Gmail => &raw.gmail,
@@ -238,17 +239,19 @@ fn thresholds_over(
             *slot = overrides(per.get_ref(), &format!("{field}.{}", p.id()), problems).over(*slot);
         }
         if slot.complaint_rate > slot.complaint_ceiling {
-            problems.at(
-                span.clone(),
-                format!("{field}.complaint_rate"),
-                format!(
-                    "for {} the complaint rate that holds ({}) is above the ceiling that backs off ({})",
-                    p.name(),
-                    slot.complaint_rate,
-                    slot.complaint_ceiling
-                ),
-            );
+            conflicting.push((p.name(), slot.complaint_rate, slot.complaint_ceiling));
         }
+    }
+    if let Some((_, rate, ceiling)) = conflicting.first() {
+        let names: Vec<&str> = conflicting.iter().map(|(n, _, _)| *n).collect();
+        problems.at(
+            span,
+            format!("{field}.complaint_rate"),
+            format!(
+                "for {} the complaint rate that holds ({rate}) is above the ceiling that backs off ({ceiling})",
+                names.join(", ")
+            ),
+        );
     }
     out
 }
@@ -579,4 +582,144 @@ fn split(raw: &Spanned<RawSplit>, field: &str, problems: &mut Problems<'_>) -> O
         return None;
     }
     Some(Split(shares))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::catalog::Catalog;
+    use crate::plan::Plan;
+    use crate::warmup::model::{Provider, Schedule};
+    use std::path::Path;
+
+    const BASE: &str = r#"
+[migration]
+name = "Lakeside Books: Mailchimp to SendGrid"
+from = "mailchimp"
+to = "sendgrid"
+new_sending_ips = ["198.51.100.25", "198.51.100.26"]
+
+[[domain]]
+name = "lakeside-books.co.uk"
+
+[[stage]]
+name = "cutover"
+cutover = true
+requires = ["warmup"]
+"#;
+
+    fn parse(extra: &str) -> Result<Plan, String> {
+        let catalog = Catalog::embedded().unwrap();
+        Plan::parse(&format!("{BASE}{extra}"), Path::new("plan.toml"), &catalog)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_warmup_takes_its_defaults_from_the_pool_and_the_plan() {
+        let plan = parse(
+            r#"
+[warmup]
+start = 2026-12-07
+utc_offset = "+01:00"
+[warmup.thresholds]
+complaint_rate = 0.0008
+[warmup.thresholds.microsoft]
+block_rate = 0.005
+
+[[cohort]]
+name = "engaged-30d"
+size = 50000
+
+[[cohort]]
+name = "rest"
+size = 200000
+schedule = { days = [5000, 10000, 20000, 40000] }
+split = { gmail = 0.5, yahoo = 0.2, microsoft = 0.2, other = 0.1 }
+"#,
+        )
+        .unwrap();
+        let w = plan.warmup.unwrap();
+        assert_eq!(w.platform, "sendgrid");
+        assert_eq!(w.utc_offset_minutes, 60);
+        assert_eq!(w.clean_days, 3);
+        let first = &w.cohorts[0];
+        // Two dedicated IPs in the implied pool: 2,000 a day to start, ×1.5, up to the size.
+        assert_eq!(first.pool.as_deref(), Some("new_sending_ips"));
+        assert_eq!(
+            first.schedule,
+            Schedule::Ramp {
+                start: 2000,
+                growth: 1.5,
+                cap: 50000
+            }
+        );
+        assert_eq!(first.thresholds(Provider::Gmail).complaint_rate, 0.0008);
+        assert_eq!(first.thresholds(Provider::Microsoft).block_rate, 0.005);
+        assert_eq!(first.thresholds(Provider::Gmail).block_rate, 0.01);
+        assert_eq!(w.cohorts[1].schedule.full_volume(), 40000);
+    }
+
+    #[test]
+    fn every_warmup_mistake_is_reported_with_its_field() {
+        let err = parse(
+            r#"
+[warmup]
+start = "7 December"
+clean_days = 0
+utc_offset = "CET"
+[warmup.thresholds]
+complaint_rate = 0.5
+complaint_ceiling = 0.003
+bounce_rate = 0.02
+
+[[cohort]]
+name = "engaged-30d"
+size = 50000
+pool = "sendgrid-ips"
+schedule = { start = 1000, growth = 0.9 }
+split = { gmail = 0.5, yahoo = 0.2 }
+
+[[cohort]]
+name = "engaged-30d"
+size = 1000
+
+[[cohort]]
+name = "rest"
+size = 0
+
+[[cohort]]
+name = "late"
+size = 100
+schedule = { days = [500, 200] }
+"#,
+        )
+        .unwrap_err();
+        for expected in [
+            "warmup.start: `7 December` is not a date",
+            "warmup.clean_days: clean_days is a number of days from 1 to 60",
+            "warmup.utc_offset: `CET` is not an offset from UTC",
+            "warmup.thresholds.complaint_rate: for Gmail, Yahoo/AOL, Microsoft, other the complaint rate that holds (0.5) is above the ceiling",
+            "warmup.thresholds: unknown field `bounce_rate`",
+            "cohort[0].pool: no pool `sendgrid-ips` in the plan (pools: new_sending_ips)",
+            "cohort[0].schedule.growth: a daily growth of 0.9 is not a ramp",
+            "cohort[0].split: the shares add up to 0.70, not 1",
+            "cohort[1].name: a cohort `engaged-30d` is already defined",
+            "cohort[2].size: a cohort of 0 recipients sends nothing",
+            "cohort[3].schedule.days: the daily volumes must not go down",
+        ] {
+            assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+        }
+        // A [warmup] with mistakes is still one: no "no [warmup] section" on top.
+        assert!(!err.contains("no [warmup] section"), "{err}");
+        // A stage requiring warmup without one, and a cohort that does not exist.
+        let err = parse("").unwrap_err();
+        assert!(
+            err.contains("a stage requires warmup, but the plan has no [warmup] section"),
+            "{err}"
+        );
+        let err = parse(
+            "[warmup]\nstart = 2026-12-07\n[[cohort]]\nname = \"a\"\nsize = 10\n[[stage]]\nname = \"x\"\nrequires = [\"warmup:b\"]\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("no cohort `b` (cohorts: a)"), "{err}");
+    }
 }
