@@ -112,3 +112,61 @@ fn steps_no_dns_query_can_prove_are_attested_and_kept_in_the_history() {
         "{text}"
     );
 }
+
+#[test]
+fn concurrent_runs_share_the_history_without_losing_a_write() {
+    // Eight processes write to one history at once (two CI jobs, an operator): every write
+    // lands, the database stays consistent, and the schema was created once.
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), HANDOVER);
+    let children: Vec<std::process::Child> = (0..8)
+        .map(|i| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_mailshift"))
+                .arg("attest")
+                .arg(&plan)
+                .arg(if i % 2 == 0 {
+                    "suppression-list-imported"
+                } else {
+                    "old-api-keys-revoked"
+                })
+                .args(["--by", &format!("operator {i}"), "--note", "parallel"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let history: Value = json(
+        &mailshift()
+            .arg("history")
+            .arg(&plan)
+            .args(["--format", "json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    let mut by: Vec<String> = history["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["by"].as_str().unwrap().to_string())
+        .collect();
+    by.sort();
+    assert_eq!(
+        by,
+        (0..8).map(|i| format!("operator {i}")).collect::<Vec<_>>()
+    );
+    let conn = rusqlite::Connection::open(dir.path().join("plan.state/history.db")).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}

@@ -1,7 +1,7 @@
 //! `mailshift history PLAN`: the plan's timeline — gate evaluations and openings, attestations
 //! and evidence imports — from its state directory.
 
-use super::common::{plain_style, write_human, write_report, StateArgs};
+use super::common::{plain_style, write_human, write_report, CatalogArgs, StateArgs};
 use super::providers::ListFormat;
 use crate::exit::ExitStatus;
 use crate::history::History;
@@ -17,6 +17,39 @@ pub struct HistoryArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub state: StateArgs,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+/// The seed tests of the plan, from its seed store, as timeline entries (sent, and how each
+/// arrived); none when the plan has no `[seed]` or nothing was sent.
+fn seed_events(args: &HistoryArgs) -> anyhow::Result<Vec<serde_json::Value>> {
+    let catalog = args.catalog.load()?;
+    let Ok(plan) = crate::plan::Plan::load(&args.plan, &catalog) else {
+        return Ok(Vec::new());
+    };
+    let Some(seed) = &plan.seed else {
+        return Ok(Vec::new());
+    };
+    let within = std::time::Duration::from_secs(seed.within_minutes * 60);
+    let redactor = crate::seed::send::redactor(seed);
+    let Some(results) = crate::seed::results::load(&seed.store, None, within, &redactor)? else {
+        return Ok(Vec::new());
+    };
+    Ok(results
+        .outcomes
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "sent_at": o.sent.sent_at,
+                "stage": o.sent.stage,
+                "recipient": o.sent.recipient,
+                "token": o.sent.token,
+                "status": o.status,
+                "received_at": o.arrival.as_ref().map(|a| a.received_at.clone()),
+            })
+        })
+        .collect())
 }
 
 /// One line of the timeline.
@@ -48,6 +81,7 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitStatus> {
         write_report(args.output.as_deref(), &text)?;
         return Ok(ExitStatus::Passed);
     };
+    let seeds = seed_events(&args)?;
     let openings = history.openings()?;
     let decisions = history.decisions()?;
     let attestations = history.attestations()?;
@@ -61,6 +95,7 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitStatus> {
                 "decisions": decisions,
                 "attestations": attestations,
                 "imports": imports,
+                "seeds": seeds,
             });
             write_report(args.output.as_deref(), &crate::output::pretty_json(&doc))?;
         }
@@ -112,6 +147,28 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitStatus> {
                         crate::words::count(i.records as usize, "record", "records"),
                         crate::words::count(i.duplicates as usize, "duplicate", "duplicates"),
                         crate::words::count(i.rejected as usize, "rejected", "rejected"),
+                    ),
+                });
+            }
+            for seed in &seeds {
+                let text = |k: &str| {
+                    seed.get(k)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                events.push(Event {
+                    at: text("sent_at"),
+                    kind: "seed",
+                    subject: text("stage"),
+                    what: format!(
+                        "to {}: {}{}",
+                        text("recipient"),
+                        text("status"),
+                        match seed.get("received_at").and_then(|v| v.as_str()) {
+                            Some(at) => format!(", arrived {at}"),
+                            None => ", not arrived".into(),
+                        }
                     ),
                 });
             }
