@@ -16,6 +16,8 @@ pub mod providers;
 pub mod seed;
 pub mod snapshot;
 pub mod verify;
+pub mod warmup;
+pub mod warmup_import;
 
 use crate::exit::ExitStatus;
 use clap::{Parser, Subcommand};
@@ -67,6 +69,9 @@ pub enum Command {
     Seed(seed::SeedCommand),
     /// Verify saved messages offline: SPF, DKIM, DMARC, ARC and the bulk-sender header rules.
     Verify(verify::VerifyArgs),
+    /// Warmup: import the evidence of each day (platform events, metrics, Postmaster Tools, SNDS).
+    #[command(subcommand)]
+    Warmup(warmup::WarmupCommand),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
     Completions(completions::CompletionsArgs),
     /// Print the manual page, or write every page (one per subcommand) with --output DIR.
@@ -95,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Snapshot(args) => snapshot::run(args),
         Command::Seed(command) => seed::run(command),
         Command::Verify(args) => verify::run(args),
+        Command::Warmup(command) => warmup::run(command),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
     }
