@@ -472,7 +472,7 @@ impl Session<'_> {
         self.outcome.days = std::mem::take(&mut self.days).into_iter().collect();
         for (name, n) in std::mem::take(&mut self.unknown_cohorts) {
             self.outcome.notes.push(format!(
-                "{} named the cohort `{name}`, which the plan does not have (cohorts: {}); they were counted under that name",
+                "{} named the cohort `{name}`, which the plan does not have (cohorts: {}): counted under that name",
                 crate::words::count(usize::try_from(n).unwrap_or(usize::MAX), "event", "events"),
                 self.opts.cohort_list()
             ));

@@ -467,7 +467,7 @@ mod tests {
         assert_eq!((out.records, out.counted, out.rejected), (4, 4, 0));
         assert_eq!(
             out.notes,
-            ["1 event named the cohort `vip`, which the plan does not have (cohorts: engaged-30d, engaged-90d, rest); they were counted under that name"]
+            ["1 event named the cohort `vip`, which the plan does not have (cohorts: engaged-30d, engaged-90d, rest): counted under that name"]
         );
         assert_eq!(
             daily(&h, "events"),

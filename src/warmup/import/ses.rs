@@ -249,16 +249,19 @@ fn check<'a>(s: &Session<'_>, record: &'a Record) -> Result<Option<Counted<'a>>,
         .as_deref()
         .or(record.notification_type.as_deref())
         .unwrap_or_default();
+    if event_type.is_empty() {
+        return Err("no `eventType` (Send, Delivery, Bounce, …)".to_string());
+    }
     let mail = record
         .mail
         .as_ref()
-        .ok_or_else(|| format!("a `{event_type}` event without its `mail` object"))?;
+        .ok_or_else(|| format!("no `mail` object in a `{event_type}` event"))?;
     let message_id = mail
         .message_id
         .as_deref()
         .filter(|m| !m.trim().is_empty())
         .ok_or("no `mail.messageId`: without it the event cannot be counted once")?;
-    let missing = |object: &str| format!("a `{event_type}` event without its `{object}` object");
+    let missing = |object: &str| format!("no `{object}` object in a `{event_type}` event");
     let (what, recipients, stamp): (What, Vec<&str>, Option<&str>) = match event_type {
         "Send" => (
             What::Count(Counter::Sent),
@@ -338,11 +341,10 @@ fn check<'a>(s: &Session<'_>, record: &'a Record) -> Result<Option<Counted<'a>>,
                 stamp.timestamp.as_deref(),
             )
         }
-        "" => return Err("no `eventType` (Send, Delivery, Bounce, …)".to_string()),
         _ => return Ok(None),
     };
     if recipients.is_empty() {
-        return Err(format!("a `{event_type}` event that names no recipient"));
+        return Err(format!("no recipient in a `{event_type}` event"));
     }
     if let Some(bad) = recipients.iter().find(|r| !r.contains('@')) {
         return Err(format!("`{bad}` is not an email address"));
@@ -350,7 +352,7 @@ fn check<'a>(s: &Session<'_>, record: &'a Record) -> Result<Option<Counted<'a>>,
     // The event's own time; the message's when the event has none.
     let stamp = stamp
         .or(mail.timestamp.as_deref())
-        .ok_or_else(|| format!("a `{event_type}` event without a timestamp"))?;
+        .ok_or_else(|| format!("no timestamp in a `{event_type}` event"))?;
     let utc = chrono::DateTime::parse_from_rfc3339(stamp.trim())
         .map_err(|_| {
             format!("`timestamp` `{stamp}` is not an ISO 8601 time (2026-11-02T09:14:03.120Z)")
@@ -403,7 +405,7 @@ mod tests {
             [
                 "4: `bounce.bounceType` is `Sideways`: expected Permanent, Transient or Undetermined",
                 "5: no `mail.messageId`: without it the event cannot be counted once",
-                "6: a `Complaint` event without its `complaint` object",
+                "6: no `complaint` object in a `Complaint` event",
                 "7: `timestamp` `02/11/2026 15:00` is not an ISO 8601 time (2026-11-02T09:14:03.120Z)",
             ]
         );
