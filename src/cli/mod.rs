@@ -17,6 +17,7 @@ pub mod seed;
 pub mod snapshot;
 pub mod verify;
 pub mod warmup;
+pub mod warmup_import;
 
 use crate::exit::ExitStatus;
 use clap::{Parser, Subcommand};
@@ -56,7 +57,7 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Record that someone confirmed a step no DNS query can prove (`attested:STEP` gates).
     Attest(attest::AttestArgs),
-    /// Warmup cohorts: the daily decision and today's volumes.
+    /// Warmup cohorts: the daily decision, today's volumes, and importing each day's evidence.
     #[command(subcommand)]
     Warmup(warmup::WarmupCommand),
     /// Validate a migration plan, or show its stages.

@@ -17,6 +17,9 @@ pub enum WarmupCommand {
     Status(StatusArgs),
     /// Today's allowed volume per cohort, pool and mailbox provider, to set in the platform.
     Next(NextArgs),
+    /// Import warmup evidence into the plan's history: platform events (SendGrid, Amazon SES),
+    /// daily metrics, Postmaster Tools and SNDS data; each file once.
+    Import(super::warmup_import::ImportArgs),
 }
 
 /// How `warmup status` writes.
@@ -68,6 +71,7 @@ pub fn run(command: WarmupCommand) -> anyhow::Result<ExitStatus> {
     match command {
         WarmupCommand::Status(args) => status(args),
         WarmupCommand::Next(args) => next(args),
+        WarmupCommand::Import(args) => super::warmup_import::run(args),
     }
 }
 

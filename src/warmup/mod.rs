@@ -2,11 +2,14 @@
 //! cohort on a rising daily volume, and each morning the operator needs to know how much each
 //! cohort may send today, to which mailbox providers, and whether to advance, hold or back off.
 //!
-//! [`model`] is the warmup a plan describes (cohorts, schedules, thresholds); [`evidence`] reads
-//! what was imported back from the history; [`decide`] replays the days and decides.
+//! [`model`] is the warmup a plan describes (cohorts, schedules, thresholds); [`import`] brings
+//! the evidence of how each day went (platform events, daily totals, Postmaster Tools and SNDS
+//! data) into the plan's history; [`evidence`] reads it back; [`decide`] replays the days and
+//! decides.
 
 pub mod decide;
 pub mod evidence;
+pub mod import;
 pub mod model;
 pub mod report;
 

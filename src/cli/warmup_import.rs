@@ -1,0 +1,191 @@
+//! `mailshift warmup import PLAN FILE...`: bring warmup evidence — platform events, daily
+//! totals, Postmaster Tools and SNDS data — into the plan's history, each file once, and say per
+//! file what was counted, what was already there and which rows were refused.
+
+use super::common::{write_human, write_report, CatalogArgs, StateArgs};
+use super::plan::load_plan;
+use super::providers::ListFormat;
+use crate::exit::ExitStatus;
+use crate::warmup::import::{self, EvidenceKind, FileOutcome, ImportError, ImportOptions};
+use std::fmt::Write;
+use std::path::PathBuf;
+
+/// Problems shown per file in a table (JSON has them all).
+const SHOWN_PROBLEMS: usize = 20;
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 every file imported (or imported before), 2 a file could \
+not be read or some of its rows were rejected (its good rows are kept), or bad invocation."
+)]
+pub struct ImportArgs {
+    /// The migration plan (TOML), with a [warmup] section and its cohorts.
+    pub plan: PathBuf,
+    /// Evidence files: metrics CSV/JSON, SendGrid events, Amazon SES events, Postmaster Tools
+    /// traffic stats, SNDS exports (each recognised from its content).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The format of every FILE, when its content does not say.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub kind: Option<EvidenceKind>,
+    /// The event field naming the cohort: a SendGrid custom argument or an SES message tag.
+    #[arg(long, default_value = "cohort", value_name = "NAME")]
+    pub cohort_field: String,
+    /// The cohort of the events and rows that name none (a file exported for one cohort).
+    #[arg(long, value_name = "NAME")]
+    pub cohort: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+pub fn run(args: ImportArgs) -> anyhow::Result<ExitStatus> {
+    let Some((plan, _)) = load_plan(&args.plan, &args.catalog)? else {
+        return Ok(ExitStatus::BadInput);
+    };
+    let Some(warmup) = &plan.warmup else {
+        eprintln!(
+            "error: {} has no [warmup] section: evidence is imported for a plan's warmup cohorts",
+            args.plan.display()
+        );
+        return Ok(ExitStatus::BadInput);
+    };
+    let mut opts = ImportOptions::for_plan(warmup);
+    opts.cohort_field = args.cohort_field.trim().to_string();
+    if opts.cohort_field.is_empty() {
+        eprintln!("error: --cohort-field must name a field");
+        return Ok(ExitStatus::BadInput);
+    }
+    if let Some(cohort) = &args.cohort {
+        let cohort = cohort.trim();
+        if !opts.knows_cohort(cohort) {
+            eprintln!(
+                "error: --cohort {}: the plan has no such cohort (cohorts: {})",
+                crate::output::escape::text(cohort),
+                opts.cohort_list()
+            );
+            return Ok(ExitStatus::BadInput);
+        }
+        opts.default_cohort = Some(cohort.to_string());
+    }
+    let mut history = args.state.open(&args.plan)?;
+    let results = import::import_files(&mut history, &args.files, args.kind, &opts);
+    let clean = results
+        .iter()
+        .all(|r| r.as_ref().is_ok_and(|o| o.rejected == 0));
+    match args.format {
+        ListFormat::Json => write_report(None, &json(&results))?,
+        ListFormat::Table => write_human(None, &table(&results), false)?,
+    }
+    Ok(if clean {
+        ExitStatus::Passed
+    } else {
+        ExitStatus::BadInput
+    })
+}
+
+fn json(results: &[Result<FileOutcome, ImportError>]) -> String {
+    let files: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| match r {
+            Ok(outcome) => serde_json::to_value(outcome).unwrap_or_default(),
+            Err(e) => serde_json::json!({
+                "path": e.path(),
+                "error": e.to_string(),
+            }),
+        })
+        .collect();
+    crate::output::pretty_json(&serde_json::json!({ "files": files }))
+}
+
+fn table(results: &[Result<FileOutcome, ImportError>]) -> String {
+    let mut out = String::new();
+    let (mut failed, mut with_rejects, mut before) = (0, 0, 0);
+    for result in results {
+        match result {
+            Err(e) => {
+                failed += 1;
+                let _ = writeln!(out, "{}\n  not imported: {e}\n", e.path().display());
+            }
+            Ok(o) => {
+                if o.rejected > 0 {
+                    with_rejects += 1;
+                }
+                if o.already_imported.is_some() {
+                    before += 1;
+                }
+                file(&mut out, o);
+            }
+        }
+    }
+    let files = crate::words::count(results.len(), "file", "files");
+    let _ = match (failed, with_rejects, before) {
+        (0, 0, 0) => writeln!(out, "{files}: all imported."),
+        (0, 0, n) => writeln!(out, "{files}: all imported ({n} of them before)."),
+        _ => writeln!(
+            out,
+            "{files}: {failed} not imported, {with_rejects} with rejected rows (their good rows are kept): exit 2."
+        ),
+    };
+    out
+}
+
+fn file(out: &mut String, o: &FileOutcome) {
+    let _ = writeln!(out, "{} ({})", o.path.display(), o.kind.name());
+    if let Some(when) = &o.already_imported {
+        let _ = writeln!(out, "  already imported on {when}: nothing counted again\n");
+        return;
+    }
+    let mut line = format!(
+        "  records {}, counted {}, duplicates {}, rejected {}",
+        o.records, o.counted, o.duplicates, o.rejected
+    );
+    for (n, what) in [
+        (o.dropped, "dropped"),
+        (o.rejected_by_platform, "rejected by the platform"),
+        (o.ignored, "ignored"),
+        (o.without_cohort, "without a cohort"),
+    ] {
+        if n > 0 {
+            let _ = write!(line, ", {what} {n}");
+        }
+    }
+    let _ = writeln!(out, "{line}");
+    let _ = writeln!(out, "  days: {}", days(&o.days));
+    for note in &o.notes {
+        let _ = writeln!(out, "  note: {note}");
+    }
+    for p in o.problems.iter().take(SHOWN_PROBLEMS) {
+        let _ = writeln!(out, "  {}:{}: {}", o.path.display(), p.line, p.message);
+    }
+    let more = o
+        .rejected
+        .saturating_sub(SHOWN_PROBLEMS.min(o.problems.len()) as u64);
+    if more > 0 {
+        let _ = writeln!(
+            out,
+            "  … and {more} more rejected (--format json lists the first {})",
+            import::MAX_PROBLEMS
+        );
+    }
+    out.push('\n');
+}
+
+/// `2026-11-02`, `2026-11-02 to 2026-11-08 (7 days)`, or with gaps, every day.
+fn days(days: &[chrono::NaiveDate]) -> String {
+    match days {
+        [] => "none".to_string(),
+        [one] => one.to_string(),
+        [first, .., last] if (*last - *first).num_days() + 1 == days.len() as i64 => {
+            format!("{first} to {last} ({} days)", days.len())
+        }
+        _ => days
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
