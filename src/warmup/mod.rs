@@ -3,10 +3,12 @@
 //! cohort may send today, to which mailbox providers, and whether to advance, hold or back off.
 //!
 //! [`model`] is the warmup a plan describes (cohorts, schedules, thresholds); [`evidence`] reads
-//! what was imported back from the history; [`decide`] replays the days and decides.
+//! what was imported back from the history; [`decide`] replays the days and decides;
+//! [`report`] and [`html`] render the decision.
 
 pub mod decide;
 pub mod evidence;
+pub mod html;
 pub mod model;
 pub mod report;
 
