@@ -1,5 +1,6 @@
 //! `mailshift warmup status|next PLAN`: the warmup's daily decision per cohort and mailbox
-//! provider, and today's volumes for the platform.
+//! provider (as a table, JSON or Prometheus, and as an HTML page with `--html`), and today's
+//! volumes for the platform.
 
 use super::common::{plain_style, write_human, write_report, CatalogArgs, StateArgs};
 use super::plan::load_plan;
@@ -45,6 +46,11 @@ pub struct StatusArgs {
     pub days: usize,
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the warmup as one self-contained HTML page (no outside assets, no script):
+    /// per cohort its decision and today's volume, planned against sent volume per day, each
+    /// day's rates against the thresholds, and the latest --days days.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     #[command(flatten)]
     pub state: StateArgs,
     #[command(flatten)]
@@ -147,6 +153,13 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
                 false,
             )?
         }
+    }
+    if let Some(path) = args.html.as_deref() {
+        write_report(
+            Some(path),
+            &crate::warmup::html::page(&plan.name, &status, args.days.max(1)),
+        )
+        .with_context(|| format!("cannot write the HTML report {}", path.display()))?;
     }
     // The exit code says what today holds: a back-off anywhere is a failed check.
     let worst = status.cohorts.iter().filter_map(|c| c.decision).max();

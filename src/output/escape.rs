@@ -8,6 +8,11 @@
 //! through [`rendered`], which keeps only mailshift's own colour sequences (SGR, when colour is
 //! on) and escapes every other control character, so a formatter that forgot the first layer
 //! still cannot emit one. JSON keeps the exact strings, escaped by JSON itself.
+//!
+//! HTML reports escape the same outside text for a browser ([`html`]): markup characters become
+//! entities, so a cohort named `<script>` is shown as text, never parsed as a tag or an
+//! attribute; control characters and bidirectional overrides are shown as `\DDD`, as on a
+//! terminal, so the page and the table show a hostile name alike.
 
 use std::borrow::Cow;
 
@@ -36,6 +41,27 @@ pub fn text(s: &str) -> Cow<'_, str> {
             push_escaped(&mut out, c);
         } else {
             out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Outside text for HTML, in element content and in quoted attribute values alike: `&`, `<`,
+/// `>`, `"` and `'` as entities, and what [`text`] escapes shown the way it shows it.
+pub fn html(s: &str) -> Cow<'_, str> {
+    let shown = text(s);
+    if !shown.contains(['&', '<', '>', '"', '\'']) {
+        return shown;
+    }
+    let mut out = String::with_capacity(shown.len() + 16);
+    for c in shown.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
         }
     }
     Cow::Owned(out)
@@ -90,6 +116,16 @@ mod tests {
         assert_eq!(text("a\u{9b}b"), "a\\194\\155b");
         assert_eq!(text("x\u{202e}y"), "x\\226\\128\\174y");
         assert!(matches!(text("ünïcödé ✓"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn html_shows_markup_and_controls_as_text() {
+        assert_eq!(
+            html("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+        assert_eq!(html("a\u{1b}[2Jb<"), "a\\027[2Jb&lt;");
+        assert!(matches!(html("engaged-30d"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! [`model`] is the warmup a plan describes (cohorts, schedules, thresholds); [`import`] brings
 //! the evidence of how each day went (platform events, daily totals, Postmaster Tools and SNDS
 //! data) into the plan's history; [`evidence`] reads it back; [`decide`] replays the days and
-//! decides.
+//! decides; [`report`] and [`html`] render the decision.
 
 pub mod decide;
 pub mod evidence;
+pub mod html;
 pub mod import;
 pub mod model;
 pub mod report;

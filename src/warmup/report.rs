@@ -15,7 +15,8 @@ use super::decide::{pct, CohortState, Decision, WarmupStatus};
 use super::model::Provider;
 use std::fmt::Write;
 
-fn thousands(n: u64) -> String {
+/// `1,234,567`.
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
