@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{fixtures, json, mailshift};
 
-/// The days of the fixture warmup of `engaged-30d` (northwind.toml: 2,000 a day, ×1.6, up to its
+/// The days of the fixture warmup of `engaged-30d` (warmup-report.toml: 2,000 a day, ×1.6, up to its
 /// 40,000 recipients) and each provider's planned volume [Gmail, Yahoo/AOL, Microsoft, other],
 /// worked out by hand from the schedule and the 50/15/25/10 mix of the last day. Microsoft backs
 /// off on 2026-11-06 and climbs back a step behind the others.
@@ -234,23 +234,37 @@ fn run_chromium(chromium: &Path, profile: &Path, page: &Path, args: &[&str]) -> 
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromium.display()));
+    // Both pipes are drained while the browser runs: a DOM larger than the pipe's buffer would
+    // otherwise block Chromium's write and look like a hang.
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
     // A browser that hangs must not hang the suite.
     let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("chromium {args:?} {url} did not finish in 120 s");
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+    };
+    let stdout = stdout.join().unwrap();
+    let stderr = stderr.join().unwrap();
     assert!(
-        out.status.success(),
-        "chromium {args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+        status.success(),
+        "chromium {args:?} failed ({status}): {}",
+        String::from_utf8_lossy(&stderr)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&stdout).into_owned()
 }
 
 /// Pixels of `rgb` in a PNG.
@@ -280,7 +294,7 @@ fn the_html_report_renders_in_chromium_with_the_fixture_evidence_in_its_charts()
     let page = dir.path().join("warmup.html");
     let out = mailshift()
         .args(["warmup", "status"])
-        .arg(fixtures().join("plans/northwind.toml"))
+        .arg(fixtures().join("plans/warmup-report.toml"))
         .args(["--as-of", "2026-11-12", "--format", "json", "--state"])
         .arg(&state)
         .arg("--html")
