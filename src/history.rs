@@ -260,6 +260,36 @@ impl History {
         &self.path
     }
 
+    /// An empty history in memory, thrown away when dropped (`gate --no-record` without a
+    /// state directory yet).
+    pub fn in_memory(label: &Path) -> Result<History, HistoryError> {
+        let conn = Connection::open_in_memory().map_err(|e| HistoryError::Sql {
+            path: label.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let mut history = History {
+            conn,
+            path: label.to_path_buf(),
+        };
+        history.migrate()?;
+        Ok(history)
+    }
+
+    /// A copy of this history in memory, to write to without touching the database (SQLite's
+    /// online backup: a consistent copy while other processes write).
+    pub fn scratch_copy(&self) -> Result<History, HistoryError> {
+        let mut conn = Connection::open_in_memory().map_err(|e| self.error(e))?;
+        rusqlite::backup::Backup::new(&self.conn, &mut conn)
+            .and_then(|backup| backup.run_to_completion(256, std::time::Duration::ZERO, None))
+            .map_err(|e| self.error(e))?;
+        let mut history = History {
+            conn,
+            path: self.path.clone(),
+        };
+        history.migrate()?;
+        Ok(history)
+    }
+
     fn error(&self, e: rusqlite::Error) -> HistoryError {
         HistoryError::Sql {
             path: self.path.clone(),

@@ -85,27 +85,29 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
             return Ok(ExitStatus::BadInput);
         }
     }
-    let history = crate::history::History::open_existing(&args.state.dir(&args.plan))?;
-    let warmup = match (&plan.warmup, &history) {
-        (Some(w), Some(h)) => Some(crate::warmup::decide::judge(
-            w,
-            &plan.pools,
-            &plan
-                .domains
-                .iter()
-                .map(|d| d.name.to_string())
-                .collect::<Vec<_>>(),
-            &crate::warmup::evidence::Evidence::load(h)?,
-            super::warmup::today(w.utc_offset_minutes),
-        )),
-        (Some(w), None) => Some(crate::warmup::decide::judge(
-            w,
-            &plan.pools,
-            &[],
-            &crate::warmup::evidence::Evidence::default(),
-            super::warmup::today(w.utc_offset_minutes),
-        )),
-        (None, _) => None,
+    // The plan's warmup evidence is imported first (into a scratch copy with --no-record).
+    let history =
+        match super::warmup_import::plan_history(&args.plan, &plan, &args.state, !args.no_record)?
+        {
+            Ok(history) => history,
+            Err(code) => return Ok(code),
+        };
+    let warmup = match &plan.warmup {
+        Some(w) => {
+            let evidence = match &history {
+                Some(h) => crate::warmup::evidence::Evidence::load(h)?,
+                None => crate::warmup::evidence::Evidence::default(),
+            };
+            let domains: Vec<String> = plan.domains.iter().map(|d| d.name.to_string()).collect();
+            Some(crate::warmup::decide::judge(
+                w,
+                &plan.pools,
+                &domains,
+                &evidence,
+                super::warmup::today(w.utc_offset_minutes),
+            ))
+        }
+        None => None,
     };
     let ledger = crate::gate::Ledger {
         attestations: match &history {

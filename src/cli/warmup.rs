@@ -114,8 +114,12 @@ fn judged(
         Some(d) => parse_day(d, flag)?,
         None => today(warmup.utc_offset_minutes),
     };
-    let evidence = match crate::history::History::open_existing(&state.dir(plan_path))? {
-        Some(h) => Evidence::load(&h)?,
+    let history = match super::warmup_import::plan_history(plan_path, &plan, state, true)? {
+        Ok(history) => history,
+        Err(code) => return Ok(Err(code)),
+    };
+    let evidence = match &history {
+        Some(h) => Evidence::load(h)?,
         None => Evidence::default(),
     };
     let domains: Vec<String> = plan.domains.iter().map(|d| d.name.to_string()).collect();

@@ -189,3 +189,90 @@ fn days(days: &[chrono::NaiveDate]) -> String {
             .join(", "),
     }
 }
+
+/// The plan's history with the evidence files its `[warmup] evidence` names imported first, for
+/// `warmup status`, `warmup next` and `gate`. A file imported before costs one SHA-256 of its
+/// bytes; a new one is imported as by `warmup import` and reported on standard error, with its
+/// rejected rows (reported this once: the file's import is recorded). With `record` off
+/// (`gate --no-record`), the files go into a copy of the history in memory, thrown away after.
+///
+/// `Err(BadInput)` when a file cannot be imported at all: the verdict would rest on less than
+/// the plan names. `Ok(None)`: no history and no evidence to import.
+pub fn plan_history(
+    plan_path: &std::path::Path,
+    plan: &crate::plan::Plan,
+    state: &StateArgs,
+    record: bool,
+) -> anyhow::Result<Result<Option<crate::history::History>, ExitStatus>> {
+    let dir = state.dir(plan_path);
+    let files = plan
+        .warmup
+        .as_ref()
+        .map(|w| w.evidence.as_slice())
+        .unwrap_or_default();
+    let Some(warmup) = plan.warmup.as_ref().filter(|_| !files.is_empty()) else {
+        return Ok(Ok(crate::history::History::open_existing(&dir)?));
+    };
+    let mut history = if record {
+        state.open(plan_path)?
+    } else {
+        match crate::history::History::open_existing(&dir)? {
+            Some(h) => h.scratch_copy()?,
+            None => crate::history::History::in_memory(&dir.join("history.db"))?,
+        }
+    };
+    let opts = ImportOptions::for_plan(warmup);
+    let results = import::import_files(&mut history, files, None, &opts);
+    let mut failed = false;
+    let mut report = String::new();
+    for result in &results {
+        match result {
+            Err(e) => {
+                failed = true;
+                let _ = writeln!(
+                    report,
+                    "error: the plan's warmup evidence could not be imported: {e}"
+                );
+            }
+            Ok(o) if o.already_imported.is_some() => {}
+            Ok(o) => {
+                let _ = writeln!(
+                    report,
+                    "imported {} ({}): {} counted, {} duplicates, {} rejected; days {}",
+                    o.path.display(),
+                    o.kind.name(),
+                    o.counted,
+                    o.duplicates,
+                    o.rejected,
+                    days(&o.days)
+                );
+                for p in o.problems.iter().take(SHOWN_PROBLEMS) {
+                    let _ = writeln!(
+                        report,
+                        "warning: {}:{}: {} (row rejected)",
+                        o.path.display(),
+                        p.line,
+                        p.message
+                    );
+                }
+                let more = o
+                    .rejected
+                    .saturating_sub(SHOWN_PROBLEMS.min(o.problems.len()) as u64);
+                if more > 0 {
+                    let _ = writeln!(
+                        report,
+                        "warning: … and {more} more rows of {} rejected",
+                        o.path.display()
+                    );
+                }
+            }
+        }
+    }
+    if !report.is_empty() {
+        eprint!("{}", crate::output::escape::rendered(&report, false));
+    }
+    if failed {
+        return Ok(Err(ExitStatus::BadInput));
+    }
+    Ok(Ok(Some(history)))
+}

@@ -98,9 +98,7 @@ pub struct DayRow {
 pub enum ShareSource {
     /// `split` in the plan.
     Plan,
-    /// The mix the cohort actually sent on its latest day.
-    Observed,
-    /// Nothing known yet: [`Split::ASSUMED`].
+    /// The plan gives none: [`Split::ASSUMED`].
     Assumed,
 }
 
@@ -206,36 +204,16 @@ pub fn judge(
     }
 }
 
-/// The provider shares of a cohort: the plan's, else the mix of its latest day that sent.
-fn shares(cohort: &Cohort, evidence: &Evidence, as_of: NaiveDate) -> (Split, ShareSource) {
-    if let Some(split) = cohort.split {
-        return (split, ShareSource::Plan);
+/// The provider shares of a cohort: the plan's, else [`Split::ASSUMED`].
+///
+/// The mix is the recipient list's, so it is never read back from what was sent: each provider
+/// is throttled on its own, and a provider held or backed off sends less than its share, which
+/// would shrink its plan again the next day.
+fn shares(cohort: &Cohort) -> (Split, ShareSource) {
+    match cohort.split {
+        Some(split) => (split, ShareSource::Plan),
+        None => (Split::ASSUMED, ShareSource::Assumed),
     }
-    let latest = evidence
-        .daily
-        .iter()
-        .filter(|((d, c, _), counts)| c == &cohort.name && *d < as_of && counts.sent > 0)
-        .map(|((d, _, _), _)| *d)
-        .max();
-    if let Some(day) = latest {
-        let mut sent = [0u64; 4];
-        for p in Provider::ALL {
-            if let (Some(counts), Some(slot)) = (
-                evidence.daily.get(&(day, cohort.name.clone(), p)),
-                sent.get_mut(p.index()),
-            ) {
-                *slot = counts.sent;
-            }
-        }
-        let total: u64 = sent.iter().sum();
-        if total > 0 {
-            return (
-                Split(sent.map(|s| s as f64 / total as f64)),
-                ShareSource::Observed,
-            );
-        }
-    }
-    (Split::ASSUMED, ShareSource::Assumed)
 }
 
 fn judge_cohort(
@@ -247,7 +225,7 @@ fn judge_cohort(
     start: Option<NaiveDate>,
     as_of: NaiveDate,
 ) -> CohortStatus {
-    let (split, share_source) = shares(cohort, evidence, as_of);
+    let (split, share_source) = shares(cohort);
     let last_step = cohort.schedule.last_step();
     let full_volume = cohort.schedule.full_volume();
     let mut tracks: Vec<ProviderTrack> = Provider::ALL
@@ -760,24 +738,26 @@ mod tests {
     }
 
     #[test]
-    fn without_a_split_the_observed_mix_plans_each_provider() {
+    fn without_a_split_the_assumed_mix_plans_each_provider_whatever_was_sent() {
         let plan = plan(vec![cohort("engaged-30d", None)]);
         let mut ev = Evidence::default();
+        // Microsoft sent far under its share (it was held): the plan keeps its share.
         ev.daily.insert(
             (d("2026-11-02"), "engaged-30d".into(), Provider::Gmail),
-            counts(300, 0),
+            counts(450, 0),
         );
         ev.daily.insert(
             (d("2026-11-02"), "engaged-30d".into(), Provider::Microsoft),
-            counts(100, 0),
+            counts(20, 0),
         );
         let status = judge(&plan, &[], &[], &ev, d("2026-11-03"));
         let c = &status.cohorts[0];
         let gmail = &c.providers[Provider::Gmail.index()];
-        assert_eq!(gmail.share_source, ShareSource::Observed);
-        assert_eq!(gmail.share, 0.75);
-        // Day 1 was planned on the observed mix too: 750 for Gmail, of which 300 were sent.
-        assert_eq!(gmail.days[0].planned, 750);
-        assert_eq!(gmail.days[0].decision, Decision::Hold);
+        let microsoft = &c.providers[Provider::Microsoft.index()];
+        assert_eq!(gmail.share_source, ShareSource::Assumed);
+        assert_eq!((gmail.share, microsoft.share), (0.45, 0.2));
+        assert_eq!((gmail.days[0].planned, microsoft.days[0].planned), (450, 200));
+        assert_eq!(gmail.days[0].decision, Decision::Advance);
+        assert_eq!(microsoft.days[0].decision, Decision::Hold);
     }
 }

@@ -218,8 +218,9 @@ impl Schedule {
 pub struct Split(pub [f64; 4]);
 
 impl Split {
-    /// The shares assumed when the plan gives none and nothing was sent yet: a consumer list
-    /// weighted to Gmail. Replaced by the observed mix as soon as a day's evidence is in.
+    /// The shares assumed when the plan gives none: a consumer list weighted to Gmail. Set
+    /// `split` from the cohort's recipient domains for a list that differs (a B2B list is
+    /// mostly Microsoft and `other`).
     pub const ASSUMED: Split = Split([0.45, 0.15, 0.2, 0.2]);
 
     pub fn share(&self, provider: Provider) -> f64 {
