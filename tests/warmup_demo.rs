@@ -93,7 +93,8 @@ fn the_demo_evidence_is_imported_once_and_its_incidents_decided() {
         ("snds-export.csv", 33),
     ] {
         assert!(
-            err.contains(&format!("demo/warmup/{file} (")) && err.contains(&format!(": {counted} counted, 0 duplicates, 0 rejected")),
+            err.contains(&format!("demo/warmup/{file} ("))
+                && err.contains(&format!(": {counted} counted, 0 duplicates, 0 rejected")),
             "{file} not reported imported:\n{err}"
         );
     }
@@ -116,7 +117,12 @@ fn the_demo_evidence_is_imported_once_and_its_incidents_decided() {
         cohorts.iter().zip(expected)
     {
         assert_eq!(
-            (name.as_str(), state.as_str(), started.as_str(), finished.as_str()),
+            (
+                name.as_str(),
+                state.as_str(),
+                started.as_str(),
+                finished.as_str()
+            ),
             (e_name, "finished", e_started, e_finished)
         );
     }
@@ -347,12 +353,18 @@ fn evidence_that_cannot_be_imported_is_named_and_bad_rows_are_reported_once() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(out.stdout.is_empty(), "a status was printed without its evidence");
+    assert!(
+        out.stdout.is_empty(),
+        "a status was printed without its evidence"
+    );
     assert!(
         err.contains("snds-missing.csv") && err.contains("could not be imported"),
         "{err}"
     );
-    assert!(err.contains("260 counted, 0 duplicates, 1 rejected"), "{err}");
+    assert!(
+        err.contains("260 counted, 0 duplicates, 1 rejected"),
+        "{err}"
+    );
     assert!(
         err.contains("metrics.csv:262: `sent` is -5") && err.contains("(row rejected)"),
         "{err}"

@@ -159,7 +159,11 @@ fn assert_charts_show_the_fixture(html: &str, what: &str) {
         } else {
             "advance"
         };
-        assert_eq!(attr(strip, "data-decision"), Some(expected), "{what}: {day}");
+        assert_eq!(
+            attr(strip, "data-decision"),
+            Some(expected),
+            "{what}: {day}"
+        );
     }
     let spike = the(
         html,
@@ -318,7 +322,10 @@ fn the_html_report_renders_in_chromium_with_the_fixture_evidence_in_its_charts()
     assert!(html.contains("<h2>engaged-30d <span class=\"badge warming\">warming</span></h2>"));
     assert!(html.contains("<strong class=\"today\" data-value=\"40000\">40,000</strong>"));
     assert!(html.contains("Microsoft: complaints 0.68% at or over the 0.30% ceiling"));
-    assert!(html.contains("SNDS YELLOW"), "the provider's view is in the table");
+    assert!(
+        html.contains("SNDS YELLOW"),
+        "the provider's view is in the table"
+    );
     for external in ["http://", "https://", "src=", "url(", "<script", "<link"] {
         assert!(!html.contains(external), "{external} in the page");
     }

@@ -86,12 +86,15 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     // The plan's warmup evidence is imported first (into a scratch copy with --no-record).
-    let history =
-        match super::warmup_import::plan_history(&args.plan, &plan, &args.state, !args.no_record)?
-        {
-            Ok(history) => history,
-            Err(code) => return Ok(code),
-        };
+    let history = match super::warmup_import::plan_history(
+        &args.plan,
+        &plan,
+        &args.state,
+        !args.no_record,
+    )? {
+        Ok(history) => history,
+        Err(code) => return Ok(code),
+    };
     let warmup = match &plan.warmup {
         Some(w) => {
             let evidence = match &history {

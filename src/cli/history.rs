@@ -172,8 +172,16 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitStatus> {
                     ),
                 });
             }
-            // Stable: the same instant keeps the order of kinds above.
-            events.sort_by(|a, b| a.at.cmp(&b.at));
+            // Within one second, what a gate read comes before its decision, and the decision
+            // before the opening it made.
+            let rank = |kind: &str| match kind {
+                "import" => 0,
+                "attested" => 1,
+                "seed" => 2,
+                "opening" => 4,
+                _ => 3,
+            };
+            events.sort_by(|a, b| a.at.cmp(&b.at).then(rank(a.kind).cmp(&rank(b.kind))));
             let style = plain_style(args.output.as_deref());
             let mut table = crate::output::new_table(false, style.width);
             table.set_header(vec!["when", "what", "subject", "detail"]);

@@ -756,7 +756,10 @@ mod tests {
         let microsoft = &c.providers[Provider::Microsoft.index()];
         assert_eq!(gmail.share_source, ShareSource::Assumed);
         assert_eq!((gmail.share, microsoft.share), (0.45, 0.2));
-        assert_eq!((gmail.days[0].planned, microsoft.days[0].planned), (450, 200));
+        assert_eq!(
+            (gmail.days[0].planned, microsoft.days[0].planned),
+            (450, 200)
+        );
         assert_eq!(gmail.days[0].decision, Decision::Advance);
         assert_eq!(microsoft.days[0].decision, Decision::Hold);
     }

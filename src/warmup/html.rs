@@ -102,7 +102,12 @@ enum Rate {
 }
 
 impl Rate {
-    const ALL: [Rate; 4] = [Rate::Complaint, Rate::HardBounce, Rate::Deferral, Rate::Block];
+    const ALL: [Rate; 4] = [
+        Rate::Complaint,
+        Rate::HardBounce,
+        Rate::Deferral,
+        Rate::Block,
+    ];
 
     fn id(self) -> &'static str {
         match self {
@@ -197,7 +202,11 @@ impl Day<'_> {
             .rows
             .iter()
             .filter(|(_, r)| r.decision == self.decision && r.decision != Decision::Advance)
-            .flat_map(|(p, r)| r.reasons.iter().map(move |why| format!("{}: {why}", p.name())))
+            .flat_map(|(p, r)| {
+                r.reasons
+                    .iter()
+                    .map(move |why| format!("{}: {why}", p.name()))
+            })
             .collect();
         reasons.join("; ")
     }
@@ -571,14 +580,12 @@ fn rates_chart(out: &mut String, c: &CohortStatus, days: &[Day<'_>], axis: &DayA
     let _ = write!(
         out,
         "<h3>Rates against their thresholds</h3>\n<figure>\n\
-         <svg class=\"chart rates\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"{label}\">",
+         <svg class=\"chart rates\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"\
+         Complaint, hard bounce, deferral and block rates per day and mailbox provider for \
+         cohort {name}, against their thresholds, with each day's decision\">",
         w = WIDTH,
         h = n(height),
-        label = format!(
-            "Complaint, hard bounce, deferral and block rates per day and mailbox provider for \
-             cohort {}, against their thresholds, with each day's decision",
-            esc(&c.name)
-        ),
+        name = esc(&c.name),
     );
     // The decision strip: one cell per day, its word on it, its reasons on hover.
     out.push_str("<g class=\"decisions\">");
@@ -909,10 +916,8 @@ mod tests {
             ("2026-11-03", 1150, 800, 5),
             ("2026-11-04", 2400, 400, 0),
         ] {
-            ev.daily.insert(
-                (d(day), name.into(), Provider::Gmail),
-                counts(gmail, 0),
-            );
+            ev.daily
+                .insert((d(day), name.into(), Provider::Gmail), counts(gmail, 0));
             ev.daily.insert(
                 (d(day), name.into(), Provider::Microsoft),
                 counts(microsoft, ms_complaints),
@@ -957,7 +962,9 @@ mod tests {
         // Gmail advanced to 2,400 on day 3; Microsoft went back to its first step (400); today
         // Gmail doubles again and Microsoft climbs back to 800.
         assert!(
-            page.contains("data-points=\"2026-11-02:1000 2026-11-03:2000 2026-11-04:2800 2026-11-05:5600\""),
+            page.contains(
+                "data-points=\"2026-11-02:1000 2026-11-03:2000 2026-11-04:2800 2026-11-05:5600\""
+            ),
             "{page}"
         );
         let today = tag(&page, "<circle class=\"planned-point today\"", "2026-11-05");
@@ -968,7 +975,10 @@ mod tests {
         ));
         assert!(page.contains("data-threshold=\"complaint_rate\" data-value=\"0.001\""));
         // The table names the reason; the waiting cohort has no charts.
-        assert!(page.contains("complaints 0.62% at or over the 0.30% ceiling"), "{page}");
+        assert!(
+            page.contains("complaints 0.62% at or over the 0.30% ceiling"),
+            "{page}"
+        );
         assert_eq!(page.matches("<svg class=\"chart volume\"").count(), 1);
         assert!(page.contains("data-cohort=\"later\" data-state=\"waiting\""));
         assert!(page.contains("role=\"img\" aria-label=\"Planned and sent messages per day for cohort engaged-30d, 2026-11-02 to 2026-11-05\""));
@@ -990,7 +1000,9 @@ mod tests {
     #[test]
     fn the_page_loads_nothing_from_anywhere() {
         let page = page("Northwind", &status_of("engaged-30d"), 7);
-        for external in ["http://", "https://", "src=", "url(", "@import", "<script", "<link"] {
+        for external in [
+            "http://", "https://", "src=", "url(", "@import", "<script", "<link",
+        ] {
             assert!(!page.contains(external), "{external} in the page");
         }
         assert!(page.contains("content=\"default-src 'none'; style-src 'unsafe-inline'"));
