@@ -158,12 +158,10 @@ fn file(out: &mut String, o: &FileOutcome) {
     for note in &o.notes {
         let _ = writeln!(out, "  note: {note}");
     }
-    for p in o.problems.iter().take(SHOWN_PROBLEMS) {
+    let (shown, more) = o.first_problems(SHOWN_PROBLEMS);
+    for p in shown {
         let _ = writeln!(out, "  {}:{}: {}", o.path.display(), p.line, p.message);
     }
-    let more = o
-        .rejected
-        .saturating_sub(SHOWN_PROBLEMS.min(o.problems.len()) as u64);
     if more > 0 {
         let _ = writeln!(
             out,
@@ -246,7 +244,8 @@ pub fn plan_history(
                     o.rejected,
                     days(&o.days)
                 );
-                for p in o.problems.iter().take(SHOWN_PROBLEMS) {
+                let (shown, more) = o.first_problems(SHOWN_PROBLEMS);
+                for p in shown {
                     let _ = writeln!(
                         report,
                         "warning: {}:{}: {} (row rejected)",
@@ -255,9 +254,6 @@ pub fn plan_history(
                         p.message
                     );
                 }
-                let more = o
-                    .rejected
-                    .saturating_sub(SHOWN_PROBLEMS.min(o.problems.len()) as u64);
                 if more > 0 {
                     let _ = writeln!(
                         report,

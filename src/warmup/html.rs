@@ -372,12 +372,6 @@ fn cohort(out: &mut String, index: usize, c: &CohortStatus, status: &WarmupStatu
         );
     }
     if c.state != CohortState::Waiting {
-        let per_provider: Vec<String> = c
-            .providers
-            .iter()
-            .filter(|t| t.planned_today > 0)
-            .map(|t| format!("{} {}", t.provider.name(), thousands(t.planned_today)))
-            .collect();
         let _ = writeln!(
             out,
             "<dt>Today ({as_of})</dt><dd><strong class=\"today\" data-value=\"{}\">{}</strong> \
@@ -385,7 +379,7 @@ fn cohort(out: &mut String, index: usize, c: &CohortStatus, status: &WarmupStatu
              <dt>Clean streak</dt><dd>{} at full volume, of {} needed</dd>",
             c.planned_today,
             thousands(c.planned_today),
-            per_provider.join(", "),
+            super::report::today_by_provider(c),
             thousands(c.full_volume),
             crate::words::count(c.clean_streak, "day", "days"),
             status.clean_days,

@@ -11,7 +11,7 @@
 //! 1 warming, 2 finished), `mailshift_warmup_clean_streak_days`,
 //! `mailshift_warmup_postmaster_spam_ratio`, `mailshift_warmup_finished` (1 when every cohort is).
 
-use super::decide::{pct, CohortState, Decision, WarmupStatus};
+use super::decide::{pct, CohortState, CohortStatus, Decision, WarmupStatus};
 use super::model::Provider;
 use std::fmt::Write;
 
@@ -60,17 +60,11 @@ pub fn table(plan: &str, status: &WarmupStatus, days: usize, width: Option<u16>)
         if c.state == CohortState::Waiting {
             continue;
         }
-        let today: Vec<String> = c
-            .providers
-            .iter()
-            .filter(|t| t.planned_today > 0)
-            .map(|t| format!("{} {}", t.provider.name(), thousands(t.planned_today)))
-            .collect();
         let _ = writeln!(
             out,
             "  Today: {} in all ({}); full volume {}",
             thousands(c.planned_today),
-            today.join(", "),
+            today_by_provider(c),
             thousands(c.full_volume)
         );
         let mut table = crate::output::new_table(false, width);
@@ -386,6 +380,17 @@ pub fn prometheus(plan: &str, status: &WarmupStatus) -> String {
         }
     }
     out
+}
+
+/// Today's volume per provider of a cohort: `Gmail 20,000, Yahoo/AOL 6,000, …` (providers
+/// with none left out).
+pub fn today_by_provider(c: &CohortStatus) -> String {
+    c.providers
+        .iter()
+        .filter(|t| t.planned_today > 0)
+        .map(|t| format!("{} {}", t.provider.name(), thousands(t.planned_today)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -185,6 +185,15 @@ pub struct FileOutcome {
 }
 
 impl FileOutcome {
+    /// The first `limit` problems, and how many rejected records are not among them.
+    pub fn first_problems(&self, limit: usize) -> (&[RowProblem], u64) {
+        let shown = self
+            .problems
+            .get(..limit.min(self.problems.len()))
+            .unwrap_or_default();
+        (shown, self.rejected.saturating_sub(shown.len() as u64))
+    }
+
     fn new(path: &Path, kind: EvidenceKind, sha256: String) -> FileOutcome {
         FileOutcome {
             path: path.to_path_buf(),
