@@ -251,11 +251,24 @@ fn the_cutover_opens_on_the_demo_evidence_and_the_cleanup_once_mailchimp_is_gone
     assert_eq!(code, 1);
     let old = requirement(&report, "old-removed");
     assert_eq!(old["status"], "failed");
-    assert!(old["findings"]
+    let include = old["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .any(|f| f["id"] == "retired.include-present"));
+        .find(|f| f["id"] == "retired.include-present")
+        .unwrap_or_else(|| panic!("{old:#}"));
+    // The budget the removal regains, and the exact record without Mailchimp's include.
+    assert!(
+        include["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("Removing it regains 1 of the 10 DNS lookups SPF allows (6 now, 5 after)."),
+        "{include:#}"
+    );
+    assert_eq!(
+        include["fix"]["records"][0]["value"],
+        "v=spf1 include:_spf.google.com include:sendgrid.net ~all"
+    );
 
     // Removed from DNS, but the hand-over steps not yet confirmed.
     let (code, report, _) = gate("cleanup", "demo/cleanup");
