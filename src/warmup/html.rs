@@ -81,6 +81,7 @@ table.days { border-collapse: collapse; width: 100%; font-size: .85rem; }
 table.days th, table.days td { border-bottom: 1px solid #d8dee4; padding: .25rem .4rem;
   text-align: left; vertical-align: top; }
 table.days td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.days td.day { white-space: nowrap; }
 table.days tr.back-off td { background: #ffebe9; }
 table.days tr.hold td { background: #fff8c5; }
 .scroll { overflow-x: auto; }
@@ -838,7 +839,7 @@ fn days_table(out: &mut String, days: &[Day<'_>], shown: usize) {
             let _ = writeln!(
                 out,
                 "<tr class=\"{id}\" data-day=\"{day}\" data-provider=\"{pid}\" data-decision=\"{id}\">\
-                 <td>{day}</td><td>{pname}</td><td class=\"num\">{step}</td><td class=\"num\">{planned}</td>\
+                 <td class=\"day\">{day}</td><td>{pname}</td><td class=\"num\">{step}</td><td class=\"num\">{planned}</td>\
                  <td class=\"num\">{sent}</td><td class=\"num\">{hard}</td><td class=\"num\">{complaint}</td>\
                  <td class=\"num\">{deferral}</td><td class=\"num\">{block}</td><td>{view}</td>\
                  <td><span class=\"badge {id}\">{word}</span></td><td>{why}</td></tr>",
