@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod attribution;
 pub mod catalog;
 pub mod changes;
 pub mod checks;

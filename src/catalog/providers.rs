@@ -148,6 +148,11 @@ pub struct ProviderProfile {
     /// Where the ranges come from.
     #[serde(default)]
     pub ranges_source: Option<String>,
+    /// Regular expressions (whole name, case-insensitive) for the reverse DNS names of the
+    /// platform's sending IPs: how a DMARC report's source is recognised when neither the
+    /// plan's pools nor the SPF networks place it.
+    #[serde(default)]
+    pub ptr: Vec<String>,
     /// Anything a migrating user should know (regional variants, rotation, fallbacks).
     #[serde(default)]
     pub notes: Vec<String>,
@@ -180,7 +185,8 @@ impl ProviderProfile {
                     .chain(d.cname_targets.values().map(String::as_str))
             })
             .chain(self.return_path.iter().filter_map(|r| r.target.as_deref()))
-            .chain(self.tracking.iter().map(|t| t.target.as_str()));
+            .chain(self.tracking.iter().map(|t| t.target.as_str()))
+            .chain(self.ptr.iter().map(String::as_str));
         for pattern in patterns {
             Regex::new(pattern).map_err(|e| format!("pattern `{pattern}`: {e}"))?;
         }
