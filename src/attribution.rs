@@ -508,6 +508,39 @@ impl Attributor {
     }
 }
 
+/// The forward-confirmed reverse DNS name of `ip` from fetched answers
+/// (`migration::fetch_reverse`): a PTR name whose A or AAAA records include `ip`. Anyone can
+/// set the PTR of their own address to `mail.sendgrid.net`; only the platform can make that
+/// name resolve back to it.
+pub fn confirmed_ptr(records: &DomainRecords, ip: IpAddr) -> Option<String> {
+    let ptr = records.get(&crate::migration::reverse_name(ip), QueryType::Ptr)?;
+    ptr.records().iter().find_map(|r| {
+        let RecordData::Ptr(target) = &r.data else {
+            return None;
+        };
+        let name = DomainName::parse(target).ok()?;
+        let back = [QueryType::A, QueryType::Aaaa].iter().any(|t| {
+            records.get(&name, *t).is_some_and(|a| {
+                a.records().iter().any(|r| match r.data {
+                    RecordData::A(v4) => IpAddr::V4(v4) == ip,
+                    RecordData::Aaaa(v6) => IpAddr::V6(v6) == ip,
+                    _ => false,
+                })
+            })
+        });
+        back.then(|| name.to_string())
+    })
+}
+
+impl Attributor {
+    /// True when only a reverse DNS name could still place `ip`: the pools and networks do
+    /// not, and some profile has patterns. Report sources are looked up only then (a report
+    /// of 900,000 rows must not cost 900,000 PTR lookups).
+    pub fn needs_ptr(&self, ip: IpAddr) -> bool {
+        !self.ptr.is_empty() && self.attribute(ip, None).side == Side::Unknown
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -722,5 +755,43 @@ mod tests {
             .any(|p| Regex::new(&format!("(?i)^(?:{p})$"))
                 .unwrap()
                 .is_match("x.sendgrid.net.evil.example")));
+    }
+
+    #[test]
+    fn only_a_forward_confirmed_reverse_name_counts() {
+        let ip4: IpAddr = ip("203.0.113.44");
+        let rname = crate::migration::reverse_name(ip4).to_string();
+        let ptr =
+            |target: &str| answer(&rname, QueryType::Ptr, vec![RecordData::Ptr(target.into())]);
+        let back = |name: &str, addr: &str| {
+            answer(
+                name,
+                QueryType::A,
+                vec![RecordData::A(addr.parse().unwrap())],
+            )
+        };
+        let confirmed = records(vec![
+            ptr("mail180-12.suw21.mcdlv.net."),
+            back("mail180-12.suw21.mcdlv.net", "203.0.113.44"),
+        ]);
+        assert_eq!(
+            confirmed_ptr(&confirmed, ip4).as_deref(),
+            Some("mail180-12.suw21.mcdlv.net")
+        );
+        // A spoofer's PTR claims Mailchimp, but the name does not resolve back to it.
+        let claimed = records(vec![
+            ptr("mail180-12.suw21.mcdlv.net."),
+            back("mail180-12.suw21.mcdlv.net", "205.201.131.12"),
+        ]);
+        assert_eq!(confirmed_ptr(&claimed, ip4), None);
+        assert_eq!(confirmed_ptr(&records(vec![]), ip4), None);
+
+        let (plan, catalog) = northwind();
+        let a = Attributor::new(&plan, &catalog, &BTreeMap::new());
+        assert!(a.needs_ptr(ip4));
+        assert!(
+            !a.needs_ptr(ip("198.51.100.25")),
+            "the plan's pool places it"
+        );
     }
 }

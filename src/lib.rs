@@ -27,6 +27,7 @@ pub mod checks;
 pub mod cli;
 pub mod dns;
 pub mod domain;
+pub mod drift;
 pub mod engine;
 pub mod evaluate;
 pub mod exit;

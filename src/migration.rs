@@ -358,7 +358,7 @@ pub async fn fetch_migration(resolver: &Resolver, ctx: &Context<'_>) -> Migratio
 }
 
 /// PTR of each IP, then the addresses of each PTR name (forward confirmation).
-async fn fetch_reverse(resolver: &Resolver, ips: Vec<IpAddr>) -> Vec<Arc<Answer>> {
+pub async fn fetch_reverse(resolver: &Resolver, ips: Vec<IpAddr>) -> Vec<Arc<Answer>> {
     let reverse: Vec<DomainName> = ips.iter().map(|ip| reverse_name(*ip)).collect();
     let ptrs = join_all(
         reverse
