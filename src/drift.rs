@@ -55,6 +55,20 @@ impl Observed {
     }
 }
 
+impl Observed {
+    /// Where this run's lookup failed, keeps what `before` knew: the basis for the next
+    /// comparison stays the last known records.
+    pub fn keep_known(&mut self, before: &Observed) {
+        for (key, seen) in self.0.iter_mut() {
+            if *seen == Seen::Failed {
+                if let Some(known) = before.0.get(key).filter(|k| **k != Seen::Failed) {
+                    *seen = known.clone();
+                }
+            }
+        }
+    }
+}
+
 /// A change, with the name it is about.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Drift {
@@ -318,8 +332,12 @@ fn dmarc(name: &str, old: &Seen, new: &Seen, since: &str) -> Vec<Finding> {
     let mut stronger = Vec::new();
     let word = |p: Option<Policy>| p.map_or("unset", |p| p.as_str());
     for (tag, b, a) in [("p", before.p, after.p), ("sp", before.sp, after.sp)] {
-        // An unset sp inherits p: compare what applies.
+        // An unset sp inherits p: compare what applies, and only when one of the records
+        // sets it (else the p change says it all).
         let (b, a) = if tag == "sp" {
+            if b.is_none() && a.is_none() {
+                continue;
+            }
             (b.or(before.p), a.or(after.p))
         } else {
             (b, a)

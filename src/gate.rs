@@ -122,8 +122,56 @@ pub struct GateReport {
     /// Why the stage order was overridden (`--force REASON`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forced: Option<String>,
+    /// What changed in the records since the plan's previous gate run (any stage). Drift
+    /// findings never decide the gate: the requirements judge today's records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftReport>,
+    /// What this run read, for the next run's drift (kept by the caller in the history).
+    #[serde(skip)]
+    pub observed: Option<crate::drift::Observed>,
     pub queries: u64,
     pub elapsed_ms: u64,
+}
+
+/// The records that changed since the previous run.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftReport {
+    /// When the previous run read them.
+    pub since: String,
+    pub findings: Vec<GateFinding>,
+}
+
+/// Drift between the previous run's observation and this one's, each change under the plan
+/// domain it belongs to (the longest plan domain the name is at or below).
+fn drift_report(
+    plan: &Plan,
+    before: &(String, crate::drift::Observed),
+    now: &crate::drift::Observed,
+) -> DriftReport {
+    let (since, before) = before;
+    let findings = crate::drift::compare(before, now, since)
+        .into_iter()
+        .map(|d| {
+            let name = d.name.to_ascii_lowercase();
+            let domain = plan
+                .domains
+                .iter()
+                .map(|p| p.name.as_str())
+                .filter(|p| name == *p || name.ends_with(&format!(".{p}")))
+                .max_by_key(|p| p.len())
+                .map_or_else(|| d.name.clone(), str::to_string);
+            GateFinding {
+                domain,
+                for_domain: None,
+                finding: d.finding,
+                overridden: None,
+            }
+        })
+        .collect();
+    DriftReport {
+        since: since.clone(),
+        findings,
+    }
 }
 
 /// Which stages have opened: the openings of the plan's history.
@@ -359,6 +407,8 @@ pub(crate) struct Evidence {
     /// How many distinct answers the checks read, and their digest.
     pub(crate) records_seen: usize,
     pub(crate) records_digest: String,
+    /// What the checks read, for drift.
+    pub(crate) observed: crate::drift::Observed,
 }
 
 /// One answer in a canonical form for the digest: name, type and the records, sorted (servers
@@ -382,6 +432,15 @@ fn seen_lines(records: &crate::fetch::DomainRecords) -> Vec<String> {
             line
         })
         .collect()
+}
+
+/// The answers of `records` as an [`crate::drift::Observed`] set.
+fn observed_of(records: &[&crate::fetch::DomainRecords]) -> crate::drift::Observed {
+    let mut observed = crate::drift::Observed::default();
+    for r in records {
+        observed.add(r);
+    }
+    observed
 }
 
 /// SHA-256 of the canonical answers, hex.
@@ -433,6 +492,7 @@ pub(crate) async fn gather(
                     Vec::new(),
                     Vec::new(),
                     seen_lines(&records),
+                    observed_of(&[&records]),
                 );
             }
             let (old, new) = (side(catalog, &d.old), side(catalog, &d.new));
@@ -507,11 +567,13 @@ pub(crate) async fn gather(
                 futures::join!(own_findings, fetch_migration(resolver, &ctx));
             let mut seen = seen_lines(&own_records);
             seen.extend(seen_lines(&migration.records));
+            let mut observed = observed_of(&[&own_records, &migration.records]);
             checks::coexist::spf_where_evaluated(&mut own, &ctx);
             let mut dns_findings = apply_overrides(plan, &d.name, own);
             for (signer, selectors) in elsewhere {
                 let records = crate::fetch::fetch_dkim_only(resolver, &signer, selectors).await;
                 seen.extend(seen_lines(&records));
+                observed.add(&records);
                 dns_findings.extend(apply_overrides(
                     plan,
                     &d.name,
@@ -525,6 +587,7 @@ pub(crate) async fn gather(
             for rp in return_paths {
                 let records = fetch_domain(resolver, rp, Vec::new()).await;
                 seen.extend(seen_lines(&records));
+                observed.add(&records);
                 let (mut f, exists) = checks::domain::analyse(&records);
                 if exists {
                     f.extend(checks::spf::analyse(&records));
@@ -565,13 +628,15 @@ pub(crate) async fn gather(
                     });
                 }
             }
-            (dns_findings, coexist_findings, retired_findings, seen)
+            (dns_findings, coexist_findings, retired_findings, seen, observed)
         }
     }))
     .await;
     let mut seen = std::collections::BTreeSet::new();
     let mut retired = Vec::new();
-    for (d, c, r, lines) in per_domain {
+    let mut observed = crate::drift::Observed::default();
+    for (d, c, r, lines, o) in per_domain {
+        observed.0.extend(o.0);
         dns.extend(d);
         coexist.extend(c);
         retired.extend(r);
@@ -580,6 +645,7 @@ pub(crate) async fn gather(
     Ok(Evidence {
         records_seen: seen.len(),
         records_digest: digest(&seen),
+        observed,
         dns,
         coexist,
         retired,
@@ -1033,6 +1099,11 @@ pub async fn evaluate(
         records_digest: evidence.as_ref().map(|e| e.records_digest.clone()),
         opened_before: None,
         forced: None,
+        drift: match (&ledger.observed_before, &evidence) {
+            (Some(before), Some(e)) => Some(drift_report(plan, before, &e.observed)),
+            _ => None,
+        },
+        observed: evidence.as_ref().map(|e| e.observed.clone()),
         queries,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
@@ -1044,6 +1115,8 @@ pub struct Ledger {
     pub attestations: Vec<crate::history::Attestation>,
     /// The warmup judged as of today, when the plan has one.
     pub warmup: Option<crate::warmup::decide::WarmupStatus>,
+    /// What the previous gate run of the plan read, and when: the basis for drift.
+    pub observed_before: Option<(String, crate::drift::Observed)>,
 }
 
 /// `warmup` (every cohort) or `warmup:<cohort>`: finished clean, per the imported evidence.

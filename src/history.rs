@@ -117,7 +117,23 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (day, ip)
     );
     "#,
+    // 2: what each check or gate run read, for drift (the next run says what changed). Only a
+    // run that read something different from the one before is kept, and the newest
+    // KEPT_OBSERVATIONS per scope.
+    r#"
+    CREATE TABLE observations (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        observed TEXT NOT NULL
+    );
+    CREATE INDEX observations_scope ON observations(scope, id);
+    "#,
 ];
+
+/// How many distinct observations are kept per scope.
+const KEPT_OBSERVATIONS: i64 = 30;
 
 /// The schema version this mailshift writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -522,6 +538,77 @@ impl History {
             path,
             message: e.to_string(),
         })
+    }
+
+    /// The latest observation of `scope` (`gate`, `check`): when, and what was read.
+    pub fn last_observation(
+        &self,
+        scope: &str,
+    ) -> Result<Option<(String, crate::drift::Observed)>, HistoryError> {
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT at, observed FROM observations WHERE scope = ?1 ORDER BY id DESC LIMIT 1",
+                [scope],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.error(e))?;
+        Ok(row.and_then(|(at, json)| {
+            // An observation that does not parse (written by a future mailshift) is no basis
+            // for drift; it is simply not compared.
+            serde_json::from_str(&json).ok().map(|o| (at, o))
+        }))
+    }
+
+    /// Keeps what a run read, unless it is what the latest observation of `scope` already
+    /// holds; prunes to the newest [`KEPT_OBSERVATIONS`]. True when it was kept.
+    pub fn record_observation(
+        &mut self,
+        scope: &str,
+        observed: &crate::drift::Observed,
+    ) -> Result<bool, HistoryError> {
+        let json = serde_json::to_string(observed).map_err(|e| HistoryError::Sql {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        let digest = {
+            use sha2::{Digest, Sha256};
+            Sha256::digest(json.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let path = self.path.clone();
+        let sql = |e: rusqlite::Error| HistoryError::Sql {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let tx = self.write()?;
+        let last: Option<String> = tx
+            .query_row(
+                "SELECT digest FROM observations WHERE scope = ?1 ORDER BY id DESC LIMIT 1",
+                [scope],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        if last.as_deref() == Some(digest.as_str()) {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO observations (at, scope, digest, observed) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![now(), scope, digest, json],
+        )
+        .map_err(sql)?;
+        tx.execute(
+            "DELETE FROM observations WHERE scope = ?1 AND id NOT IN
+                 (SELECT id FROM observations WHERE scope = ?1 ORDER BY id DESC LIMIT ?2)",
+            rusqlite::params![scope, KEPT_OBSERVATIONS],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(true)
     }
 
     /// Every attestation, oldest first.

@@ -118,6 +118,10 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
             None => Vec::new(),
         },
         warmup,
+        observed_before: match &history {
+            Some(h) => h.last_observation("gate")?,
+            None => None,
+        },
     };
     drop(history);
     let mut report = runtime()?.block_on(async {
@@ -186,6 +190,14 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
         )?;
         if report.decision == Decision::Open {
             history.record_opening(&plan.name, &GateState::opening(&report))?;
+        }
+        // What this run read is the next run's basis for drift; a lookup that failed now keeps
+        // what was read before it.
+        if let Some(mut observed) = report.observed.take() {
+            if let Some((_, before)) = &ledger.observed_before {
+                observed.keep_known(before);
+            }
+            history.record_observation("gate", &observed)?;
         }
     }
     Ok(match report.decision {

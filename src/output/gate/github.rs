@@ -76,6 +76,22 @@ impl GateFormatter for GithubFormatter {
                 ));
             }
         }
+        // Drift never decides the gate; a weakening is worth a warning in the checks view.
+        for f in report.drift.iter().flat_map(|d| d.findings.iter()) {
+            let level = match f.finding.severity {
+                Severity::Fail | Severity::Warn => "warning",
+                _ => "notice",
+            };
+            out.push_str(&format!(
+                "::{level} file={},title={}::{}\n",
+                property(&report.plan_file),
+                property(&format!(
+                    "{} {} (since the previous run)",
+                    f.finding.id, f.domain
+                )),
+                data(&f.finding.message)
+            ));
+        }
         let level = match report.decision {
             Decision::Open => "notice",
             Decision::Closed => "error",

@@ -88,6 +88,24 @@ pub(crate) fn history_notes(report: &GateReport) -> Vec<String> {
             None => format!("This gate opened on {}.", before.opened_at),
         });
     }
+    if let Some(drift) = &report.drift {
+        if !drift.findings.is_empty() {
+            notes.push(format!(
+                "Since the previous gate run ({}), {} in the records:",
+                drift.since,
+                crate::words::count(drift.findings.len(), "change", "changes")
+            ));
+        }
+        for f in &drift.findings {
+            notes.push(format!(
+                "  {} {} ({}): {}",
+                crate::output::escape::text(&f.finding.severity.to_string()),
+                f.finding.id,
+                crate::output::escape::text(&f.domain),
+                crate::output::escape::text(&f.finding.message)
+            ));
+        }
+    }
     notes
 }
 

@@ -1,0 +1,155 @@
+//! Drift across gate runs: each run keeps what it read in the plan's history, and the next
+//! one reports what changed since — here the demo's zones edited between two runs the way
+//! migrations go wrong (a sender's include dropped in a tidy-up, a DMARC policy relaxed after a
+//! complaint, a DKIM selector lost in a DNS provider move).
+
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use support::{fixtures, json, mailshift};
+
+/// A copy of the demo's fixed zones, `edit` applied to northwind.example's zone file.
+fn zones(dir: &Path, edit: impl Fn(String) -> String) {
+    std::fs::create_dir_all(dir).unwrap();
+    for entry in std::fs::read_dir(fixtures().join("demo/after")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.file_name().unwrap();
+        let text = if name == "northwind.example.zone" {
+            edit(text)
+        } else {
+            text
+        };
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+fn gate(state: &Path, zones: &Path, extra: &[&str]) -> (i32, Value) {
+    let out = mailshift()
+        .arg("gate")
+        .arg(fixtures().join("plans/northwind.toml"))
+        .args([
+            "--stage",
+            "cutover",
+            "--offline",
+            "--format",
+            "json",
+            "--force",
+            "drift test",
+        ])
+        .args(extra)
+        .arg("--state")
+        .arg(state)
+        .arg("--zone")
+        .arg(zones)
+        .output()
+        .unwrap();
+    (out.status.code().unwrap(), json(&out.stdout))
+}
+
+fn drift(report: &Value) -> Vec<(String, String, String)> {
+    report["drift"]["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no drift section: {report:#}"))
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_string(),
+                f["domain"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_next_gate_run_reports_what_changed_in_the_records_since_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let first = dir.path().join("first");
+    zones(&first, |t| {
+        t.replace(
+            "_dmarc  IN TXT  \"v=DMARC1; p=none;",
+            "_dmarc  IN TXT  \"v=DMARC1; p=quarantine;",
+        )
+    });
+    // The first run has nothing to compare with.
+    let (code, report) = gate(&state, &first, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(report.get("drift").is_none(), "{:#}", report["drift"]);
+
+    // Unchanged records: a drift section without changes.
+    let (_, report) = gate(&state, &first, &[]);
+    assert_eq!(drift(&report), []);
+
+    // Between runs: Google Workspace's include dropped, DMARC relaxed back to monitoring and one
+    // report address lost, SendGrid's s2 selector lost.
+    let second = dir.path().join("second");
+    zones(&second, |t| {
+        let t = t.replace(
+            "\"v=spf1 include:_spf.google.com include:servers.mcsv.net include:sendgrid.net ~all\"",
+            "\"v=spf1 include:servers.mcsv.net include:sendgrid.net ~all\"",
+        );
+        let t = t.replace(
+            "rua=mailto:dmarc@northwind.example,mailto:agg@reports.reportly.example",
+            "rua=mailto:dmarc@northwind.example",
+        );
+        t.lines()
+            .filter(|l| !l.trim_start().starts_with("s2._domainkey "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    });
+    let (_, report) = gate(&state, &second, &[]);
+    let found = drift(&report);
+    for expected in [
+        ("drift.spf-include-removed", "northwind.example", "warn"),
+        ("drift.dmarc-weakened", "northwind.example", "warn"),
+        ("drift.dmarc-reports-dropped", "northwind.example", "warn"),
+        ("drift.dkim-removed", "northwind.example", "warn"),
+    ] {
+        assert!(
+            found
+                .iter()
+                .any(|(id, d, s)| (id.as_str(), d.as_str(), s.as_str()) == expected),
+            "{expected:?} not in {found:?}"
+        );
+    }
+    let messages: Vec<&str> = report["drift"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("dropped include:_spf.google.com")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("p=quarantine → p=none")),
+        "{messages:?}"
+    );
+    assert!(report["drift"]["since"].as_str().unwrap().starts_with("20"));
+
+    // The table says it too, without changing the decision's words.
+    let out = mailshift()
+        .arg("gate")
+        .arg(fixtures().join("plans/northwind.toml"))
+        .args(["--stage", "cutover", "--offline", "--format", "table"])
+        .args(["--force", "drift test", "--no-record", "--state"])
+        .arg(&state)
+        .arg("--zone")
+        .arg(&first)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    // Against the second run's records, the first's are the change: the include is back.
+    assert!(table.contains("Since the previous gate run ("), "{table}");
+    assert!(table.contains("drift.spf-include-added"), "{table}");
+
+    // --no-record kept nothing: the next recorded run still compares with the second.
+    let (_, report) = gate(&state, &second, &[]);
+    assert_eq!(drift(&report), []);
+}
