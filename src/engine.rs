@@ -150,6 +150,9 @@ pub struct CheckOptions {
     pub probe: Vec<(String, String)>,
     /// Also check each domain against one platform's profile (`check --provider`).
     pub provider: Option<ProviderCheck>,
+    /// Keep each domain's records and report what changed since the last check
+    /// (`check --state DIR`).
+    pub drift: Option<Arc<crate::history::DriftStore>>,
 }
 
 /// What `check --provider` adds: the platform, and where it sends from.
@@ -169,6 +172,7 @@ impl Default for CheckOptions {
             selectors: Vec::new(),
             probe: crate::catalog::common_dkim_selectors(),
             provider: None,
+            drift: None,
         }
     }
 }
@@ -251,6 +255,18 @@ pub async fn check_domain_records(
         let migration = crate::migration::fetch_migration(resolver, &ctx).await;
         findings.extend(checks::coexist::analyse(&migration, &ctx));
         checks::coexist::spf_where_evaluated(&mut findings, &ctx);
+    }
+    if let Some(store) = &options.drift {
+        let mut observed = crate::drift::Observed::default();
+        observed.add(&records);
+        match store.exchange(request.domain.as_str(), observed) {
+            Ok(drift) => findings.extend(drift.into_iter().map(|d| d.finding)),
+            Err(e) => findings.push(crate::finding::Finding::new(
+                "drift.unrecorded",
+                crate::finding::Severity::Info,
+                format!("What changed since the last check is unknown: the history could not be used ({e})."),
+            )),
+        }
     }
     let report = DomainReport {
         domain: request.domain.to_string(),

@@ -129,6 +129,12 @@ const MIGRATIONS: &[&str] = &[
         observed TEXT NOT NULL
     );
     CREATE INDEX observations_scope ON observations(scope, id);
+    -- `check --state DIR`: the latest records read per domain.
+    CREATE TABLE check_observations (
+        domain TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        observed TEXT NOT NULL
+    );
     "#,
 ];
 
@@ -611,6 +617,43 @@ impl History {
         Ok(true)
     }
 
+    /// What `check` last read for `domain`, and when.
+    pub fn check_observation(
+        &self,
+        domain: &str,
+    ) -> Result<Option<(String, crate::drift::Observed)>, HistoryError> {
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT at, observed FROM check_observations WHERE domain = ?1",
+                [domain],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.error(e))?;
+        Ok(row.and_then(|(at, json)| serde_json::from_str(&json).ok().map(|o| (at, o))))
+    }
+
+    /// Replaces what `check` keeps for `domain`.
+    pub fn record_check_observation(
+        &self,
+        domain: &str,
+        observed: &crate::drift::Observed,
+    ) -> Result<(), HistoryError> {
+        let json = serde_json::to_string(observed).map_err(|e| HistoryError::Sql {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        self.conn
+            .execute(
+                "INSERT INTO check_observations (domain, at, observed) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (domain) DO UPDATE SET at = excluded.at, observed = excluded.observed",
+                rusqlite::params![domain, now(), json],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
     /// Every attestation, oldest first.
     pub fn attestations(&self) -> Result<Vec<Attestation>, HistoryError> {
         let mut stmt = self
@@ -678,6 +721,55 @@ impl History {
             )
             .optional()
             .map_err(|e| self.error(e))
+    }
+}
+
+/// The history shared by `check`'s concurrent domains for drift: each domain's previous
+/// observation is read and its new one kept under one lock (SQLite has one writer anyway).
+pub struct DriftStore {
+    history: std::sync::Mutex<History>,
+}
+
+impl std::fmt::Debug for DriftStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DriftStore")
+    }
+}
+
+impl DriftStore {
+    pub fn new(history: History) -> DriftStore {
+        DriftStore {
+            history: std::sync::Mutex::new(history),
+        }
+    }
+
+    /// What changed for `domain` since the last check, and keeps what was read now (a lookup
+    /// that failed now keeps what was known). An error of the history is returned as text for
+    /// the domain's report.
+    pub fn exchange(
+        &self,
+        domain: &str,
+        mut observed: crate::drift::Observed,
+    ) -> Result<Vec<crate::drift::Drift>, String> {
+        let history = self
+            .history
+            .lock()
+            .map_err(|_| "the history lock was poisoned".to_string())?;
+        let before = history
+            .check_observation(domain)
+            .map_err(|e| e.to_string())?;
+        let drift = match &before {
+            Some((since, before)) => {
+                let drift = crate::drift::compare(before, &observed, since);
+                observed.keep_known(before);
+                drift
+            }
+            None => Vec::new(),
+        };
+        history
+            .record_check_observation(domain, &observed)
+            .map_err(|e| e.to_string())?;
+        Ok(drift)
     }
 }
 

@@ -153,3 +153,61 @@ fn the_next_gate_run_reports_what_changed_in_the_records_since_the_last() {
     let (_, report) = gate(&state, &second, &[]);
     assert_eq!(drift(&report), []);
 }
+
+fn check(state: &Path, zones: &Path) -> (i32, Vec<String>) {
+    let out = mailshift()
+        .args([
+            "check",
+            "northwind.example",
+            "--offline",
+            "--format",
+            "json",
+        ])
+        .args(["--selector", "s1", "--selector", "s2", "--state"])
+        .arg(state)
+        .arg("--zone")
+        .arg(zones)
+        .output()
+        .unwrap();
+    let report = json(&out.stdout);
+    let ids = report["domains"][0]["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .iter()
+        .filter(|f| f["id"].as_str().unwrap().starts_with("drift."))
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["id"].as_str().unwrap(),
+                f["severity"].as_str().unwrap()
+            )
+        })
+        .collect();
+    (out.status.code().unwrap(), ids)
+}
+
+#[test]
+fn check_with_a_state_directory_reports_drift_per_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let before = dir.path().join("before");
+    zones(&before, |t| t);
+    let (_, ids) = check(&state, &before);
+    assert_eq!(ids, Vec::<String>::new(), "nothing to compare with yet");
+    let (_, ids) = check(&state, &before);
+    assert_eq!(ids, Vec::<String>::new(), "nothing changed");
+
+    // One report address dropped: nothing else about the domain changes.
+    let after = dir.path().join("after");
+    zones(&after, |t| {
+        t.replace(
+            "rua=mailto:dmarc@northwind.example,mailto:agg@reports.reportly.example",
+            "rua=mailto:dmarc@northwind.example",
+        )
+    });
+    let (_, ids) = check(&state, &after);
+    assert_eq!(ids, ["drift.dmarc-reports-dropped warn"]);
+    // Kept: the next check compares with the records without s2.
+    let (_, ids) = check(&state, &after);
+    assert_eq!(ids, Vec::<String>::new());
+}

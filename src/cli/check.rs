@@ -90,6 +90,11 @@ pub struct CheckArgs {
     /// ndjson with `mailshift check merge`.
     #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
+
+    /// Keep each domain's records in DIR's history (`DIR/history.db`) and report what changed
+    /// since the domain's last check there as drift.* findings.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -268,10 +273,17 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     let mut sink = open_sink(args.output.as_deref())?;
     let runtime = runtime()?;
     let progress = crate::progress::Progress::new(total);
+    let drift = match &args.state {
+        Some(dir) => Some(std::sync::Arc::new(crate::history::DriftStore::new(
+            crate::history::History::open_dir(dir)?,
+        ))),
+        None => None,
+    };
     let options = CheckOptions {
         concurrency: usize::from(args.concurrency),
         selectors,
         provider,
+        drift,
         ..CheckOptions::default()
     };
     let mut write_error: Option<std::io::Error> = None;
