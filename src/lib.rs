@@ -43,6 +43,7 @@ pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod records;
+pub mod report_summary;
 pub mod seed;
 pub mod snapshot;
 pub mod verify;
