@@ -125,7 +125,7 @@ fn before_after(old: &Seen, new: &Seen) -> String {
 }
 
 /// The text of the one TXT record starting with `prefix` (records are presented quoted).
-fn txt_with(seen: &Seen, prefix: &str) -> Option<String> {
+pub(crate) fn txt_with(seen: &Seen, prefix: &str) -> Option<String> {
     let Seen::Records(records) = seen else {
         return None;
     };

@@ -1079,6 +1079,9 @@ pub async fn evaluate(
                 &e.retired,
                 "the old platforms' records removed",
             ),
+            (Requirement::DmarcEnforced, Some(e)) => {
+                dmarc_enforced_result(requirement, plan, e, ledger)
+            }
             (_, None) => unreachable_requirement(requirement),
         };
         requirements.push(result);
@@ -1117,6 +1120,9 @@ pub struct Ledger {
     pub warmup: Option<crate::warmup::decide::WarmupStatus>,
     /// What the previous gate run of the plan read, and when: the basis for drift.
     pub observed_before: Option<(String, crate::drift::Observed)>,
+    /// What the imported DMARC aggregate reports say per policy domain (`dmarc-enforced`);
+    /// `None` when none were imported.
+    pub reports: Option<std::collections::BTreeMap<String, crate::report_summary::Enforcement>>,
 }
 
 /// `warmup` (every cohort) or `warmup:<cohort>`: finished clean, per the imported evidence.
@@ -1214,6 +1220,156 @@ fn attested_result(requirement: &Requirement, step: &str, ledger: &Ledger) -> Re
         status,
         summary,
         findings: Vec::new(),
+        rules: Vec::new(),
+    }
+}
+
+/// The DMARC record that applies to `domain` in what the checks read: its own, else the
+/// closest parent's (whose `sp` then applies); with the name it was found at.
+fn applied_dmarc(observed: &crate::drift::Observed, domain: &str) -> Option<(String, String)> {
+    let mut name = domain.to_string();
+    loop {
+        let key = format!("_dmarc.{name} TXT");
+        if let Some(text) = observed
+            .0
+            .get(&key)
+            .and_then(|seen| crate::drift::txt_with(seen, "v=dmarc1"))
+        {
+            return Some((format!("_dmarc.{name}"), text));
+        }
+        let (_, parent) = name.split_once('.')?;
+        if !parent.contains('.') {
+            return None;
+        }
+        name = parent.to_string();
+    }
+}
+
+/// `dmarc-enforced`: per sending domain, the published policy enforces and the reports show it
+/// is safe; while it does not, the fix is the exact record once the reports allow it.
+fn dmarc_enforced_result(
+    requirement: &Requirement,
+    plan: &Plan,
+    evidence: &Evidence,
+    ledger: &Ledger,
+) -> RequirementResult {
+    use crate::records::dmarc::{DmarcRecord, Policy};
+    let Some(reports) = &ledger.reports else {
+        return RequirementResult {
+            requirement: requirement.to_string(),
+            status: RequirementStatus::Failed,
+            summary: "no DMARC aggregate reports imported: run `mailshift reports import PLAN FILES` with the receivers' reports".into(),
+            findings: Vec::new(),
+            rules: Vec::new(),
+        };
+    };
+    let mut findings = Vec::new();
+    for d in plan.domains.iter().filter(|d| d.sending) {
+        let domain = d.name.to_string();
+        let finding = match applied_dmarc(&evidence.observed, &domain) {
+            None => Finding::new(
+                "dmarc-enforced.no-record",
+                Severity::Fail,
+                format!("{domain} has no DMARC record to enforce: publish one with p=none and reports first (see the dns requirement)."),
+            ),
+            Some((at, text)) => {
+                let record = DmarcRecord::parse(&text);
+                let own = at == format!("_dmarc.{domain}");
+                let policy = if own { record.p } else { record.sp.or(record.p) };
+                let full = record.pct.unwrap_or(100) >= 100;
+                let enforcing = matches!(policy, Some(Policy::Quarantine | Policy::Reject)) && full;
+                let judged = reports.get(&domain).or_else(|| {
+                    // Reports are per policy domain: a subdomain's mail may be reported under
+                    // its organisational domain's record.
+                    at.strip_prefix("_dmarc.").and_then(|p| reports.get(p))
+                });
+                match judged {
+                    None => Finding::new(
+                        "dmarc-enforced.no-reports",
+                        Severity::Fail,
+                        format!("No imported aggregate report covers {domain}: nothing shows the new platform passing DMARC there yet."),
+                    )
+                    .evidence(format!("{at} TXT \"{text}\"")),
+                    Some(e) if !e.safe => Finding::new(
+                        "dmarc-enforced.not-yet",
+                        Severity::Fail,
+                        format!(
+                            "Enforcing DMARC on {domain} is not safe yet: {}.",
+                            e.reasons.join("; ")
+                        ),
+                    )
+                    .evidence(format!("{at} TXT \"{text}\"")),
+                    Some(e) if enforcing => Finding::new(
+                        "dmarc-enforced.enforced",
+                        Severity::Pass,
+                        format!(
+                            "{domain} enforces DMARC (p={}), and the reports agree: {}.",
+                            policy.map_or("none", |p| p.as_str()),
+                            e.reasons.join("; ")
+                        ),
+                    )
+                    .evidence(format!("{at} TXT \"{text}\"")),
+                    Some(e) => {
+                        let next = if own {
+                            crate::report_summary::enforcing_record(&text)
+                        } else {
+                            None
+                        };
+                        let mut f = Finding::new(
+                            "dmarc-enforced.safe-to-enforce",
+                            Severity::Fail,
+                            format!(
+                                "The reports show enforcing DMARC on {domain} is safe ({}), but its policy does not enforce yet.",
+                                e.reasons.join("; ")
+                            ),
+                        )
+                        .evidence(format!("{at} TXT \"{text}\""));
+                        f = match next {
+                            Some(value) => f
+                                .fix(format!("Publish `{value}` at {at}."))
+                                .records(vec![crate::finding::RecordChange::replace(
+                                    &at,
+                                    "TXT",
+                                    text.clone(),
+                                    value,
+                                )]),
+                            None => f.fix(format!(
+                                "Publish an `sp=quarantine` (or a record of {domain}'s own) at {at}: its subdomains inherit the policy there."
+                            )),
+                        };
+                        f
+                    }
+                }
+            }
+        };
+        findings.push(GateFinding {
+            domain,
+            for_domain: None,
+            finding,
+            overridden: None,
+        });
+    }
+    let failed = findings
+        .iter()
+        .filter(|f| f.finding.severity == Severity::Fail)
+        .count();
+    RequirementResult {
+        requirement: requirement.to_string(),
+        status: if failed == 0 {
+            RequirementStatus::Passed
+        } else {
+            RequirementStatus::Failed
+        },
+        summary: if failed == 0 {
+            "DMARC enforces on every sending domain, and the reports show it is safe".into()
+        } else {
+            format!(
+                "{} of {} sending domains not yet enforced safely",
+                failed,
+                findings.len()
+            )
+        },
+        findings,
         rules: Vec::new(),
     }
 }

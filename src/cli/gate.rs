@@ -122,6 +122,7 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
             Some(h) => h.last_observation("gate")?,
             None => None,
         },
+        reports: None,
     };
     drop(history);
     let mut report = runtime()?.block_on(async {

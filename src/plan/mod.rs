@@ -287,10 +287,13 @@ pub enum Requirement {
     OldRemoved,
     /// A step no DNS query can prove, confirmed with `mailshift attest` (`attested:<step>`).
     Attested(String),
+    /// DMARC enforces (`p=quarantine` or `reject`), and the receivers' aggregate reports show
+    /// it is safe: the new platform passing for days in a row, no unlisted sender failing.
+    DmarcEnforced,
 }
 
 impl Requirement {
-    pub const KNOWN: &'static str = "snapshot, dns, coexistence, policies, policy:<id>, seed, warmup, warmup:<cohort>, old-removed, attested:<step>";
+    pub const KNOWN: &'static str = "snapshot, dns, coexistence, policies, policy:<id>, seed, warmup, warmup:<cohort>, old-removed, attested:<step>, dmarc-enforced";
 
     pub fn parse(text: &str) -> Option<Requirement> {
         Some(match text.trim() {
@@ -301,6 +304,7 @@ impl Requirement {
             "seed" => Requirement::Seed,
             "warmup" => Requirement::Warmup(None),
             "old-removed" => Requirement::OldRemoved,
+            "dmarc-enforced" => Requirement::DmarcEnforced,
             other => {
                 let named = |prefix: &str| {
                     other
@@ -334,6 +338,7 @@ impl fmt::Display for Requirement {
             Requirement::Warmup(Some(c)) => write!(f, "warmup:{c}"),
             Requirement::OldRemoved => f.write_str("old-removed"),
             Requirement::Attested(step) => write!(f, "attested:{step}"),
+            Requirement::DmarcEnforced => f.write_str("dmarc-enforced"),
         }
     }
 }
