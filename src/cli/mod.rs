@@ -36,7 +36,7 @@ pub struct Cli {
     /// Raise or lower the size cap of one kind of input file: KIND=SIZE (repeatable, or
     /// comma-separated). Kinds: plan (1 MiB), zone (256 MiB), state (16 MiB), checks (1 MiB),
     /// domains (512 MiB), message (64 MiB), pem (1 MiB), secret (64 KiB), report (64 GiB),
-    /// evidence (64 GiB).
+    /// evidence (64 GiB), feedback (DMARC and TLS reports, 4 GiB).
     #[arg(
         long,
         global = true,
