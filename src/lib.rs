@@ -41,6 +41,7 @@ pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod records;
+pub mod reports;
 pub mod seed;
 pub mod snapshot;
 pub mod verify;
