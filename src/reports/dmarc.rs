@@ -961,6 +961,31 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever the bytes, the reader ends with records or an error: no panic, no hang.
+        #[test]
+        fn any_bytes_end_without_a_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            let mut parser = Parser::new(&bytes[..]);
+            if parser.header().is_ok() {
+                let mut n = 0;
+                while let Ok(Some(_)) = parser.next_record() {
+                    n += 1;
+                    proptest::prop_assert!(n < 10_000);
+                }
+            }
+        }
+
+        /// Cutting a real report anywhere gives an error or fewer records, never a panic.
+        #[test]
+        fn a_report_cut_anywhere_is_an_error_or_fewer_records(cut in 0usize..REPORT.len()) {
+            let bytes = &REPORT.as_bytes()[..cut];
+            let mut parser = Parser::new(bytes);
+            if parser.header().is_ok() {
+                while let Ok(Some(_)) = parser.next_record() {}
+            }
+        }
+    }
+
     #[test]
     fn lossy_keeps_sequences_split_across_reads() {
         struct Trickle<'a>(&'a [u8]);

@@ -321,11 +321,12 @@ impl Session<'_> {
         let stored = self.dmarc_report(&mut parser, at);
         let (truncated, replaced) = (parser.truncated, parser.replaced());
         match stored {
-            Ok(Some(rejects)) => {
+            Ok(Some((rejects, more))) => {
                 self.end_report(true)?;
                 for (where_, why) in rejects {
                     self.reject(&where_, why);
                 }
+                self.outcome.rejected += more;
                 if truncated > 0 {
                     self.note(format!(
                         "{}: {truncated} values over {} bytes (or auth results over {}) were cut",
@@ -357,13 +358,14 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Stores the report; `None` when it was stored before. The rejected records come back
-    /// to be counted only if the report is kept.
+    /// Stores the report; `None` when it was stored before. The rejected records (the first
+    /// [`MAX_PROBLEMS`] with their place and reason, and how many more) come back to be counted
+    /// only if the report is kept.
     fn dmarc_report<R: Read>(
         &mut self,
         parser: &mut dmarc::Parser<R>,
         at: &str,
-    ) -> Result<Option<Vec<(String, String)>>, Stop> {
+    ) -> Result<Option<RecordRejects>, Stop> {
         let header = parser.header()?;
         let m = &header.metadata;
         let seen: Option<i64> = self
@@ -407,7 +409,7 @@ impl Session<'_> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
         let (mut rows, mut messages) = (0u64, 0u64);
-        let mut rejects = Vec::new();
+        let (mut rejects, mut more) = (Vec::new(), 0u64);
         while let Some(record) = parser.next_record()? {
             let (ip, count) = match record.check() {
                 Ok(ok) => ok,
@@ -421,7 +423,7 @@ impl Session<'_> {
                             format!("record not imported: {why}"),
                         ));
                     } else {
-                        self.outcome.rejected += 1;
+                        more += 1;
                     }
                     continue;
                 }
@@ -449,7 +451,7 @@ impl Session<'_> {
         self.outcome.dmarc_reports += 1;
         self.outcome.records += rows;
         self.outcome.messages = self.outcome.messages.saturating_add(messages);
-        Ok(Some(rejects))
+        Ok(Some((rejects, more)))
     }
 
     /// Parses one TLS report's JSON and stores it (once).
@@ -521,6 +523,10 @@ fn display_at(at: &str) -> &str {
         at
     }
 }
+
+/// Records of a report that were not imported: place and reason of the first ones, and how
+/// many more.
+type RecordRejects = (Vec<(String, String)>, u64);
 
 /// Why storing a report stopped.
 enum Stop {
