@@ -101,10 +101,21 @@ pub fn expand(path: &Path) -> Result<Vec<PathBuf>, ImportError> {
     Ok(all)
 }
 
+/// What tells that a file changed: its size and modification time.
+pub type Fingerprint = (u64, Option<std::time::SystemTime>);
+
+/// The file's size and modification time now.
+pub fn fingerprint(path: &Path) -> Result<Fingerprint, FileError> {
+    let meta = std::fs::metadata(path).map_err(|e| read_error(path, e))?;
+    Ok((meta.len(), meta.modified().ok()))
+}
+
 /// The SHA-256 of the file's bytes, in hex (a first pass that parses nothing: a file imported
-/// before costs only this).
-pub fn digest(path: &Path) -> Result<String, FileError> {
+/// before costs only this), and its fingerprint when it was read.
+pub fn digest(path: &Path) -> Result<(String, Fingerprint), FileError> {
     let (file, _) = files::open(path, KIND)?;
+    let meta = file.metadata().map_err(|e| read_error(path, e))?;
+    let print = (meta.len(), meta.modified().ok());
     let limit = files::limits().get(KIND);
     let mut reader = BufReader::with_capacity(256 * 1024, file.take(limit.saturating_add(1)));
     let mut hasher = Sha256::new();
@@ -128,13 +139,14 @@ pub fn digest(path: &Path) -> Result<String, FileError> {
         });
     }
     use std::fmt::Write;
-    Ok(hasher
+    let hex = hasher
         .finalize()
         .iter()
         .fold(String::with_capacity(64), |mut s, b| {
             let _ = write!(s, "{b:02x}");
             s
-        }))
+        });
+    Ok((hex, print))
 }
 
 fn read_error(path: &Path, source: io::Error) -> FileError {

@@ -12,8 +12,8 @@
 //! [`Problem`] at its place in the file (message, attachment, zip entry, line, record) and
 //! counted as rejected; the file's other reports are imported. A file nothing could be imported
 //! from is not recorded as imported, so its problems are reported again next time. What cannot
-//! be read at all — not a regular file, over the `feedback` cap, of no report format — is an
-//! [`ImportError`] naming the file.
+//! be read at all — not a regular file, over the `feedback` cap, of no report format, changed
+//! while it was read (its size or modification time) — is an [`ImportError`] naming the file.
 
 pub mod container;
 pub mod dmarc;
@@ -131,6 +131,11 @@ pub enum ImportError {
     File(#[from] FileError),
     #[error("{}: {message}", path.display())]
     Format { path: PathBuf, message: String },
+    #[error(
+        "{}: the file changed while it was being imported; nothing of it was imported (import it again once it is complete)",
+        path.display()
+    )]
+    Changed { path: PathBuf },
     #[error("{}: {source}", path.display())]
     History { path: PathBuf, source: HistoryError },
 }
@@ -140,7 +145,9 @@ impl ImportError {
     pub fn path(&self) -> &Path {
         match self {
             ImportError::File(e) => e.path(),
-            ImportError::Format { path, .. } | ImportError::History { path, .. } => path,
+            ImportError::Format { path, .. }
+            | ImportError::Changed { path }
+            | ImportError::History { path, .. } => path,
         }
     }
 }
@@ -173,7 +180,7 @@ pub fn import_file(
     path: &Path,
     opts: &ImportOptions,
 ) -> Result<FileOutcome, ImportError> {
-    let sha256 = container::digest(path)?;
+    let (sha256, print) = container::digest(path)?;
     let mut outcome = FileOutcome::new(path, sha256);
     let history_error = |source: HistoryError| ImportError::History {
         path: path.to_path_buf(),
@@ -224,6 +231,13 @@ pub fn import_file(
     };
     container::import(&mut session)?;
     let outcome = session.outcome;
+    // The digest must be of what was read: a file still being written is refused, not
+    // recorded under the digest of an earlier state.
+    if container::fingerprint(path)? != print {
+        return Err(ImportError::Changed {
+            path: path.to_path_buf(),
+        });
+    }
     if outcome.reports() == 0 && outcome.duplicates == 0 {
         // Nothing of it is kept: not recorded, so its problems are reported again next time.
         drop(tx);
