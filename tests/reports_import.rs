@@ -279,6 +279,7 @@ fn an_mbox_is_read_message_by_message_and_a_bad_message_does_not_stop_the_others
     let o = outcome(&files, "reports.mbox");
     assert_eq!(o["dmarc_reports"], 2, "{o}");
     assert_eq!(o["tls_reports"], 1, "{o}");
+    assert_eq!(o["reports"], 3, "{o}");
     assert_eq!(o["duplicates"], 1, "{o}");
     assert_eq!(o["rejected"], 1, "{o}");
     let problem = &o["problems"][0];

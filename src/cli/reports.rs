@@ -124,7 +124,7 @@ fn file(out: &mut String, o: &FileOutcome) {
         "  DMARC reports {}, TLS reports {}, records {}, messages {}, duplicates {}, rejected {}",
         o.dmarc_reports, o.tls_reports, o.records, o.messages, o.duplicates, o.rejected
     );
-    if o.reports() == 0 && o.duplicates == 0 {
+    if o.reports == 0 && o.duplicates == 0 {
         let _ = writeln!(
             out,
             "  nothing imported: the file is not recorded, so it is read again next time"

@@ -74,6 +74,8 @@ pub struct FileOutcome {
     /// When the same content was imported before (RFC 3339): then nothing was counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub already_imported: Option<String>,
+    /// Reports stored: DMARC and TLS.
+    pub reports: u64,
     /// DMARC aggregate reports stored.
     pub dmarc_reports: u64,
     /// SMTP TLS reports stored.
@@ -98,6 +100,7 @@ impl FileOutcome {
             path: path.to_path_buf(),
             sha256,
             already_imported: None,
+            reports: 0,
             dmarc_reports: 0,
             tls_reports: 0,
             records: 0,
@@ -107,11 +110,6 @@ impl FileOutcome {
             problems: Vec::new(),
             notes: Vec::new(),
         }
-    }
-
-    /// Reports stored.
-    pub fn reports(&self) -> u64 {
-        self.dmarc_reports + self.tls_reports
     }
 
     /// The kind recorded in `imports`: `dmarc`, `tls-rpt` or both.
@@ -238,7 +236,7 @@ pub fn import_file(
             path: path.to_path_buf(),
         });
     }
-    if outcome.reports() == 0 && outcome.duplicates == 0 {
+    if outcome.reports == 0 && outcome.duplicates == 0 {
         // Nothing of it is kept: not recorded, so its problems are reported again next time.
         drop(tx);
         return Ok(outcome);
@@ -463,6 +461,7 @@ impl Session<'_> {
             .prepare_cached("UPDATE dmarc_reports SET rows = ?2, messages = ?3 WHERE id = ?1")?
             .execute(params![report, sql_int(rows), sql_int(messages)])?;
         self.outcome.dmarc_reports += 1;
+        self.outcome.reports += 1;
         self.outcome.records += rows;
         self.outcome.messages = self.outcome.messages.saturating_add(messages);
         Ok(Some((rejects, more)))
@@ -524,6 +523,7 @@ impl Session<'_> {
             ])?;
         }
         self.outcome.tls_reports += 1;
+        self.outcome.reports += 1;
         self.outcome.records += report.policies.len() as u64;
         Ok(())
     }
