@@ -686,6 +686,36 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_database_gains_the_report_tables_and_keeps_its_imports() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DATABASE);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO imports (sha256, path, kind, imported_at, records, duplicates, rejected)
+             VALUES ('ab', 'events.ndjson', 'sendgrid', '2026-11-30T10:00:00Z', 3, 0, 0)",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let history = History::open(&path).unwrap();
+        let version: i64 = history
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
+        assert_eq!(history.imports().unwrap().len(), 1);
+        for table in ["dmarc_reports", "dmarc_rows", "tls_reports", "tls_policies"] {
+            let n: i64 = history
+                .conn()
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
+    }
+
+    #[test]
     fn the_first_opening_of_a_stage_is_kept_and_a_legacy_state_file_adopted_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut history = History::open_dir(dir.path()).unwrap();

@@ -339,18 +339,24 @@ impl Session<'_> {
                     self.reject(&where_, why);
                 }
                 self.outcome.rejected += more;
+                let n = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
                 if truncated > 0 {
                     self.note(format!(
-                        "{}: {truncated} values over {} bytes (or auth results over {}) were cut",
+                        "{}: {} over {} bytes (or auth results over {} a record) {} cut",
                         display_at(at),
+                        crate::words::count(n(truncated), "value", "values"),
                         dmarc::MAX_TEXT,
-                        dmarc::MAX_AUTH_RESULTS
+                        dmarc::MAX_AUTH_RESULTS,
+                        crate::words::agree(n(truncated), "was", "were"),
                     ));
                 }
                 if replaced > 0 {
                     self.note(format!(
-                        "{}: {replaced} byte sequences that are not UTF-8 were read as U+FFFD",
-                        display_at(at)
+                        "{}: {} that {} not UTF-8 {} read as U+FFFD",
+                        display_at(at),
+                        crate::words::count(n(replaced), "byte sequence", "byte sequences"),
+                        crate::words::agree(n(replaced), "is", "are"),
+                        crate::words::agree(n(replaced), "was", "were"),
                     ));
                 }
             }
