@@ -47,10 +47,14 @@ pub enum FileKind {
     /// The SQLite history of a plan's state directory: like the seed store, only its type is
     /// checked.
     History,
+    /// A DMARC aggregate or SMTP TLS report file given to `reports import` (XML, gzip, zip, an
+    /// email, an mbox): streamed, so the cap is on the whole file; what it decompresses to is
+    /// capped apart, per report.
+    Feedback,
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 12] = [
+    pub const ALL: [FileKind; 13] = [
         FileKind::Plan,
         FileKind::Zone,
         FileKind::State,
@@ -63,6 +67,7 @@ impl FileKind {
         FileKind::Report,
         FileKind::Evidence,
         FileKind::History,
+        FileKind::Feedback,
     ];
 
     /// The name used in `--max-file-size KIND=SIZE`.
@@ -80,6 +85,7 @@ impl FileKind {
             FileKind::Report => "report",
             FileKind::Evidence => "evidence",
             FileKind::History => "history",
+            FileKind::Feedback => "feedback",
         }
     }
 
@@ -98,6 +104,7 @@ impl FileKind {
             FileKind::Report => "report",
             FileKind::Evidence => "evidence file",
             FileKind::History => "history database",
+            FileKind::Feedback => "DMARC or TLS report",
         }
     }
 
@@ -121,6 +128,8 @@ impl FileKind {
             // A month of a large sender's events is tens of gigabytes.
             FileKind::Evidence => 64 << 30,
             FileKind::History => u64::MAX,
+            // A year of a large receiver's reports in one mbox is a few gigabytes.
+            FileKind::Feedback => 4 << 30,
         }
     }
 

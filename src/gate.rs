@@ -1122,7 +1122,7 @@ pub struct Ledger {
     pub observed_before: Option<(String, crate::drift::Observed)>,
     /// What the imported DMARC aggregate reports say per policy domain (`dmarc-enforced`);
     /// `None` when none were imported.
-    pub reports: Option<std::collections::BTreeMap<String, crate::report_summary::Enforcement>>,
+    pub reports: Option<std::collections::BTreeMap<String, crate::reports::summary::Enforcement>>,
 }
 
 /// `warmup` (every cohort) or `warmup:<cohort>`: finished clean, per the imported evidence.
@@ -1311,7 +1311,7 @@ fn dmarc_enforced_result(
                     .evidence(format!("{at} TXT \"{text}\"")),
                     Some(e) => {
                         let next = if own {
-                            crate::report_summary::enforcing_record(&text)
+                            crate::reports::summary::enforcing_record(&text)
                         } else {
                             None
                         };

@@ -1,5 +1,6 @@
 //! The history of a plan: one SQLite database in the plan's state directory that keeps every
-//! gate opening and decision, every attestation and all imported warmup evidence.
+//! gate opening and decision, every attestation, all imported warmup evidence and the DMARC
+//! aggregate and SMTP TLS reports imported for it.
 //!
 //! A plan's state directory defaults to `<plan-stem>.state/` beside the plan (`--state DIR`);
 //! the database is `history.db` in it. The schema grows by numbered migrations (`PRAGMA
@@ -117,7 +118,72 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (day, ip)
     );
     "#,
-    // 2: what each check or gate run read, for drift (the next run says what changed). Only a
+    // 2: DMARC aggregate reports (RFC 7489, RFC 9990) and SMTP TLS reports (RFC 8460). A
+    // report is known by its reporter and id: the same report in two files counts once.
+    r#"
+    CREATE TABLE dmarc_reports (
+        id INTEGER PRIMARY KEY,
+        org_name TEXT NOT NULL,
+        report_id TEXT NOT NULL,
+        email TEXT,
+        domain TEXT NOT NULL,
+        begin INTEGER,
+        end INTEGER,
+        p TEXT,
+        sp TEXT,
+        np TEXT,
+        pct INTEGER,
+        adkim TEXT,
+        aspf TEXT,
+        -- `rfc9990` (the dmarc-2.0 namespace or version 2), `rfc7489` (version 1), `unversioned`.
+        flavour TEXT NOT NULL,
+        import_id INTEGER REFERENCES imports(id),
+        rows INTEGER NOT NULL,
+        messages INTEGER NOT NULL,
+        UNIQUE (org_name, report_id)
+    );
+    -- One row of a report: a source IP's messages and how they were judged. Result words are
+    -- lower case; auth results and override reasons are JSON arrays.
+    CREATE TABLE dmarc_rows (
+        report INTEGER NOT NULL REFERENCES dmarc_reports(id) ON DELETE CASCADE,
+        source_ip TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        disposition TEXT,
+        dkim TEXT,
+        spf TEXT,
+        header_from TEXT,
+        envelope_from TEXT,
+        envelope_to TEXT,
+        dkim_results TEXT NOT NULL,
+        spf_results TEXT NOT NULL,
+        reasons TEXT NOT NULL
+    );
+    CREATE INDEX dmarc_rows_report ON dmarc_rows(report);
+    CREATE INDEX dmarc_rows_source_ip ON dmarc_rows(source_ip);
+    CREATE TABLE tls_reports (
+        id INTEGER PRIMARY KEY,
+        org_name TEXT NOT NULL,
+        report_id TEXT NOT NULL,
+        contact TEXT,
+        begin INTEGER,
+        end INTEGER,
+        import_id INTEGER REFERENCES imports(id),
+        UNIQUE (org_name, report_id)
+    );
+    -- One policy of a TLS report: its sessions and, as JSON, its strings and failure details.
+    CREATE TABLE tls_policies (
+        report INTEGER NOT NULL REFERENCES tls_reports(id) ON DELETE CASCADE,
+        policy_type TEXT NOT NULL,
+        policy_domain TEXT NOT NULL,
+        mx_hosts TEXT NOT NULL,
+        policy_strings TEXT NOT NULL,
+        success INTEGER NOT NULL,
+        failure INTEGER NOT NULL,
+        failure_details TEXT NOT NULL
+    );
+    CREATE INDEX tls_policies_report ON tls_policies(report);
+    "#,
+    // 3: what each check or gate run read, for drift (the next run says what changed). Only a
     // run that read something different from the one before is kept, and the newest
     // KEPT_OBSERVATIONS per scope.
     r#"
@@ -796,6 +862,43 @@ mod tests {
         drop(conn);
         let err = History::open(&path).err().unwrap().to_string();
         assert!(err.contains("newer than this mailshift knows"), "{err}");
+    }
+
+    #[test]
+    fn a_version_1_database_gains_the_report_and_drift_tables_and_keeps_its_imports() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DATABASE);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO imports (sha256, path, kind, imported_at, records, duplicates, rejected)
+             VALUES ('ab', 'events.ndjson', 'sendgrid', '2026-11-30T10:00:00Z', 3, 0, 0)",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let history = History::open(&path).unwrap();
+        let version: i64 = history
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(history.imports().unwrap().len(), 1);
+        for table in [
+            "dmarc_reports",
+            "dmarc_rows",
+            "tls_reports",
+            "tls_policies",
+            "observations",
+            "check_observations",
+        ] {
+            let n: i64 = history
+                .conn()
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
     }
 
     #[test]

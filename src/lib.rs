@@ -43,7 +43,7 @@ pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod records;
-pub mod report_summary;
+pub mod reports;
 pub mod seed;
 pub mod snapshot;
 pub mod verify;

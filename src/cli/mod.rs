@@ -13,6 +13,7 @@ pub mod man;
 pub mod merge;
 pub mod plan;
 pub mod providers;
+pub mod reports;
 pub mod seed;
 pub mod snapshot;
 pub mod verify;
@@ -36,7 +37,7 @@ pub struct Cli {
     /// Raise or lower the size cap of one kind of input file: KIND=SIZE (repeatable, or
     /// comma-separated). Kinds: plan (1 MiB), zone (256 MiB), state (16 MiB), checks (1 MiB),
     /// domains (512 MiB), message (64 MiB), pem (1 MiB), secret (64 KiB), report (64 GiB),
-    /// evidence (64 GiB).
+    /// evidence (64 GiB), feedback (DMARC and TLS reports, 4 GiB).
     #[arg(
         long,
         global = true,
@@ -60,6 +61,9 @@ pub enum Command {
     /// Warmup cohorts: the daily decision, today's volumes, and importing each day's evidence.
     #[command(subcommand)]
     Warmup(warmup::WarmupCommand),
+    /// DMARC aggregate and SMTP TLS reports: import them into the plan's history.
+    #[command(subcommand)]
+    Reports(reports::ReportsCommand),
     /// Validate a migration plan, or show its stages.
     #[command(subcommand)]
     Plan(plan::PlanCommand),
@@ -96,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::History(args) => history::run(args),
         Command::Attest(args) => attest::run(args),
         Command::Warmup(command) => warmup::run(command),
+        Command::Reports(command) => reports::run(command),
         Command::Plan(command) => plan::run(command),
         Command::Providers(args) => providers::run(args),
         Command::Snapshot(args) => snapshot::run(args),

@@ -1,0 +1,150 @@
+//! `mailshift reports import PLAN FILE_OR_DIR...`: bring DMARC aggregate reports and SMTP TLS
+//! reports — as XML, JSON, gzip, zip, report emails, mboxes or Maildirs — into the plan's
+//! history, each file and each report once, and say per file what was stored, what was there
+//! before and what was refused, where.
+
+use super::common::{write_human, write_report, CatalogArgs, StateArgs};
+use super::plan::load_plan;
+use super::providers::ListFormat;
+use crate::exit::ExitStatus;
+use crate::reports::{self, FileOutcome, ImportError, ImportOptions};
+use std::fmt::Write;
+use std::path::PathBuf;
+
+/// Problems shown per file in a table (JSON has them all, up to the cap).
+const SHOWN_PROBLEMS: usize = 20;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ReportsCommand {
+    /// Import DMARC aggregate reports and SMTP TLS reports into the plan's history: XML, JSON,
+    /// gzip, zip, report emails, mboxes and Maildirs, recognised by content; each file and each
+    /// report (by reporter and report id) once.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 every report imported (or imported before), 2 a file could \
+not be read or a report or record in it was rejected (the good ones are kept), or bad invocation."
+)]
+pub struct ImportArgs {
+    /// The migration plan (TOML); its state directory holds the history.
+    pub plan: PathBuf,
+    /// Report files, or directories of them (a Maildir: its cur/ and new/).
+    #[arg(required = true, value_name = "FILE_OR_DIR")]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+pub fn run(command: ReportsCommand) -> anyhow::Result<ExitStatus> {
+    match command {
+        ReportsCommand::Import(args) => import(args),
+    }
+}
+
+fn import(args: ImportArgs) -> anyhow::Result<ExitStatus> {
+    if load_plan(&args.plan, &args.catalog)?.is_none() {
+        return Ok(ExitStatus::BadInput);
+    }
+    let mut history = args.state.open(&args.plan)?;
+    let results = reports::import_paths(&mut history, &args.files, &ImportOptions::default());
+    let clean = results
+        .iter()
+        .all(|r| r.as_ref().is_ok_and(|o| o.rejected == 0));
+    match args.format {
+        ListFormat::Json => write_report(None, &json(&results))?,
+        ListFormat::Table => write_human(None, &table(&results), false)?,
+    }
+    Ok(if clean {
+        ExitStatus::Passed
+    } else {
+        ExitStatus::BadInput
+    })
+}
+
+fn json(results: &[Result<FileOutcome, ImportError>]) -> String {
+    let files: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| match r {
+            Ok(outcome) => serde_json::to_value(outcome).unwrap_or_default(),
+            Err(e) => serde_json::json!({
+                "path": e.path(),
+                "error": e.to_string(),
+            }),
+        })
+        .collect();
+    crate::output::pretty_json(&serde_json::json!({ "files": files }))
+}
+
+fn table(results: &[Result<FileOutcome, ImportError>]) -> String {
+    let mut out = String::new();
+    let (mut failed, mut with_rejects, mut before) = (0, 0, 0);
+    for result in results {
+        match result {
+            Err(e) => {
+                failed += 1;
+                let _ = writeln!(out, "{}\n  not imported: {e}\n", e.path().display());
+            }
+            Ok(o) => {
+                if o.rejected > 0 {
+                    with_rejects += 1;
+                }
+                if o.already_imported.is_some() {
+                    before += 1;
+                }
+                file(&mut out, o);
+            }
+        }
+    }
+    let files = crate::words::count(results.len(), "file", "files");
+    let _ = match (failed, with_rejects, before) {
+        (0, 0, 0) => writeln!(out, "{files}: all imported."),
+        (0, 0, n) => writeln!(out, "{files}: all imported ({n} of them before)."),
+        _ => writeln!(
+            out,
+            "{files}: {failed} not imported, {with_rejects} with rejected reports or records (the good ones are kept): exit 2."
+        ),
+    };
+    out
+}
+
+fn file(out: &mut String, o: &FileOutcome) {
+    let _ = writeln!(out, "{}", o.path.display());
+    if let Some(when) = &o.already_imported {
+        let _ = writeln!(out, "  already imported on {when}: nothing counted again\n");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  DMARC reports {}, TLS reports {}, records {}, messages {}, duplicates {}, rejected {}",
+        o.dmarc_reports, o.tls_reports, o.records, o.messages, o.duplicates, o.rejected
+    );
+    if o.reports == 0 && o.duplicates == 0 {
+        let _ = writeln!(
+            out,
+            "  nothing imported: the file is not recorded, so it is read again next time"
+        );
+    }
+    for note in &o.notes {
+        let _ = writeln!(out, "  note: {note}");
+    }
+    for p in o.problems.iter().take(SHOWN_PROBLEMS) {
+        let _ = writeln!(out, "  {}: {p}", o.path.display());
+    }
+    let more = o
+        .rejected
+        .saturating_sub(SHOWN_PROBLEMS.min(o.problems.len()) as u64);
+    if more > 0 {
+        let _ = writeln!(
+            out,
+            "  … and {more} more rejected (--format json lists the first {})",
+            reports::MAX_PROBLEMS
+        );
+    }
+    out.push('\n');
+}

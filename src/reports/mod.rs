@@ -1,0 +1,571 @@
+//! Importing DMARC aggregate reports (RFC 7489, RFC 9990) and SMTP TLS reports (RFC 8460) into
+//! a plan's history, so what receivers saw of a domain's mail can be set against its migration.
+//!
+//! A file may hold one report or many, in any container receivers and mail archives use — XML,
+//! JSON, gzip (also gzip in gzip), zip, a report email, an mbox, a Maildir (see [`container`]) —
+//! and is recognised by its content, never its name. Rules: each file is imported in one
+//! `BEGIN IMMEDIATE` transaction (a crash leaves all of it or none of it) and each report in a
+//! savepoint inside it (a report that breaks half-way leaves none of its records). A file is
+//! known by the SHA-256 of its bytes: one already in `imports` counts nothing again. A report is
+//! known by its reporter and id (`org_name`, `report_id`): the same report in another file or
+//! container is a duplicate and counts once. A report or record that cannot be read is a
+//! [`Problem`] at its place in the file (message, attachment, zip entry, line, record) and
+//! counted as rejected; the file's other reports are imported. A file nothing could be imported
+//! from is not recorded as imported, so its problems are reported again next time. What cannot
+//! be read at all — not a regular file, over the `feedback` cap, of no report format, changed
+//! while it was read (its size or modification time) — is an [`ImportError`] naming the file.
+
+pub mod container;
+pub mod dmarc;
+pub mod summary;
+pub mod tls;
+
+use crate::files::{FileError, FileKind};
+use crate::history::{History, HistoryError};
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Problems kept per file (all are counted in `rejected`).
+pub const MAX_PROBLEMS: usize = crate::warmup::import::MAX_PROBLEMS;
+
+/// How long an import waits for another process's import to finish.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// What an import may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// The most one report may decompress to (gzip, zip): a zip bomb stops here.
+    pub max_report_bytes: u64,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            max_report_bytes: 1 << 30,
+        }
+    }
+}
+
+/// A report or record that was not imported, and where it is in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// `message 3 (line 120), attachment report.xml.gz, record 7 (line 40)`; empty for the
+    /// file as a whole.
+    pub at: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.at.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.at, self.message)
+        }
+    }
+}
+
+/// What importing one file did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileOutcome {
+    pub path: PathBuf,
+    pub sha256: String,
+    /// When the same content was imported before (RFC 3339): then nothing was counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub already_imported: Option<String>,
+    /// Reports stored: DMARC and TLS.
+    pub reports: u64,
+    /// DMARC aggregate reports stored.
+    pub dmarc_reports: u64,
+    /// SMTP TLS reports stored.
+    pub tls_reports: u64,
+    /// DMARC rows and TLS policies stored.
+    pub records: u64,
+    /// Messages the stored DMARC rows count (the sum of their counts).
+    pub messages: u64,
+    /// Reports already in the history (from an earlier file, or earlier in this one).
+    pub duplicates: u64,
+    /// Reports and records not imported; each has a problem.
+    pub rejected: u64,
+    /// The first [`MAX_PROBLEMS`] problems.
+    pub problems: Vec<Problem>,
+    /// What is worth knowing that is not a rejection (values cut, bytes replaced).
+    pub notes: Vec<String>,
+}
+
+impl FileOutcome {
+    fn new(path: &Path, sha256: String) -> FileOutcome {
+        FileOutcome {
+            path: path.to_path_buf(),
+            sha256,
+            already_imported: None,
+            reports: 0,
+            dmarc_reports: 0,
+            tls_reports: 0,
+            records: 0,
+            messages: 0,
+            duplicates: 0,
+            rejected: 0,
+            problems: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The kind recorded in `imports`: `dmarc`, `tls-rpt` or both.
+    pub fn kind(&self) -> &'static str {
+        match (self.dmarc_reports > 0, self.tls_reports > 0) {
+            (true, true) => "dmarc+tls-rpt",
+            (false, true) => "tls-rpt",
+            _ => "dmarc",
+        }
+    }
+}
+
+/// A file that could not be imported at all (nothing of it was).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}")]
+    File(#[from] FileError),
+    #[error("{}: {message}", path.display())]
+    Format { path: PathBuf, message: String },
+    #[error(
+        "{}: the file changed while it was being imported; nothing of it was imported (import it again once it is complete)",
+        path.display()
+    )]
+    Changed { path: PathBuf },
+    #[error("{}: {source}", path.display())]
+    History { path: PathBuf, source: HistoryError },
+}
+
+impl ImportError {
+    /// The file it is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            ImportError::File(e) => e.path(),
+            ImportError::Format { path, .. }
+            | ImportError::Changed { path }
+            | ImportError::History { path, .. } => path,
+        }
+    }
+}
+
+/// Imports every file named, each in its own transaction; a directory stands for its files (a
+/// Maildir for the messages in its `cur/` and `new/`, another directory for the regular files
+/// in it, not recursing).
+pub fn import_paths(
+    history: &mut History,
+    paths: &[PathBuf],
+    opts: &ImportOptions,
+) -> Vec<Result<FileOutcome, ImportError>> {
+    let mut results = Vec::new();
+    for path in paths {
+        match container::expand(path) {
+            Ok(files) => {
+                for file in files {
+                    results.push(import_file(history, &file, opts));
+                }
+            }
+            Err(e) => results.push(Err(e)),
+        }
+    }
+    results
+}
+
+/// Imports one file in one transaction.
+pub fn import_file(
+    history: &mut History,
+    path: &Path,
+    opts: &ImportOptions,
+) -> Result<FileOutcome, ImportError> {
+    let (sha256, print) = container::digest(path)?;
+    let mut outcome = FileOutcome::new(path, sha256);
+    let history_error = |source: HistoryError| ImportError::History {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(earlier) = history.import_of(&outcome.sha256).map_err(history_error)? {
+        outcome.already_imported = Some(earlier.imported_at);
+        return Ok(outcome);
+    }
+    history
+        .conn()
+        .busy_timeout(LOCK_WAIT)
+        .map_err(|e| history_error(history.sql_error(e)))?;
+    let database = history.path().to_path_buf();
+    let tx = history.write().map_err(history_error)?;
+    let sql = |e: rusqlite::Error| sql_error(path, &database, e);
+    // Another process may have imported the same content while this one waited for the lock.
+    let earlier: Option<String> = tx
+        .query_row(
+            "SELECT imported_at FROM imports WHERE sha256 = ?1",
+            [&outcome.sha256],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql)?;
+    if let Some(when) = earlier {
+        outcome.already_imported = Some(when);
+        return Ok(outcome);
+    }
+    tx.execute(
+        "INSERT INTO imports (sha256, path, kind, imported_at, records, duplicates, rejected)
+         VALUES (?1, ?2, 'dmarc', ?3, 0, 0, 0)",
+        params![
+            outcome.sha256,
+            path.display().to_string(),
+            crate::history::now()
+        ],
+    )
+    .map_err(sql)?;
+    let import_id = tx.last_insert_rowid();
+    let mut session = Session {
+        tx: &tx,
+        path,
+        database: &database,
+        import_id,
+        opts,
+        outcome,
+    };
+    container::import(&mut session)?;
+    let outcome = session.outcome;
+    // The digest must be of what was read: a file still being written is refused, not
+    // recorded under the digest of an earlier state.
+    if container::fingerprint(path)? != print {
+        return Err(ImportError::Changed {
+            path: path.to_path_buf(),
+        });
+    }
+    if outcome.reports == 0 && outcome.duplicates == 0 {
+        // Nothing of it is kept: not recorded, so its problems are reported again next time.
+        drop(tx);
+        return Ok(outcome);
+    }
+    tx.execute(
+        "UPDATE imports SET kind = ?2, records = ?3, duplicates = ?4, rejected = ?5 WHERE id = ?1",
+        params![
+            import_id,
+            outcome.kind(),
+            sql_int(outcome.records),
+            sql_int(outcome.duplicates),
+            sql_int(outcome.rejected)
+        ],
+    )
+    .map_err(sql)?;
+    tx.commit().map_err(sql)?;
+    Ok(outcome)
+}
+
+fn sql_error(path: &Path, database: &Path, e: rusqlite::Error) -> ImportError {
+    ImportError::History {
+        path: path.to_path_buf(),
+        source: HistoryError::Sql {
+            path: database.to_path_buf(),
+            message: e.to_string(),
+        },
+    }
+}
+
+fn sql_int(n: u64) -> i64 {
+    crate::warmup::import::sql_int(n)
+}
+
+/// `at, what` (or `what` when `at` is the file itself).
+pub(crate) fn within(at: &str, what: impl std::fmt::Display) -> String {
+    if at.is_empty() {
+        what.to_string()
+    } else {
+        format!("{at}, {what}")
+    }
+}
+
+/// One file being imported: its transaction and what has been found so far.
+pub(crate) struct Session<'a> {
+    tx: &'a Transaction<'a>,
+    pub path: &'a Path,
+    database: &'a Path,
+    import_id: i64,
+    pub opts: &'a ImportOptions,
+    pub outcome: FileOutcome,
+}
+
+impl Session<'_> {
+    fn sql(&self, e: rusqlite::Error) -> ImportError {
+        sql_error(self.path, self.database, e)
+    }
+
+    /// A report or record not imported.
+    pub fn reject(&mut self, at: &str, message: impl Into<String>) {
+        self.outcome.rejected += 1;
+        if self.outcome.problems.len() < MAX_PROBLEMS {
+            self.outcome.problems.push(Problem {
+                at: at.to_string(),
+                message: message.into(),
+            });
+        }
+    }
+
+    pub fn note(&mut self, note: String) {
+        if self.outcome.notes.len() < MAX_PROBLEMS {
+            self.outcome.notes.push(note);
+        }
+    }
+
+    fn begin_report(&self) -> Result<(), ImportError> {
+        self.tx
+            .execute_batch("SAVEPOINT report")
+            .map_err(|e| self.sql(e))
+    }
+
+    fn end_report(&self, keep: bool) -> Result<(), ImportError> {
+        let sql = if keep {
+            "RELEASE report"
+        } else {
+            "ROLLBACK TO report; RELEASE report"
+        };
+        self.tx.execute_batch(sql).map_err(|e| self.sql(e))
+    }
+
+    /// Reads one DMARC aggregate report from `input` and stores it (once).
+    pub fn dmarc(&mut self, input: &mut dyn Read, at: &str) -> Result<(), ImportError> {
+        self.begin_report()?;
+        let mut parser = dmarc::Parser::new(input);
+        let stored = self.dmarc_report(&mut parser, at);
+        let (truncated, replaced) = (parser.truncated, parser.replaced());
+        match stored {
+            Ok(Some((rejects, more))) => {
+                self.end_report(true)?;
+                for (where_, why) in rejects {
+                    self.reject(&where_, why);
+                }
+                self.outcome.rejected += more;
+                let n = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+                if truncated > 0 {
+                    self.note(format!(
+                        "{}: {} over {} bytes (or auth results over {} a record) {} cut",
+                        display_at(at),
+                        crate::words::count(n(truncated), "value", "values"),
+                        dmarc::MAX_TEXT,
+                        dmarc::MAX_AUTH_RESULTS,
+                        crate::words::agree(n(truncated), "was", "were"),
+                    ));
+                }
+                if replaced > 0 {
+                    self.note(format!(
+                        "{}: {} that {} not UTF-8 {} read as U+FFFD",
+                        display_at(at),
+                        crate::words::count(n(replaced), "byte sequence", "byte sequences"),
+                        crate::words::agree(n(replaced), "is", "are"),
+                        crate::words::agree(n(replaced), "was", "were"),
+                    ));
+                }
+            }
+            Ok(None) => {
+                self.end_report(true)?;
+                self.outcome.duplicates += 1;
+            }
+            Err(Stop::Parse(e)) => {
+                self.end_report(false)?;
+                self.reject(
+                    &within(at, format!("line {}", e.line)),
+                    format!("report not imported: {}", e.message),
+                );
+            }
+            Err(Stop::Sql(e)) => return Err(self.sql(e)),
+        }
+        Ok(())
+    }
+
+    /// Stores the report; `None` when it was stored before. The rejected records (the first
+    /// [`MAX_PROBLEMS`] with their place and reason, and how many more) come back to be counted
+    /// only if the report is kept.
+    fn dmarc_report<R: Read>(
+        &mut self,
+        parser: &mut dmarc::Parser<R>,
+        at: &str,
+    ) -> Result<Option<RecordRejects>, Stop> {
+        let header = parser.header()?;
+        let m = &header.metadata;
+        let seen: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT id FROM dmarc_reports WHERE org_name = ?1 AND report_id = ?2",
+                params![m.org_name, m.report_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if seen.is_some() {
+            return Ok(None);
+        }
+        let p = &header.policy;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO dmarc_reports (org_name, report_id, email, domain, begin, end, p, sp,
+                 np, pct, adkim, aspf, flavour, import_id, rows, messages)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, 0)",
+            )?
+            .execute(params![
+                m.org_name,
+                m.report_id,
+                m.email,
+                p.domain,
+                m.begin,
+                m.end,
+                p.p,
+                p.sp,
+                p.np,
+                p.pct,
+                p.adkim,
+                p.aspf,
+                header.flavour.id(),
+                self.import_id
+            ])?;
+        let report = self.tx.last_insert_rowid();
+        let mut insert = self.tx.prepare_cached(
+            "INSERT INTO dmarc_rows (report, source_ip, count, disposition, dkim, spf,
+             header_from, envelope_from, envelope_to, dkim_results, spf_results, reasons)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?;
+        let (mut rows, mut messages) = (0u64, 0u64);
+        let (mut rejects, mut more) = (Vec::new(), 0u64);
+        while let Some(record) = parser.next_record()? {
+            let (ip, count) = match record.check() {
+                Ok(ok) => ok,
+                Err(why) => {
+                    if rejects.len() < MAX_PROBLEMS {
+                        rejects.push((
+                            within(
+                                at,
+                                format!("record {} (line {})", record.index, record.line),
+                            ),
+                            format!("record not imported: {why}"),
+                        ));
+                    } else {
+                        more += 1;
+                    }
+                    continue;
+                }
+            };
+            insert.execute(params![
+                report,
+                ip.to_string(),
+                sql_int(count),
+                record.disposition,
+                record.dkim,
+                record.spf,
+                record.header_from,
+                record.envelope_from,
+                record.envelope_to,
+                serde_json::to_string(&record.dkim_results).unwrap_or_else(|_| "[]".into()),
+                serde_json::to_string(&record.spf_results).unwrap_or_else(|_| "[]".into()),
+                serde_json::to_string(&record.reasons).unwrap_or_else(|_| "[]".into()),
+            ])?;
+            rows += 1;
+            messages = messages.saturating_add(count);
+        }
+        self.tx
+            .prepare_cached("UPDATE dmarc_reports SET rows = ?2, messages = ?3 WHERE id = ?1")?
+            .execute(params![report, sql_int(rows), sql_int(messages)])?;
+        self.outcome.dmarc_reports += 1;
+        self.outcome.reports += 1;
+        self.outcome.records += rows;
+        self.outcome.messages = self.outcome.messages.saturating_add(messages);
+        Ok(Some((rejects, more)))
+    }
+
+    /// Parses one TLS report's JSON and stores it (once).
+    pub fn tls(&mut self, bytes: &[u8], at: &str) -> Result<(), ImportError> {
+        let report = match tls::parse(bytes) {
+            Ok(report) => report,
+            Err(why) => {
+                self.reject(at, format!("report not imported: {why}"));
+                return Ok(());
+            }
+        };
+        self.store_tls(&report).map_err(|e| self.sql(e))
+    }
+
+    fn store_tls(&mut self, report: &tls::TlsReport) -> Result<(), rusqlite::Error> {
+        let seen: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT id FROM tls_reports WHERE org_name = ?1 AND report_id = ?2",
+                params![report.org_name, report.report_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if seen.is_some() {
+            self.outcome.duplicates += 1;
+            return Ok(());
+        }
+        self.tx.execute(
+            "INSERT INTO tls_reports (org_name, report_id, contact, begin, end, import_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                report.org_name,
+                report.report_id,
+                report.contact,
+                report.begin,
+                report.end,
+                self.import_id
+            ],
+        )?;
+        let id = self.tx.last_insert_rowid();
+        let mut insert = self.tx.prepare_cached(
+            "INSERT INTO tls_policies (report, policy_type, policy_domain, mx_hosts,
+             policy_strings, success, failure, failure_details)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for p in &report.policies {
+            insert.execute(params![
+                id,
+                p.policy_type,
+                p.policy_domain,
+                p.mx_hosts,
+                p.policy_strings,
+                sql_int(p.success),
+                sql_int(p.failure),
+                p.failure_details
+            ])?;
+        }
+        self.outcome.tls_reports += 1;
+        self.outcome.reports += 1;
+        self.outcome.records += report.policies.len() as u64;
+        Ok(())
+    }
+}
+
+/// `at` for a note (`the file` when it is the file itself).
+fn display_at(at: &str) -> &str {
+    if at.is_empty() {
+        "the report"
+    } else {
+        at
+    }
+}
+
+/// Records of a report that were not imported: place and reason of the first ones, and how
+/// many more.
+type RecordRejects = (Vec<(String, String)>, u64);
+
+/// Why storing a report stopped.
+enum Stop {
+    Parse(dmarc::ParseError),
+    Sql(rusqlite::Error),
+}
+
+impl From<dmarc::ParseError> for Stop {
+    fn from(e: dmarc::ParseError) -> Stop {
+        Stop::Parse(e)
+    }
+}
+
+impl From<rusqlite::Error> for Stop {
+    fn from(e: rusqlite::Error) -> Stop {
+        Stop::Sql(e)
+    }
+}
+
+/// The file's kind for errors about it.
+pub(crate) const KIND: FileKind = FileKind::Feedback;

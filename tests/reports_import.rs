@@ -1,0 +1,525 @@
+//! `mailshift reports import`: DMARC aggregate and SMTP TLS reports from every container (XML,
+//! JSON, gzip, gzip in gzip, zip, report emails, mboxes, Maildirs), each file and each report
+//! once, the malformed ones reported with their reason and place while the rest are imported,
+//! unreadable files refused by name, and a broken or killed import leaving nothing of its file.
+
+mod support;
+
+use mailshift::history::History;
+use mailshift::reports::{import_file, ImportOptions};
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use support::{fixtures, json, mailshift};
+
+fn plan() -> PathBuf {
+    fixtures().join("plans/warmup-import.toml")
+}
+
+fn report(name: &str) -> PathBuf {
+    fixtures().join("reports").join(name)
+}
+
+/// Runs `reports import` of `files` into `state`: exit code, stdout, stderr.
+fn import(state: &Path, files: &[&Path], extra: &[&str]) -> (i32, String, String) {
+    let out = mailshift()
+        .args(["reports", "import"])
+        .arg(plan())
+        .args(files)
+        .arg("--state")
+        .arg(state)
+        .args(extra)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Like [`import`] with `--format json`: the exit code and the files' outcomes, by file name.
+fn import_json(state: &Path, files: &[&Path]) -> (i32, Vec<(String, Value)>) {
+    let (code, stdout, stderr) = import(state, files, &["--format", "json"]);
+    assert!(stderr.is_empty() || code != -1, "{stderr}");
+    let doc = json(stdout.as_bytes());
+    let files = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let name = Path::new(f["path"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (name, f.clone())
+        })
+        .collect();
+    (code, files)
+}
+
+fn outcome<'a>(files: &'a [(String, Value)], name: &str) -> &'a Value {
+    &files
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no outcome for {name}: {files:?}"))
+        .1
+}
+
+fn query(state: &Path, sql: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(state.join("history.db")).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    let rows = stmt
+        .query_map([], |r| {
+            let mut cells = Vec::new();
+            for i in 0..n {
+                let v: rusqlite::types::Value = r.get(i)?;
+                cells.push(match v {
+                    rusqlite::types::Value::Null => "-".to_string(),
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    rusqlite::types::Value::Real(f) => f.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    rusqlite::types::Value::Blob(_) => "<blob>".to_string(),
+                });
+            }
+            Ok(cells.join(" "))
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+fn count(state: &Path, sql: &str) -> i64 {
+    query(state, sql)[0].parse().unwrap()
+}
+
+#[test]
+fn every_sample_is_imported_or_rejected_with_its_reason_and_the_rest_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let aggregate = report("parsedmarc/aggregate");
+    let upper = report("parsedmarc/aggregate_invalid/report_with_upper_cased_pass.xml");
+    let empty = report("parsedmarc/empty.xml");
+    let plain = report("avvertix/plain.txt");
+    let hardfail = report("cry-inc/hardfail.xml");
+    let (code, files) = import_json(&state, &[&aggregate, &upper, &empty, &plain, &hardfail]);
+    assert_eq!(code, 2);
+    // The one report that is not well-formed XML is rejected at its line, nothing of it kept.
+    let invalid = outcome(&files, "invalid_xml.xml");
+    assert_eq!(invalid["rejected"], 1);
+    assert_eq!(invalid["dmarc_reports"], 0);
+    let problem = &invalid["problems"][0];
+    assert_eq!(problem["at"], "line 5", "{problem}");
+    assert!(
+        problem["message"]
+            .as_str()
+            .unwrap()
+            .contains("not well-formed XML"),
+        "{problem}"
+    );
+    // Files that are no report are refused by name, with what they start with.
+    let e = outcome(&files, "empty.xml")["error"].as_str().unwrap();
+    assert!(
+        e.contains("empty.xml") && e.contains("the file is empty"),
+        "{e}"
+    );
+    let e = outcome(&files, "plain.txt")["error"].as_str().unwrap();
+    assert!(e.contains("A text file"), "{e}");
+    // Everything else is imported: plain, gzip, zip, report emails (a zip attachment, a gzip
+    // attachment with trailing bytes), RFC 9990, the old draft, a report wrapped in xs:schema.
+    for (name, o) in &files {
+        if ["invalid_xml.xml", "empty.xml", "plain.txt"].contains(&name.as_str()) {
+            continue;
+        }
+        assert_eq!(o["rejected"], 0, "{name}: {o}");
+        assert_eq!(
+            o["dmarc_reports"].as_u64().unwrap() + o["duplicates"].as_u64().unwrap(),
+            1,
+            "{name}: {o}"
+        );
+    }
+    assert_eq!(
+        outcome(&files, "!large-example.com!1711897200!1711983600.xml")["records"],
+        2286
+    );
+    // Result words are lower-cased; a value outside the schema is kept as written.
+    assert_eq!(
+        query(
+            &state,
+            "SELECT disposition, r.dkim, r.spf, dkim_results, spf_results FROM dmarc_rows r
+             JOIN dmarc_reports d ON d.id = r.report
+             WHERE d.report_id = 'aggr_report_example.com_20191202_1638'"
+        ),
+        [
+            r#"none pass pass [{"domain":"example.com","selector":"","result":"pass"}] [{"domain":"example.com","scope":"","result":"pass"}]"#
+        ]
+    );
+    assert!(
+        query(&state, "SELECT spf_results FROM dmarc_rows")
+            .iter()
+            .any(|r| r.contains(r#""result":"hardfail""#)),
+        "hardfail kept"
+    );
+    // The flavours.
+    assert_eq!(
+        query(
+            &state,
+            "SELECT flavour, count(*) FROM dmarc_reports GROUP BY flavour ORDER BY flavour"
+        ),
+        ["rfc7489 6", "rfc9990 2", "unversioned 11"]
+    );
+    // Imported files are recorded with their counts (the rejected and the unreadable are not).
+    assert_eq!(
+        count(
+            &state,
+            "SELECT count(*) FROM imports WHERE kind = 'dmarc' AND rejected = 0"
+        ),
+        files.len() as i64 - 3
+    );
+    // And `mailshift history` lists them.
+    let out = mailshift()
+        .args(["history"])
+        .arg(plan())
+        .arg("--state")
+        .arg(&state)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let history = json(&out.stdout);
+    assert!(history["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["kind"] == "dmarc" && i["records"] == 2286));
+}
+
+#[test]
+fn a_bad_byte_is_replaced_and_the_report_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (code, files) = import_json(&state, &[&report("parsedmarc/aggregate/invalid_utf_8.xml")]);
+    assert_eq!(code, 0, "{files:?}");
+    let o = outcome(&files, "invalid_utf_8.xml");
+    assert_eq!(o["dmarc_reports"], 1);
+    assert!(o["notes"][0].as_str().unwrap().contains("U+FFFD"), "{o}");
+    assert_eq!(
+        query(&state, "SELECT header_from FROM dmarc_rows"),
+        ["bad_byte\u{FFFD}"]
+    );
+}
+
+#[test]
+fn the_same_file_or_the_same_report_in_another_container_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let xml = report("tierpod/test.xml");
+    let (code, stdout, _) = import(&state, &[&xml], &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("DMARC reports 1, TLS reports 0, records 2, messages 7"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = import(&state, &[&xml], &[]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("already imported on"), "{stdout}");
+    // The same report as gzip, gzip in gzip and zip: duplicates, nothing added.
+    let (code, files) = import_json(
+        &state,
+        &[
+            &report("tierpod/test.xml.gz"),
+            &report("tierpod/test.xml.gz.gz"),
+            &report("tierpod/test.xml.zip"),
+        ],
+    );
+    assert_eq!(code, 0);
+    for (name, o) in &files {
+        assert_eq!(
+            (o["duplicates"].as_u64(), o["records"].as_u64()),
+            (Some(1), Some(0)),
+            "{name}"
+        );
+    }
+    assert_eq!(count(&state, "SELECT count(*) FROM dmarc_reports"), 1);
+    assert_eq!(count(&state, "SELECT count(*) FROM dmarc_rows"), 2);
+    // The zip whose member has no name.
+    let (code, files) = import_json(&state, &[&report("mail-dmarc/test_dmarc.xml.zip")]);
+    assert_eq!(code, 0);
+    assert_eq!(outcome(&files, "test_dmarc.xml.zip")["dmarc_reports"], 1);
+}
+
+/// `From ` line, then the message.
+fn mbox_entry(message: &[u8]) -> Vec<u8> {
+    let mut out = b"From MAILER-DAEMON Thu Jan  1 00:00:00 2026\n".to_vec();
+    out.extend_from_slice(message);
+    if !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out
+}
+
+#[test]
+fn an_mbox_is_read_message_by_message_and_a_bad_message_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let google = std::fs::read(report("mail-auth/dmarc-feedback/100.eml")).unwrap();
+    let twilight = std::fs::read(report("parsedmarc/aggregate/twilight.eml")).unwrap();
+    let unused = b"From: dmarc@example.net\nSubject: Report domain: example.com\nContent-Type: text/plain\n\nunused\n";
+    let tls = std::fs::read(report("tls-rpt/mail-auth/rpt01.eml")).unwrap();
+    let mut mbox = Vec::new();
+    for message in [&google[..], unused, &twilight[..], &google[..], &tls[..]] {
+        mbox.extend(mbox_entry(message));
+    }
+    let path = dir.path().join("reports.mbox");
+    std::fs::write(&path, &mbox).unwrap();
+    let (code, files) = import_json(&state, &[&path]);
+    assert_eq!(code, 2);
+    let o = outcome(&files, "reports.mbox");
+    assert_eq!(o["dmarc_reports"], 2, "{o}");
+    assert_eq!(o["tls_reports"], 1, "{o}");
+    assert_eq!(o["reports"], 3, "{o}");
+    assert_eq!(o["duplicates"], 1, "{o}");
+    assert_eq!(o["rejected"], 1, "{o}");
+    let problem = &o["problems"][0];
+    // The first message's `From ` line, its lines (a line break added when it has none at the
+    // end) and the blank line after it.
+    let line = 1
+        + google.iter().filter(|&&b| b == b'\n').count()
+        + usize::from(!google.ends_with(b"\n"))
+        + 2;
+    assert_eq!(
+        problem["at"],
+        format!("message 2 (line {line})"),
+        "{problem}"
+    );
+    assert!(
+        problem["message"]
+            .as_str()
+            .unwrap()
+            .contains("no DMARC or TLS report in the message"),
+        "{problem}"
+    );
+    // The file was recorded: importing it again counts nothing.
+    let (code, stdout, _) = import(&state, &[&path], &[]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("already imported"), "{stdout}");
+}
+
+#[test]
+fn a_maildir_is_its_cur_and_new_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let maildir = dir.path().join("Maildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    std::fs::copy(
+        report("mail-auth/dmarc-feedback/101.eml"),
+        maildir.join("cur/1700000000.1.host:2,S"),
+    )
+    .unwrap();
+    std::fs::copy(
+        report("parsedmarc/aggregate/mimecast-weird-gzip.eml"),
+        maildir.join("new/1700000001.2.host"),
+    )
+    .unwrap();
+    std::fs::copy(
+        report("tls-rpt/mail-auth/rpt02.eml"),
+        maildir.join("new/1700000002.3.host"),
+    )
+    .unwrap();
+    // A message still being delivered is not read.
+    std::fs::write(maildir.join("tmp/1700000003.4.host"), b"partial").unwrap();
+    let (code, files) = import_json(&state, &[&maildir]);
+    assert_eq!(code, 0, "{files:?}");
+    assert_eq!(files.len(), 3);
+    assert_eq!(count(&state, "SELECT count(*) FROM dmarc_reports"), 2);
+    assert_eq!(count(&state, "SELECT count(*) FROM tls_reports"), 1);
+}
+
+#[test]
+fn a_zip_with_a_malformed_member_keeps_the_good_one_and_names_the_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let path = dir.path().join("reports.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, file) in [
+        ("good.xml", "cry-inc/google.xml"),
+        ("bad.xml", "parsedmarc/aggregate/invalid_xml.xml"),
+        ("README.txt", "avvertix/plain.txt"),
+    ] {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(&std::fs::read(report(file)).unwrap())
+            .unwrap();
+    }
+    zip.finish().unwrap();
+    let (code, files) = import_json(&state, &[&path]);
+    assert_eq!(code, 2);
+    let o = outcome(&files, "reports.zip");
+    assert_eq!(
+        (o["dmarc_reports"].as_u64(), o["rejected"].as_u64()),
+        (Some(1), Some(1)),
+        "{o}"
+    );
+    assert_eq!(o["problems"][0]["at"], "zip entry bad.xml, line 5", "{o}");
+}
+
+#[test]
+fn a_tls_report_is_stored_per_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (code, files) = import_json(
+        &state,
+        &[
+            &report("tls-rpt/cry-inc/microsoft.json"),
+            &report("tls-rpt/mail-auth/rpt01.eml"),
+            &report("parsedmarc/smtp_tls/google.com_smtp_tls_report.eml"),
+        ],
+    );
+    assert_eq!(code, 0, "{files:?}");
+    assert_eq!(outcome(&files, "microsoft.json")["records"], 2);
+    let policies = query(
+        &state,
+        "SELECT t.org_name, policy_type, policy_domain, success, failure FROM tls_policies p
+         JOIN tls_reports t ON t.id = p.report ORDER BY t.org_name, policy_type",
+    );
+    assert!(policies.len() >= 4, "{policies:?}");
+    assert!(
+        policies.iter().any(|p| p.contains(" sts "))
+            && policies.iter().any(|p| p.contains(" tlsa ")),
+        "{policies:?}"
+    );
+    assert_eq!(
+        query(&state, "SELECT DISTINCT kind FROM imports ORDER BY kind"),
+        ["tls-rpt"]
+    );
+}
+
+#[test]
+fn a_report_that_breaks_half_way_leaves_none_of_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let good = std::fs::read_to_string(report("tierpod/test.xml")).unwrap();
+    // The second report: a good record, then the file is cut short inside the next.
+    let cut = std::fs::read_to_string(report("cry-inc/outlook.xml")).unwrap();
+    let cut = &cut[..cut.rfind("</record>").unwrap()];
+    let path = dir.path().join("two.mbox");
+    let email = |xml: &str| {
+        format!("From: a@b\nContent-Type: application/xml\nSubject: r\n\n{xml}\n").into_bytes()
+    };
+    let mut mbox = mbox_entry(&email(&good));
+    mbox.extend(mbox_entry(&email(cut)));
+    std::fs::write(&path, mbox).unwrap();
+    let (code, files) = import_json(&state, &[&path]);
+    assert_eq!(code, 2);
+    let o = outcome(&files, "two.mbox");
+    assert_eq!(
+        (o["dmarc_reports"].as_u64(), o["rejected"].as_u64()),
+        (Some(1), Some(1)),
+        "{o}"
+    );
+    assert!(
+        o["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cut short"),
+        "{o}"
+    );
+    assert_eq!(count(&state, "SELECT count(*) FROM dmarc_reports"), 1);
+    assert_eq!(count(&state, "SELECT count(*) FROM dmarc_rows"), 2);
+}
+
+#[test]
+fn decompression_is_capped_per_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut history = History::open_dir(&dir.path().join("state")).unwrap();
+    let opts = ImportOptions {
+        max_report_bytes: 1000,
+    };
+    for file in ["tierpod/test.xml.gz", "tierpod/test.xml.zip"] {
+        let o = import_file(&mut history, &report(file), &opts).unwrap();
+        assert_eq!(o.rejected, 1, "{file}: {o:?}");
+        assert!(
+            o.problems[0].message.contains("more than 1000 bytes"),
+            "{file}: {:?}",
+            o.problems
+        );
+    }
+    assert_eq!(history.imports().unwrap().len(), 0);
+}
+
+#[test]
+fn a_fifo_or_a_device_is_refused_by_name_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let fifo = dir.path().join("reports.xml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo does not keep the pointer.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let good = report("cry-inc/yahoo.xml");
+    let (code, stdout, _) = import(&state, &[&fifo, Path::new("/dev/zero"), &good], &[]);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(
+        stdout.contains("reports.xml: the DMARC or TLS report is a FIFO"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("/dev/zero: the DMARC or TLS report is a character device"),
+        "{stdout}"
+    );
+    assert_eq!(count(&state, "SELECT count(*) FROM dmarc_reports"), 1);
+}
+
+/// A Google-style report of `n` records.
+fn generated_report(n: usize) -> String {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<feedback>\n<report_metadata><org_name>google.com</org_name><email>noreply-dmarc-support@google.com</email><report_id>big</report_id><date_range><begin>1700000000</begin><end>1700086399</end></date_range></report_metadata>\n<policy_published><domain>example.com</domain><adkim>r</adkim><aspf>r</aspf><p>none</p><sp>none</sp><pct>100</pct></policy_published>\n",
+    );
+    for i in 0..n {
+        xml.push_str(&format!(
+            "<record><row><source_ip>10.{}.{}.{}</source_ip><count>1</count><policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row><identifiers><header_from>example.com</header_from></identifiers><auth_results><dkim><domain>example.com</domain><result>pass</result><selector>s</selector></dkim><spf><domain>example.com</domain><result>pass</result></spf></auth_results></record>\n",
+            i >> 16 & 255,
+            i >> 8 & 255,
+            i & 255
+        ));
+    }
+    xml.push_str("</feedback>\n");
+    xml
+}
+
+#[test]
+fn a_killed_import_leaves_all_of_its_file_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let file = dir.path().join("big.xml");
+    let n = 60_000;
+    std::fs::write(&file, generated_report(n)).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mailshift"))
+        .args(["reports", "import"])
+        .arg(plan())
+        .arg(&file)
+        .arg("--state")
+        .arg(&state)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed while it reads (or, on a fast machine, after it finished): never part of it.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if state.join("history.db").exists() {
+        let reports = count(&state, "SELECT count(*) FROM dmarc_reports");
+        let rows = count(&state, "SELECT count(*) FROM dmarc_rows");
+        let imports = count(&state, "SELECT count(*) FROM imports");
+        assert!(
+            (reports, rows, imports) == (0, 0, 0) || (reports, rows, imports) == (1, n as i64, 1),
+            "a killed import left part of its file: {reports} reports, {rows} rows, {imports} imports"
+        );
+    }
+    assert_eq!(import(&state, &[&file], &[]).0, 0);
+    assert_eq!(count(&state, "SELECT count(*) FROM dmarc_rows"), n as i64);
+}
