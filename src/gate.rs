@@ -1313,7 +1313,18 @@ fn dmarc_enforced_result(
                         let next = if own {
                             crate::reports::summary::enforcing_record(&text)
                         } else {
-                            None
+                            // Inherited: the parent's record, enforcing for its subdomains (its
+                            // p, which an absent sp follows, and an sp that weakens it).
+                            let mut value = match record.p {
+                                Some(Policy::Quarantine | Policy::Reject) => text.clone(),
+                                _ => crate::reports::summary::enforcing_record(&text)
+                                    .unwrap_or_else(|| text.clone()),
+                            };
+                            if matches!(record.sp, Some(Policy::None)) {
+                                value =
+                                    crate::fixes::tag_list_with(&value, "sp", Some("quarantine"));
+                            }
+                            (value != text).then_some(value)
                         };
                         let mut f = Finding::new(
                             "dmarc-enforced.safe-to-enforce",

@@ -112,7 +112,7 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
         }
         None => None,
     };
-    let ledger = crate::gate::Ledger {
+    let mut ledger = crate::gate::Ledger {
         attestations: match &history {
             Some(h) => h.attestations()?,
             None => Vec::new(),
@@ -124,9 +124,37 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
         },
         reports: None,
     };
+    // `dmarc-enforced` reads the imported aggregate reports.
+    let wants_reports = plan.stages.get(stage).is_some_and(|s| {
+        s.requires
+            .contains(&crate::plan::Requirement::DmarcEnforced)
+    });
+    let report_rows = match (&history, wants_reports) {
+        (Some(h), true) => {
+            let rows = crate::reports::summary::load_rows(h)?;
+            (!rows.is_empty()).then_some(rows)
+        }
+        _ => None,
+    };
     drop(history);
     let mut report = runtime()?.block_on(async {
         let resolver = Resolver::new(&dns)?;
+        if let Some(rows) = &report_rows {
+            let sources =
+                crate::reports::sources::resolve(&resolver, &plan, &catalog, rows, 1000).await;
+            let view = crate::reports::summary::view(
+                &plan.name,
+                0,
+                rows,
+                |ip| {
+                    sources
+                        .attributor
+                        .attribute(ip, sources.ptr.get(&ip).map(String::as_str))
+                },
+                crate::reports::summary::EnforcementRule::default(),
+            );
+            ledger.reports = Some(view.enforcement);
+        }
         evaluate(&resolver, &plan, &catalog, stage, &ledger)
             .await
             .map_err(anyhow::Error::msg)

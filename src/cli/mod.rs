@@ -61,9 +61,9 @@ pub enum Command {
     /// Warmup cohorts: the daily decision, today's volumes, and importing each day's evidence.
     #[command(subcommand)]
     Warmup(warmup::WarmupCommand),
-    /// DMARC aggregate and SMTP TLS reports: import them into the plan's history.
-    #[command(subcommand)]
-    Reports(reports::ReportsCommand),
+    /// DMARC aggregate and SMTP TLS reports: what they say of the plan's platforms
+    /// (`reports PLAN`), and importing them (`reports import PLAN FILES`).
+    Reports(reports::ReportsArgs),
     /// Validate a migration plan, or show its stages.
     #[command(subcommand)]
     Plan(plan::PlanCommand),

@@ -1,9 +1,12 @@
 //! `mailshift reports import PLAN FILE_OR_DIR...`: bring DMARC aggregate reports and SMTP TLS
 //! reports — as XML, JSON, gzip, zip, report emails, mboxes or Maildirs — into the plan's
 //! history, each file and each report once, and say per file what was stored, what was there
-//! before and what was refused, where.
+//! before and what was refused, where. `mailshift reports PLAN`: what they say, each source
+//! attributed to a platform of the plan.
 
-use super::common::{write_human, write_report, CatalogArgs, StateArgs};
+use super::common::{
+    plain_style, runtime, write_human, write_report, CatalogArgs, DnsArgs, StateArgs,
+};
 use super::plan::load_plan;
 use super::providers::ListFormat;
 use crate::exit::ExitStatus;
@@ -13,6 +16,52 @@ use std::path::PathBuf;
 
 /// Problems shown per file in a table (JSON has them all, up to the cap).
 const SHOWN_PROBLEMS: usize = 20;
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ReportsArgs {
+    #[command(subcommand)]
+    pub command: Option<ReportsCommand>,
+    #[command(flatten)]
+    pub summary: SummaryArgs,
+}
+
+/// How `reports PLAN` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SummaryFormat {
+    Table,
+    Json,
+    /// One line per day and source.
+    Csv,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 summarised, 2 bad plan or invocation, 3 a DNS lookup \
+the attribution needed failed (sources may show as unknown)."
+)]
+pub struct SummaryArgs {
+    /// The migration plan (TOML): its platforms, kept senders and pools attribute the sources.
+    #[arg(required = true)]
+    pub plan: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: SummaryFormat,
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Reverse DNS lookups for sources no pool or SPF network places, the biggest first
+    /// (0: none).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_ptr: usize,
+    /// Consecutive clean days of the new platform that make enforcing DMARC safe.
+    #[arg(long, default_value_t = 14, value_name = "DAYS")]
+    pub enforce_after: usize,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ReportsCommand {
@@ -41,10 +90,96 @@ pub struct ImportArgs {
     pub catalog: CatalogArgs,
 }
 
-pub fn run(command: ReportsCommand) -> anyhow::Result<ExitStatus> {
-    match command {
-        ReportsCommand::Import(args) => import(args),
+pub fn run(args: ReportsArgs) -> anyhow::Result<ExitStatus> {
+    match args.command {
+        Some(ReportsCommand::Import(args)) => import(args),
+        None => summary(args.summary),
     }
+}
+
+fn summary(args: SummaryArgs) -> anyhow::Result<ExitStatus> {
+    let Some(plan_path) = args.plan.as_deref() else {
+        eprintln!("error: name the plan: mailshift reports PLAN");
+        return Ok(ExitStatus::BadInput);
+    };
+    let Some((plan, catalog)) = load_plan(plan_path, &args.catalog)? else {
+        return Ok(ExitStatus::BadInput);
+    };
+    let history = crate::history::History::open_existing(&args.state.dir(plan_path))?;
+    let (rows, reports) = match &history {
+        Some(h) => (
+            reports::summary::load_rows(h)?,
+            h.conn()
+                .query_row("SELECT count(*) FROM dmarc_reports", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .unwrap_or(0),
+        ),
+        None => (Vec::new(), 0),
+    };
+    drop(history);
+    let dns = args.dns.config()?;
+    let sources = runtime()?.block_on(async {
+        let resolver = crate::dns::Resolver::new(&dns)?;
+        anyhow::Ok(reports::sources::resolve(&resolver, &plan, &catalog, &rows, args.max_ptr).await)
+    })?;
+    let rule = reports::summary::EnforcementRule {
+        days: args.enforce_after.max(1),
+        ..Default::default()
+    };
+    let mut view = reports::summary::view(
+        &plan.name,
+        reports,
+        &rows,
+        |ip| {
+            sources
+                .attributor
+                .attribute(ip, sources.ptr.get(&ip).map(String::as_str))
+        },
+        rule,
+    );
+    view.reverse_dns = sources.ptr.iter().map(|(ip, n)| (*ip, n.clone())).collect();
+    view.notes.extend(sources.unresolved.iter().cloned());
+    if sources.ptr_failed > 0 {
+        view.notes.push(format!(
+            "{} failed: those sources stay unknown",
+            crate::words::count(
+                sources.ptr_failed,
+                "reverse DNS lookup",
+                "reverse DNS lookups"
+            )
+        ));
+    }
+    if sources.ptr_skipped > 0 {
+        view.notes.push(format!(
+            "{} not looked up in reverse DNS (over --max-ptr {})",
+            crate::words::count(
+                sources.ptr_skipped,
+                "unplaced source was",
+                "unplaced sources were"
+            ),
+            args.max_ptr
+        ));
+    }
+    let out = args.output.as_deref();
+    match args.format {
+        SummaryFormat::Json => write_report(
+            out,
+            &crate::output::pretty_json(&serde_json::json!({ "reports": view })),
+        )?,
+        SummaryFormat::Csv => write_report(out, &crate::output::reports::csv(&view))?,
+        SummaryFormat::Table => write_human(
+            out,
+            &crate::output::reports::table(&view, plain_style(out).width),
+            false,
+        )?,
+    }
+    Ok(if sources.lookup_failed {
+        ExitStatus::Inconclusive
+    } else {
+        ExitStatus::Passed
+    })
 }
 
 fn import(args: ImportArgs) -> anyhow::Result<ExitStatus> {

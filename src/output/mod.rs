@@ -8,6 +8,7 @@ pub mod escape;
 pub mod gate;
 pub mod json;
 pub mod ndjson;
+pub mod reports;
 pub mod table;
 
 use crate::engine::CheckRun;

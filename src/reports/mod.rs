@@ -17,6 +17,7 @@
 
 pub mod container;
 pub mod dmarc;
+pub mod sources;
 pub mod summary;
 pub mod tls;
 

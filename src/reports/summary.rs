@@ -42,6 +42,71 @@ impl Row {
     }
 }
 
+/// The rows of every imported aggregate report, grouped by what the summary tells apart (day,
+/// reporter, policy domain, From domain, source, results): a report of 100,000 rows from a few
+/// hundred sources comes back as a few hundred rows.
+pub fn load_rows(
+    history: &crate::history::History,
+) -> Result<Vec<Row>, crate::history::HistoryError> {
+    let conn = history.conn();
+    let sql = |e: rusqlite::Error| history.sql_error(e);
+    let mut stmt = conn
+        .prepare(
+            "SELECT date(COALESCE(r.begin, r.end), 'unixepoch'), r.org_name, r.domain,
+                    w.header_from, w.source_ip, SUM(w.count),
+                    w.dkim = 'pass', w.spf = 'pass',
+                    (w.dkim_results LIKE '%\"result\":\"pass\"%'
+                     OR w.spf_results LIKE '%\"result\":\"pass\"%'),
+                    w.disposition
+             FROM dmarc_rows w JOIN dmarc_reports r ON w.report = r.id
+             WHERE COALESCE(r.begin, r.end) IS NOT NULL
+             GROUP BY 1, 2, 3, 4, 5, 7, 8, 9, 10
+             ORDER BY 1",
+        )
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, bool>(6)?,
+                r.get::<_, bool>(7)?,
+                r.get::<_, bool>(8)?,
+                r.get::<_, Option<String>>(9)?,
+            ))
+        })
+        .map_err(sql)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (day, reporter, domain, header_from, ip, count, dkim, spf, elsewhere, disposition) =
+            row.map_err(sql)?;
+        // Stored rows were checked on import; one that no longer parses is skipped.
+        let (Ok(day), Ok(source_ip)) = (
+            NaiveDate::parse_from_str(&day, "%Y-%m-%d"),
+            ip.parse::<IpAddr>(),
+        ) else {
+            continue;
+        };
+        out.push(Row {
+            day,
+            reporter,
+            domain: domain.to_ascii_lowercase(),
+            header_from: header_from.map(|h| h.to_ascii_lowercase()),
+            source_ip,
+            count: u64::try_from(count).unwrap_or(0),
+            dkim_aligned: dkim,
+            spf_aligned: spf,
+            authenticated_elsewhere: elsewhere,
+            disposition,
+        });
+    }
+    Ok(out)
+}
+
 /// Totals of one platform on one day.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Totals {
@@ -116,7 +181,7 @@ fn key(a: &Attribution) -> String {
 }
 
 /// Sums `rows`, attributing each source IP with `attribute`.
-pub fn summarise(rows: &[Row], attribute: impl Fn(IpAddr) -> Attribution) -> Summary {
+pub fn summarise(rows: &[Row], attribute: &impl Fn(IpAddr) -> Attribution) -> Summary {
     let mut s = Summary::default();
     let mut unknown: BTreeMap<IpAddr, UnknownSource> = BTreeMap::new();
     let mut cache: BTreeMap<IpAddr, Attribution> = BTreeMap::new();
@@ -321,6 +386,64 @@ pub fn enforcing_record(current: &str) -> Option<String> {
     Some(crate::fixes::tag_list_with(&text, "pct", None))
 }
 
+/// Everything `mailshift reports PLAN` shows: the summary, the enforcement judgement per policy
+/// domain, and what the attribution could not know.
+#[derive(Debug, Clone, Serialize)]
+pub struct View {
+    pub plan: String,
+    pub reports: u64,
+    pub reporters: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_day: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_day: Option<NaiveDate>,
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// Per policy domain of the reports.
+    pub enforcement: BTreeMap<String, Enforcement>,
+    /// Reverse DNS names that placed unknown-looking sources, per IP.
+    pub reverse_dns: BTreeMap<IpAddr, String>,
+    pub notes: Vec<String>,
+}
+
+/// Builds the view from the rows and an attribution.
+pub fn view(
+    plan: &str,
+    reports: u64,
+    rows: &[Row],
+    attribute: impl Fn(IpAddr) -> Attribution,
+    rule: EnforcementRule,
+) -> View {
+    let summary = summarise(rows, &attribute);
+    let mut domains: Vec<&str> = rows.iter().map(|r| r.domain.as_str()).collect();
+    domains.sort();
+    domains.dedup();
+    let enforcement = domains
+        .iter()
+        .map(|d| {
+            let own: Vec<Row> = rows.iter().filter(|r| r.domain == *d).cloned().collect();
+            (
+                d.to_string(),
+                enforcement(&summarise(&own, &attribute), rule),
+            )
+        })
+        .collect();
+    let mut reporters: Vec<String> = rows.iter().map(|r| r.reporter.clone()).collect();
+    reporters.sort();
+    reporters.dedup();
+    View {
+        plan: plan.to_string(),
+        reports,
+        reporters,
+        first_day: rows.iter().map(|r| r.day).min(),
+        last_day: rows.iter().map(|r| r.day).max(),
+        summary,
+        enforcement,
+        reverse_dns: BTreeMap::new(),
+        notes: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,7 +514,7 @@ mod tests {
 
     #[test]
     fn rows_are_summed_per_platform_and_day() {
-        let s = summarise(&shift(3), attribute);
+        let s = summarise(&shift(3), &attribute);
         let d1 = &s.by_day[&day(1)];
         assert_eq!(d1["new:sendgrid"].messages, 1005);
         assert_eq!(d1["new:sendgrid"].dmarc_pass, 1000);
@@ -406,7 +529,7 @@ mod tests {
         let mut rows = shift(14);
         // A spoofer: fails everything.
         rows.push(row(9, "203.0.113.66", 40, false, false, false));
-        let s = summarise(&rows, attribute);
+        let s = summarise(&rows, &attribute);
         let e = enforcement(&s, EnforcementRule::default());
         assert!(e.safe, "{:?}", e.reasons);
         assert_eq!(e.new_platform_days.len(), 14);
@@ -420,7 +543,7 @@ mod tests {
         // A help desk that signs as itself (DKIM passes for its own domain, not aligned).
         let mut rows = shift(14);
         rows.push(row(5, "192.0.2.44", 300, false, false, true));
-        let e = enforcement(&summarise(&rows, attribute), EnforcementRule::default());
+        let e = enforcement(&summarise(&rows, &attribute), EnforcementRule::default());
         assert!(!e.safe);
         assert!(
             e.reasons[0].starts_with("192.0.2.44 sent 300 message(s) as northwind.example"),
@@ -429,7 +552,7 @@ mod tests {
         );
 
         let e = enforcement(
-            &summarise(&shift(10), attribute),
+            &summarise(&shift(10), &attribute),
             EnforcementRule::default(),
         );
         assert!(!e.safe);
@@ -440,7 +563,7 @@ mod tests {
 
         let mut rows = shift(14);
         rows.push(row(12, "198.51.100.25", 2000, false, false, false));
-        let e = enforcement(&summarise(&rows, attribute), EnforcementRule::default());
+        let e = enforcement(&summarise(&rows, &attribute), EnforcementRule::default());
         assert!(!e.safe);
         assert_eq!(
             e.reasons,
@@ -449,7 +572,7 @@ mod tests {
 
         // A missing day breaks the run of days.
         let rows: Vec<Row> = shift(15).into_iter().filter(|r| r.day != day(8)).collect();
-        let e = enforcement(&summarise(&rows, attribute), EnforcementRule::default());
+        let e = enforcement(&summarise(&rows, &attribute), EnforcementRule::default());
         assert!(!e.safe);
         assert!(e.reasons[0].contains("not consecutive"), "{:?}", e.reasons);
     }

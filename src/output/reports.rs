@@ -1,0 +1,209 @@
+//! `mailshift reports PLAN` as a table and as CSV (JSON is the [`View`] serialised): the
+//! platforms side by side over the days of the reports, the unknown sources, and whether
+//! enforcing DMARC is safe.
+
+use crate::attribution::Side;
+use crate::output::csv::neutralise;
+use crate::output::escape::text;
+use crate::reports::summary::{Totals, View};
+use std::fmt::Write;
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "—".into();
+    }
+    format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+}
+
+/// `new: sendgrid`, `old: mailchimp`, `kept: Help desk`, `unknown`.
+fn source_name(view: &View, key: &str) -> String {
+    match view.summary.sources.get(key) {
+        Some(s) => match &s.platform {
+            Some(p) => format!("{} ({})", text(p), s.side.word()),
+            None => "unknown".into(),
+        },
+        None => text(key).into_owned(),
+    }
+}
+
+/// Sources in the order a migration reads them: new, old, kept, unknown.
+fn ordered(view: &View) -> Vec<&String> {
+    let mut keys: Vec<&String> = view.summary.sources.keys().collect();
+    keys.sort_by_key(|k| {
+        (
+            view.summary
+                .sources
+                .get(*k)
+                .map_or(Side::Unknown, |s| s.side),
+            (*k).clone(),
+        )
+    });
+    keys
+}
+
+pub fn table(view: &View, width: Option<u16>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "DMARC aggregate reports for \"{}\": {} report(s) from {}{}",
+        text(&view.plan),
+        thousands(view.reports),
+        view.reporters
+            .iter()
+            .map(|r| text(r).into_owned())
+            .collect::<Vec<_>>()
+            .join(", "),
+        match (view.first_day, view.last_day) {
+            (Some(a), Some(b)) => format!(", {a} to {b}"),
+            _ => String::new(),
+        }
+    );
+    if view.summary.totals.is_empty() {
+        out.push_str("\nNo report rows yet: `mailshift reports import PLAN FILES`.\n");
+        return out;
+    }
+    let keys = ordered(view);
+    let mut t = crate::output::new_table(false, width);
+    t.set_header([
+        "source",
+        "messages",
+        "DMARC pass",
+        "DKIM aligned",
+        "SPF aligned",
+    ]);
+    for k in &keys {
+        let x: &Totals = &view.summary.totals[*k];
+        t.add_row([
+            source_name(view, k),
+            thousands(x.messages),
+            share(x.dmarc_pass, x.messages),
+            share(x.dkim_aligned, x.messages),
+            share(x.spf_aligned, x.messages),
+        ]);
+    }
+    let _ = writeln!(out, "\nAll days:\n{t}");
+
+    // Per day: each source's messages and pass rate, the shift visible row by row.
+    let mut t = crate::output::new_table(false, width);
+    let mut header = vec!["day".to_string()];
+    header.extend(keys.iter().map(|k| source_name(view, k)));
+    t.set_header(header);
+    for (day, per) in &view.summary.by_day {
+        let mut row = vec![day.to_string()];
+        for k in &keys {
+            row.push(match per.get(*k) {
+                Some(x) => format!(
+                    "{} ({})",
+                    thousands(x.messages),
+                    share(x.dmarc_pass, x.messages)
+                ),
+                None => "—".into(),
+            });
+        }
+        t.add_row(row);
+    }
+    let _ = writeln!(out, "\nPer day (messages, DMARC pass):\n{t}");
+
+    let failing: Vec<_> = view
+        .summary
+        .unknown
+        .iter()
+        .filter(|u| u.failing > 0)
+        .collect();
+    if !failing.is_empty() {
+        let mut t = crate::output::new_table(false, width);
+        t.set_header([
+            "source IP",
+            "failing / messages",
+            "first seen",
+            "last seen",
+            "as",
+            "what it looks like",
+        ]);
+        for u in failing.iter().take(50) {
+            t.add_row([
+                match view.reverse_dns.get(&u.ip) {
+                    Some(name) => format!("{} ({})", u.ip, text(name)),
+                    None => u.ip.to_string(),
+                },
+                format!("{} / {}", thousands(u.failing), thousands(u.messages)),
+                u.first_seen.to_string(),
+                u.last_seen.to_string(),
+                u.header_from
+                    .iter()
+                    .map(|h| text(h).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if u.looks_legitimate {
+                    "a sender the plan does not list (authenticates as another domain)".into()
+                } else {
+                    "spoofing or unauthenticated".to_string()
+                },
+            ]);
+        }
+        let _ = writeln!(
+            out,
+            "\nUnknown sources failing DMARC ({}):\n{t}",
+            failing.len()
+        );
+        if failing.len() > 50 {
+            let _ = writeln!(
+                out,
+                "… and {} more (--format json lists all)",
+                failing.len() - 50
+            );
+        }
+    }
+    out.push_str("\nEnforcing DMARC (dmarc-enforced):\n");
+    for (domain, e) in &view.enforcement {
+        let _ = writeln!(
+            out,
+            "  {}: {} — {}",
+            text(domain),
+            if e.safe { "safe" } else { "not yet" },
+            text(&e.reasons.join("; "))
+        );
+    }
+    for note in &view.notes {
+        let _ = writeln!(out, "note: {}", text(note));
+    }
+    out
+}
+
+/// One line per day and source.
+pub fn csv(view: &View) -> String {
+    let mut out = String::from(
+        "day,side,platform,messages,dmarc_pass,dkim_aligned,spf_aligned,dmarc_pass_rate\n",
+    );
+    for (day, per) in &view.summary.by_day {
+        for (key, x) in per {
+            let (side, platform) = match view.summary.sources.get(key) {
+                Some(s) => (s.side.word(), s.platform.clone().unwrap_or_default()),
+                None => ("unknown", String::new()),
+            };
+            let platform = neutralise(&platform).replace('"', "\"\"");
+            let _ = writeln!(
+                out,
+                "{day},{side},\"{platform}\",{},{},{},{},{}",
+                x.messages,
+                x.dmarc_pass,
+                x.dkim_aligned,
+                x.spf_aligned,
+                x.pass_rate().map_or(String::new(), |r| format!("{r:.4}"))
+            );
+        }
+    }
+    out
+}

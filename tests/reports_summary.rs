@@ -1,0 +1,285 @@
+//! `mailshift reports PLAN` and the `dmarc-enforced` requirement on the demo's reports
+//! (`fixtures/demo/reports/`: 18 days from Google, Yahoo and Outlook.com while Northwind's mail
+//! moved from Mailchimp to SendGrid): every source attributed without a manual mapping, the
+//! spoofer and a forgotten sender told apart, and enforcement judged from the reports.
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use support::{fixtures, json, mailshift};
+
+fn plan() -> PathBuf {
+    fixtures().join("plans/northwind.toml")
+}
+
+/// The demo's fixed zones, plus reverse DNS for a Mailchimp address outside servers.mcsv.net's
+/// networks (forward-confirmed) and for a spoofer claiming Mailchimp (not confirmed).
+fn zones(dir: &Path, dmarc: &str) -> PathBuf {
+    let zones = dir.join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    for entry in std::fs::read_dir(fixtures().join("demo/after")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            "_dmarc  IN TXT  \"v=DMARC1; p=none;",
+            &format!("_dmarc  IN TXT  \"v=DMARC1; p={dmarc};"),
+        );
+        std::fs::write(zones.join(path.file_name().unwrap()), text).unwrap();
+    }
+    std::fs::write(
+        zones.join("113.0.203.in-addr.arpa.zone"),
+        "$ORIGIN 113.0.203.in-addr.arpa.\n$TTL 3600\n\
+         @ IN SOA ns1 hostmaster ( 1 3600 600 86400 300 )\n@ IN NS ns1\n\
+         7 IN PTR mail7.suw21.mcdlv.net.\n\
+         66 IN PTR mail66.suw21.mcdlv.net.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        zones.join("mcdlv.net.zone"),
+        "$ORIGIN mcdlv.net.\n$TTL 3600\n@ IN SOA ns1 hostmaster ( 1 3600 600 86400 300 )\n\
+         @ IN NS ns1\nmail7.suw21 IN A 203.0.113.7\nmail66.suw21 IN A 205.201.131.66\n",
+    )
+    .unwrap();
+    zones
+}
+
+/// One Outlook.com-style report for `day` (2026-11-DD) with the given records.
+fn extra_report(dir: &Path, id: &str, day: u32, records: &str) -> PathBuf {
+    let begin = 1_793_577_600 + (u64::from(day) - 2) * 86_400; // 2026-11-02T00:00:00Z
+    let path = dir.join(format!("{id}.xml"));
+    std::fs::write(
+        &path,
+        format!(
+            "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>Outlook.com</org_name>\
+             <email>dmarcreport@microsoft.com</email><report_id>{id}</report_id><date_range>\
+             <begin>{begin}</begin><end>{}</end></date_range></report_metadata>\
+             <policy_published><domain>northwind.example</domain><p>none</p></policy_published>\
+             {records}</feedback>",
+            begin + 86_399
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn record(ip: &str, count: u32, dkim_domain: &str, dkim: &str, policy_dkim: &str) -> String {
+    format!(
+        "<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated>\
+         <disposition>none</disposition><dkim>{policy_dkim}</dkim><spf>fail</spf>\
+         </policy_evaluated></row><identifiers><header_from>northwind.example</header_from>\
+         </identifiers><auth_results><dkim><domain>{dkim_domain}</domain><result>{dkim}</result>\
+         </dkim><spf><domain>{dkim_domain}</domain><result>softfail</result></spf></auth_results>\
+         </record>"
+    )
+}
+
+fn import(state: &Path, files: &[PathBuf]) {
+    let out = mailshift()
+        .args(["reports", "import"])
+        .arg(plan())
+        .args(files)
+        .arg("--state")
+        .arg(state)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn demo_reports() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures().join("demo/reports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e != "py"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn summary(state: &Path, zones: &Path) -> Value {
+    let out = mailshift()
+        .arg("reports")
+        .arg(plan())
+        .args(["--format", "json", "--offline", "--state"])
+        .arg(state)
+        .arg("--zone")
+        .arg(zones)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(&out.stdout)["reports"].clone()
+}
+
+fn gate(state: &Path, zones: &Path) -> (i32, Value) {
+    let out = mailshift()
+        .arg("gate")
+        .arg(plan())
+        .args(["--stage", "enforce-dmarc", "--offline", "--no-record"])
+        .args(["--format", "json", "--force", "reports test", "--state"])
+        .arg(state)
+        .arg("--zone")
+        .arg(zones)
+        .output()
+        .unwrap();
+    let report = json(&out.stdout);
+    let requirement = report["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["requirement"] == "dmarc-enforced")
+        .cloned()
+        .unwrap_or_else(|| panic!("{report:#}"));
+    (out.status.code().unwrap(), requirement)
+}
+
+#[test]
+fn every_source_is_attributed_and_the_shift_shows_day_by_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let zones = zones(dir.path(), "none");
+    import(&state, &demo_reports());
+    let r = summary(&state, &zones);
+    assert_eq!(r["reports"], 54);
+    let totals = &r["totals"];
+    assert_eq!(totals["new:sendgrid"]["messages"], 2_084_400);
+    assert_eq!(totals["old:mailchimp"]["messages"], 1_428_000);
+    assert_eq!(totals["kept:google-workspace"]["messages"], 5_400);
+    assert_eq!(totals["unknown"]["messages"], 120);
+    // The old platform's share falls and the new one's rises.
+    let first = &r["by_day"]["2026-10-20"];
+    let last = &r["by_day"]["2026-11-05"];
+    assert!(
+        first["old:mailchimp"]["messages"].as_u64() > first["new:sendgrid"]["messages"].as_u64()
+    );
+    assert!(last["new:sendgrid"]["messages"].as_u64() > last["old:mailchimp"]["messages"].as_u64());
+    assert!(r["by_day"]["2026-11-06"].get("old:mailchimp").is_none());
+    // The spoofer: listed with its volume and when it was seen; it does not block enforcement.
+    let unknown = r["unknown"].as_array().unwrap();
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0]["ip"], "203.0.113.66");
+    assert_eq!(
+        (
+            &unknown[0]["failing"],
+            &unknown[0]["first_seen"],
+            &unknown[0]["last_seen"]
+        ),
+        (
+            &Value::from(120),
+            &Value::from("2026-10-24"),
+            &Value::from("2026-10-26")
+        )
+    );
+    assert_eq!(unknown[0]["looks_legitimate"], false);
+    assert_eq!(r["enforcement"]["northwind.example"]["safe"], true);
+
+    // CSV: a line per day and source.
+    let out = mailshift()
+        .arg("reports")
+        .arg(plan())
+        .args(["--format", "csv", "--offline", "--state"])
+        .arg(&state)
+        .arg("--zone")
+        .arg(&zones)
+        .output()
+        .unwrap();
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(csv.starts_with(
+        "day,side,platform,messages,dmarc_pass,dkim_aligned,spf_aligned,dmarc_pass_rate\n"
+    ));
+    assert!(
+        csv.contains("\n2026-10-20,new,\"sendgrid\",24000,23940,23940,23940,0.9975\n"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn reverse_dns_places_a_source_only_when_it_is_forward_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let zones = zones(dir.path(), "none");
+    let extra = extra_report(
+        dir.path(),
+        "ptr-1",
+        3,
+        &(record("203.0.113.7", 500, "northwind.example", "pass", "pass")
+            + &record("203.0.113.66", 9, "", "none", "fail")),
+    );
+    import(&state, &[extra]);
+    let r = summary(&state, &zones);
+    // 203.0.113.7 is mail7.suw21.mcdlv.net, which resolves back to it: Mailchimp.
+    assert_eq!(r["totals"]["old:mailchimp"]["messages"], 500);
+    assert_eq!(r["reverse_dns"]["203.0.113.7"], "mail7.suw21.mcdlv.net");
+    // 203.0.113.66 claims mail66.suw21.mcdlv.net, which is another address: unknown.
+    assert_eq!(r["unknown"][0]["ip"], "203.0.113.66");
+    assert!(r["reverse_dns"].get("203.0.113.66").is_none());
+}
+
+#[test]
+fn dmarc_enforced_proposes_the_record_when_safe_and_holds_for_a_forgotten_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let monitoring = zones(&dir.path().join("none"), "none");
+
+    // No reports yet.
+    let (code, req) = gate(&state, &monitoring);
+    assert_eq!(code, 1);
+    assert!(req["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("no DMARC aggregate reports imported"));
+
+    import(&state, &demo_reports());
+    let (code, req) = gate(&state, &monitoring);
+    assert_eq!(code, 1, "{req:#}");
+    let apex = &req["findings"][0];
+    assert_eq!(apex["id"], "dmarc-enforced.safe-to-enforce");
+    assert_eq!(
+        apex["fix"]["records"][0]["value"],
+        "v=DMARC1; p=quarantine; rua=mailto:dmarc@northwind.example,mailto:agg@reports.reportly.example"
+    );
+    // news.northwind.example inherits the apex policy: the same record enforces it.
+    assert_eq!(req["findings"][1]["domain"], "news.northwind.example");
+    assert_eq!(
+        req["findings"][1]["fix"]["records"][0]["value"],
+        apex["fix"]["records"][0]["value"]
+    );
+
+    // Published: the gate opens.
+    let enforcing = zones(&dir.path().join("quarantine"), "quarantine");
+    let (code, req) = gate(&state, &enforcing);
+    assert_eq!(code, 0, "{req:#}");
+    assert_eq!(req["findings"][0]["id"], "dmarc-enforced.enforced");
+
+    // A help desk nobody listed starts sending as northwind.example, signing as itself: its
+    // mail fails DMARC but authenticates — enforcing would junk it, so the gate closes.
+    let forgotten = extra_report(
+        dir.path(),
+        "helpdesk-1",
+        5,
+        &record(
+            "192.0.2.44",
+            310,
+            "northwindoutfitters.helpdesk-cloud.example",
+            "pass",
+            "fail",
+        ),
+    );
+    import(&state, &[forgotten]);
+    let (code, req) = gate(&state, &enforcing);
+    assert_eq!(code, 1);
+    assert_eq!(req["findings"][0]["id"], "dmarc-enforced.not-yet");
+    let message = req["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("192.0.2.44 sent 310 message(s) as northwind.example"),
+        "{message}"
+    );
+}
