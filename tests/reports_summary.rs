@@ -283,3 +283,43 @@ fn dmarc_enforced_proposes_the_record_when_safe_and_holds_for_a_forgotten_sender
         "{message}"
     );
 }
+
+#[test]
+fn tls_reports_show_failed_sessions_per_mx_and_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let zones = zones(dir.path(), "none");
+    import(
+        &state,
+        &[fixtures().join("reports/tls-rpt/cry-inc/rfc-example.json")],
+    );
+    let r = summary(&state, &zones);
+    let day = &r["tls"][0];
+    assert_eq!(day["day"], "2016-04-01");
+    assert_eq!(day["policy_domain"], "company-y.example");
+    assert_eq!(
+        (&day["successful_sessions"], &day["failed_sessions"]),
+        (&Value::from(5326), &Value::from(303))
+    );
+    let failures: Vec<String> = day["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {}",
+                f["mx"].as_str().unwrap(),
+                f["result_type"].as_str().unwrap(),
+                f["sessions"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            "mx-backup.mail.company-y.example validation-failure 3",
+            "mx1.mail.company-y.example certificate-expired 100",
+            "mx2.mail.company-y.example starttls-not-supported 200"
+        ]
+    );
+}

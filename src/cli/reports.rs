@@ -106,6 +106,10 @@ fn summary(args: SummaryArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::BadInput);
     };
     let history = crate::history::History::open_existing(&args.state.dir(plan_path))?;
+    let tls = match &history {
+        Some(h) => reports::summary::load_tls(h)?,
+        None => Vec::new(),
+    };
     let (rows, reports) = match &history {
         Some(h) => (
             reports::summary::load_rows(h)?,
@@ -140,6 +144,7 @@ fn summary(args: SummaryArgs) -> anyhow::Result<ExitStatus> {
         rule,
     );
     view.reverse_dns = sources.ptr.iter().map(|(ip, n)| (*ip, n.clone())).collect();
+    view.tls = tls;
     view.notes.extend(sources.unresolved.iter().cloned());
     if sources.ptr_failed > 0 {
         view.notes.push(format!(

@@ -57,21 +57,36 @@ pub fn table(view: &View, width: Option<u16>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "DMARC aggregate reports for \"{}\": {} report(s) from {}{}",
+        "Reports for \"{}\": {}{}{}",
         text(&view.plan),
-        thousands(view.reports),
-        view.reporters
-            .iter()
-            .map(|r| text(r).into_owned())
-            .collect::<Vec<_>>()
-            .join(", "),
+        crate::words::count(
+            view.reports as usize,
+            "DMARC aggregate report",
+            "DMARC aggregate reports"
+        ),
+        if view.reporters.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " from {}",
+                view.reporters
+                    .iter()
+                    .map(|r| text(r).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
         match (view.first_day, view.last_day) {
             (Some(a), Some(b)) => format!(", {a} to {b}"),
             _ => String::new(),
         }
     );
-    if view.summary.totals.is_empty() {
+    if view.summary.totals.is_empty() && view.tls.is_empty() {
         out.push_str("\nNo report rows yet: `mailshift reports import PLAN FILES`.\n");
+        return out;
+    }
+    tls_table(&mut out, view, width);
+    if view.summary.totals.is_empty() {
         return out;
     }
     let keys = ordered(view);
@@ -180,6 +195,44 @@ pub fn table(view: &View, width: Option<u16>) -> String {
         let _ = writeln!(out, "note: {}", text(note));
     }
     out
+}
+
+/// Sessions to the domain's MX per day, from SMTP TLS reports.
+fn tls_table(out: &mut String, view: &View, width: Option<u16>) {
+    if view.tls.is_empty() {
+        return;
+    }
+    let mut t = crate::output::new_table(false, width);
+    t.set_header([
+        "day",
+        "policy domain",
+        "policy",
+        "sessions ok",
+        "failed",
+        "failures per MX",
+    ]);
+    for d in &view.tls {
+        t.add_row([
+            d.day.to_string(),
+            text(&d.policy_domain).into_owned(),
+            d.policy_types.join(", "),
+            thousands(d.successful_sessions),
+            thousands(d.failed_sessions),
+            d.failures
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} {} {}",
+                        text(&f.mx),
+                        text(&f.result_type),
+                        thousands(f.sessions)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ]);
+    }
+    let _ = writeln!(out, "\nSMTP TLS reports (sessions to your MX):\n{t}");
 }
 
 /// One line per day and source.

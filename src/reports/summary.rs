@@ -107,6 +107,107 @@ pub fn load_rows(
     Ok(out)
 }
 
+/// SMTP TLS reports of one day and policy domain: how sessions to the domain's MX went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TlsDay {
+    pub day: NaiveDate,
+    pub policy_domain: String,
+    /// `sts`, `tlsa`, `no-policy-found`.
+    pub policy_types: Vec<String>,
+    pub successful_sessions: u64,
+    pub failed_sessions: u64,
+    /// Failed sessions per receiving MX and result type (`certificate-expired`,
+    /// `starttls-not-supported`, …).
+    pub failures: Vec<TlsFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TlsFailure {
+    pub mx: String,
+    pub result_type: String,
+    pub sessions: u64,
+}
+
+/// The imported TLS reports per day and policy domain.
+pub fn load_tls(
+    history: &crate::history::History,
+) -> Result<Vec<TlsDay>, crate::history::HistoryError> {
+    let conn = history.conn();
+    let sql = |e: rusqlite::Error| history.sql_error(e);
+    let mut stmt = conn
+        .prepare(
+            "SELECT date(COALESCE(r.begin, r.end), 'unixepoch'), p.policy_domain, p.policy_type,
+                    p.success, p.failure, p.failure_details
+             FROM tls_policies p JOIN tls_reports r ON p.report = r.id
+             WHERE COALESCE(r.begin, r.end) IS NOT NULL
+             ORDER BY 1, 2",
+        )
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })
+        .map_err(sql)?;
+    let mut days: BTreeMap<(NaiveDate, String), (TlsDay, BTreeMap<(String, String), u64>)> =
+        BTreeMap::new();
+    for row in rows {
+        let (day, domain, policy_type, success, failure, details) = row.map_err(sql)?;
+        let Ok(day) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") else {
+            continue;
+        };
+        let domain = domain.to_ascii_lowercase();
+        let (entry, failures) = days.entry((day, domain.clone())).or_insert_with(|| {
+            (
+                TlsDay {
+                    day,
+                    policy_domain: domain,
+                    ..TlsDay::default()
+                },
+                BTreeMap::new(),
+            )
+        });
+        if !entry.policy_types.contains(&policy_type) {
+            entry.policy_types.push(policy_type);
+        }
+        entry.successful_sessions += u64::try_from(success).unwrap_or(0);
+        entry.failed_sessions += u64::try_from(failure).unwrap_or(0);
+        let details: Vec<serde_json::Value> = serde_json::from_str(&details).unwrap_or_default();
+        for d in details {
+            let text = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let mx = match text("receiving-mx-hostname") {
+                m if m.is_empty() => "(not given)".to_string(),
+                m => m.trim_end_matches('.').to_ascii_lowercase(),
+            };
+            let sessions = d
+                .get("failed-session-count")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
+            *failures.entry((mx, text("result-type"))).or_default() += sessions;
+        }
+    }
+    Ok(days
+        .into_values()
+        .map(|(mut day, failures)| {
+            day.failures = failures
+                .into_iter()
+                .map(|((mx, result_type), sessions)| TlsFailure {
+                    mx,
+                    result_type,
+                    sessions,
+                })
+                .collect();
+            day
+        })
+        .collect())
+}
+
 /// Totals of one platform on one day.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Totals {
@@ -403,6 +504,8 @@ pub struct View {
     pub enforcement: BTreeMap<String, Enforcement>,
     /// Reverse DNS names that placed unknown-looking sources, per IP.
     pub reverse_dns: BTreeMap<IpAddr, String>,
+    /// SMTP TLS reports: sessions to the domain's MX per day.
+    pub tls: Vec<TlsDay>,
     pub notes: Vec<String>,
 }
 
@@ -440,6 +543,7 @@ pub fn view(
         summary,
         enforcement,
         reverse_dns: BTreeMap::new(),
+        tls: Vec::new(),
         notes: Vec::new(),
     }
 }
