@@ -155,8 +155,9 @@ pub fn load_tls(
             ))
         })
         .map_err(sql)?;
-    let mut days: BTreeMap<(NaiveDate, String), (TlsDay, BTreeMap<(String, String), u64>)> =
-        BTreeMap::new();
+    // Per (day, policy domain): the day, and failed sessions per (MX, result type).
+    type Failures = BTreeMap<(String, String), u64>;
+    let mut days: BTreeMap<(NaiveDate, String), (TlsDay, Failures)> = BTreeMap::new();
     for row in rows {
         let (day, domain, policy_type, success, failure, details) = row.map_err(sql)?;
         let Ok(day) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") else {
