@@ -323,3 +323,68 @@ fn tls_reports_show_failed_sessions_per_mx_and_result() {
         ]
     );
 }
+
+#[test]
+fn warmup_status_shows_what_the_receivers_report_up_to_the_day_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let zones = zones(dir.path(), "none");
+    import(&state, &demo_reports());
+    let page = dir.path().join("warmup.html");
+    let out = mailshift()
+        .args(["warmup", "status"])
+        .arg(plan())
+        .args([
+            "--as-of",
+            "2026-10-28",
+            "--format",
+            "json",
+            "--offline",
+            "--state",
+        ])
+        .arg(&state)
+        .arg("--zone")
+        .arg(&zones)
+        .arg("--html")
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = &json(&out.stdout)["receivers"];
+    // Only the days before the one judged.
+    let days: Vec<&String> = r["by_day"].as_object().unwrap().keys().collect();
+    assert_eq!(days.first().map(|d| d.as_str()), Some("2026-10-20"));
+    assert_eq!(days.last().map(|d| d.as_str()), Some("2026-10-27"));
+    assert_eq!(
+        r["by_day"]["2026-10-27"]["new:sendgrid"]["messages"],
+        99_600
+    );
+    assert_eq!(
+        r["by_day"]["2026-10-27"]["old:mailchimp"]["messages"],
+        93_500
+    );
+    // The page carries the same figures.
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<h2>What the receivers report</h2>"),
+        "no section"
+    );
+    assert!(
+        html.contains("<td class=\"num\" data-source=\"new:sendgrid\" data-messages=\"99600\""),
+        "the 2026-10-27 cell"
+    );
+    // Without reports, the key is there and empty: no DNS is asked.
+    let out = mailshift()
+        .args(["warmup", "status"])
+        .arg(plan())
+        .args(["--as-of", "2026-10-28", "--format", "json", "--state"])
+        .arg(dir.path().join("empty"))
+        .output()
+        .unwrap();
+    assert_eq!(json(&out.stdout)["receivers"], Value::Null);
+}

@@ -55,6 +55,10 @@ pub struct StatusArgs {
     pub state: StateArgs,
     #[command(flatten)]
     pub catalog: CatalogArgs,
+    /// DNS for attributing the sources of imported DMARC reports (the platforms' SPF
+    /// networks); not used when none were imported.
+    #[command(flatten)]
+    pub dns: super::common::DnsArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,6 +96,14 @@ fn parse_day(text: &str, flag: &str) -> anyhow::Result<NaiveDate> {
         .with_context(|| format!("{flag}: `{text}` is not a date (write it as 2026-12-07)"))
 }
 
+/// What the receivers' reports in the history hold (DMARC aggregate rows, TLS days).
+struct Received {
+    catalog: crate::catalog::Catalog,
+    rows: Vec<crate::reports::summary::Row>,
+    tls: Vec<crate::reports::summary::TlsDay>,
+    reports: u64,
+}
+
 /// Loads the plan and its evidence and judges the warmup as of `day` (or today).
 fn judged(
     plan_path: &std::path::Path,
@@ -99,8 +111,8 @@ fn judged(
     state: &StateArgs,
     day: Option<&str>,
     flag: &str,
-) -> anyhow::Result<Result<(crate::plan::Plan, WarmupStatus), ExitStatus>> {
-    let Some((plan, _)) = load_plan(plan_path, catalog)? else {
+) -> anyhow::Result<Result<(crate::plan::Plan, WarmupStatus, Received), ExitStatus>> {
+    let Some((plan, catalog)) = load_plan(plan_path, catalog)? else {
         return Ok(Err(ExitStatus::BadInput));
     };
     let Some(warmup) = &plan.warmup else {
@@ -124,11 +136,78 @@ fn judged(
     };
     let domains: Vec<String> = plan.domains.iter().map(|d| d.name.to_string()).collect();
     let status = judge(warmup, &plan.pools, &domains, &evidence, as_of);
-    Ok(Ok((plan, status)))
+    // The receivers' view of the days judged: what their reports say up to `as_of`.
+    let received = match &history {
+        Some(h) => Received {
+            rows: crate::reports::summary::load_rows(h)?
+                .into_iter()
+                .filter(|r| r.day < as_of)
+                .collect(),
+            tls: crate::reports::summary::load_tls(h)?
+                .into_iter()
+                .filter(|t| t.day < as_of)
+                .collect(),
+            reports: h
+                .conn()
+                .query_row("SELECT count(*) FROM dmarc_reports", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .unwrap_or(0),
+            catalog,
+        },
+        None => Received {
+            catalog,
+            rows: Vec::new(),
+            tls: Vec::new(),
+            reports: 0,
+        },
+    };
+    Ok(Ok((plan, status, received)))
+}
+
+/// The reports' view for `warmup status`: sources attributed (which needs DNS: the platforms'
+/// SPF networks), or `None` when no report was imported.
+fn receivers(
+    plan: &crate::plan::Plan,
+    received: Received,
+    dns: &super::common::DnsArgs,
+) -> anyhow::Result<Option<crate::reports::summary::View>> {
+    if received.rows.is_empty() && received.tls.is_empty() {
+        return Ok(None);
+    }
+    let config = dns.config()?;
+    let sources = super::common::runtime()?.block_on(async {
+        let resolver = crate::dns::Resolver::new(&config)?;
+        anyhow::Ok(
+            crate::reports::sources::resolve(
+                &resolver,
+                plan,
+                &received.catalog,
+                &received.rows,
+                1000,
+            )
+            .await,
+        )
+    })?;
+    let mut view = crate::reports::summary::view(
+        &plan.name,
+        received.reports,
+        &received.rows,
+        |ip| {
+            sources
+                .attributor
+                .attribute(ip, sources.ptr.get(&ip).map(String::as_str))
+        },
+        crate::reports::summary::EnforcementRule::default(),
+    );
+    view.tls = received.tls;
+    view.notes.extend(sources.unresolved);
+    Ok(Some(view))
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
-    let (plan, status) = match judged(
+    let (plan, status, received) = match judged(
         &args.plan,
         &args.catalog,
         &args.state,
@@ -138,32 +217,47 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
+    let view = receivers(&plan, received, &args.dns)?;
     match args.format {
         StatusFormat::Json => write_report(
             args.output.as_deref(),
-            &crate::output::pretty_json(
-                &serde_json::json!({ "plan": plan.name, "warmup": status }),
-            ),
+            &crate::output::pretty_json(&serde_json::json!({
+                "plan": plan.name,
+                "warmup": status,
+                "receivers": view,
+            })),
         )?,
-        StatusFormat::Prometheus => write_report(
-            args.output.as_deref(),
-            &crate::warmup::report::prometheus(&plan.name, &status),
-        )?,
+        StatusFormat::Prometheus => {
+            let mut text = crate::warmup::report::prometheus(&plan.name, &status);
+            if let Some(view) = &view {
+                text.push_str(&crate::output::reports::prometheus(view));
+            }
+            write_report(args.output.as_deref(), &text)?
+        }
         StatusFormat::Table => {
             let style = plain_style(args.output.as_deref());
-            write_human(
-                args.output.as_deref(),
-                &crate::warmup::report::table(&plan.name, &status, args.days.max(1), style.width),
-                false,
-            )?
+            let mut text =
+                crate::warmup::report::table(&plan.name, &status, args.days.max(1), style.width);
+            if let Some(view) = &view {
+                text.push_str(&crate::output::reports::receivers(
+                    view,
+                    args.days.max(1),
+                    style.width,
+                ));
+            }
+            write_human(args.output.as_deref(), &text, false)?
         }
     }
     if let Some(path) = args.html.as_deref() {
-        write_report(
-            Some(path),
-            &crate::warmup::html::page(&plan.name, &status, args.days.max(1)),
-        )
-        .with_context(|| format!("cannot write the HTML report {}", path.display()))?;
+        let mut page = crate::warmup::html::page(&plan.name, &status, args.days.max(1));
+        if let Some(view) = &view {
+            let section = crate::output::reports::html_section(view);
+            if let Some(end) = page.rfind("</body>") {
+                page.insert_str(end, &section);
+            }
+        }
+        write_report(Some(path), &page)
+            .with_context(|| format!("cannot write the HTML report {}", path.display()))?;
     }
     // The exit code says what today holds: a back-off anywhere is a failed check.
     let worst = status.cohorts.iter().filter_map(|c| c.decision).max();
@@ -174,7 +268,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn next(args: NextArgs) -> anyhow::Result<ExitStatus> {
-    let (plan, status) = match judged(
+    let (plan, status, _) = match judged(
         &args.plan,
         &args.catalog,
         &args.state,

@@ -260,3 +260,165 @@ pub fn csv(view: &View) -> String {
     }
     out
 }
+
+/// The receivers' view under `warmup status`: the latest `days` days of the reports, each
+/// source's messages and pass rate and the new platform's share, then TLS failures per MX.
+pub fn receivers(view: &View, days: usize, width: Option<u16>) -> String {
+    let mut out = String::from("\nWhat the receivers report (DMARC aggregate reports):\n");
+    let keys = ordered(view);
+    if !keys.is_empty() {
+        let mut t = crate::output::new_table(false, width);
+        let mut header = vec!["day".to_string(), "new platform's share".to_string()];
+        header.extend(keys.iter().map(|k| source_name(view, k)));
+        t.set_header(header);
+        let shown: Vec<_> = view.summary.by_day.iter().rev().take(days).collect();
+        for (day, per) in shown.into_iter().rev() {
+            let total: u64 = per.values().map(|x| x.messages).sum();
+            let new: u64 = per
+                .iter()
+                .filter(|(k, _)| {
+                    view.summary
+                        .sources
+                        .get(*k)
+                        .is_some_and(|s| s.side == Side::New)
+                })
+                .map(|(_, x)| x.messages)
+                .sum();
+            let mut row = vec![day.to_string(), share(new, total)];
+            for k in &keys {
+                row.push(match per.get(*k) {
+                    Some(x) => format!(
+                        "{} ({} pass)",
+                        thousands(x.messages),
+                        share(x.dmarc_pass, x.messages)
+                    ),
+                    None => "—".into(),
+                });
+            }
+            t.add_row(row);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+    let failing = view
+        .summary
+        .unknown
+        .iter()
+        .filter(|u| u.failing > 0)
+        .count();
+    if failing > 0 {
+        let _ = writeln!(
+            out,
+            "{} failing DMARC (`mailshift reports PLAN` lists them)",
+            crate::words::count(failing, "unknown source", "unknown sources")
+        );
+    }
+    let mut tls = View {
+        tls: view.tls.iter().rev().take(days).rev().cloned().collect(),
+        ..view.clone()
+    };
+    tls.summary = Default::default();
+    tls_table(&mut out, &tls, width);
+    out
+}
+
+/// Prometheus gauges of the latest reported day, per source (`side`, `platform` labels).
+pub fn prometheus(view: &View) -> String {
+    let mut out = String::new();
+    let Some((day, per)) = view.summary.by_day.iter().next_back() else {
+        return out;
+    };
+    let label = |v: &str| {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    let _ = writeln!(
+        out,
+        "# HELP mailshift_reports_latest_day_seconds The latest day the DMARC aggregate reports cover (its start, Unix time).\n# TYPE mailshift_reports_latest_day_seconds gauge\nmailshift_reports_latest_day_seconds{{plan=\"{}\"}} {}",
+        label(&view.plan),
+        day.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp())
+    );
+    out.push_str("# HELP mailshift_reports_messages Messages in the DMARC aggregate reports of the latest reported day, per source.\n# TYPE mailshift_reports_messages gauge\n");
+    for (key, x) in per {
+        let (side, platform) = match view.summary.sources.get(key) {
+            Some(s) => (s.side.word(), s.platform.clone().unwrap_or_default()),
+            None => ("unknown", String::new()),
+        };
+        let _ = writeln!(
+            out,
+            "mailshift_reports_messages{{plan=\"{}\",side=\"{side}\",platform=\"{}\"}} {}",
+            label(&view.plan),
+            label(&platform),
+            x.messages
+        );
+    }
+    out.push_str("# HELP mailshift_reports_dmarc_pass_ratio Share of those messages that passed DMARC.\n# TYPE mailshift_reports_dmarc_pass_ratio gauge\n");
+    for (key, x) in per {
+        let (side, platform) = match view.summary.sources.get(key) {
+            Some(s) => (s.side.word(), s.platform.clone().unwrap_or_default()),
+            None => ("unknown", String::new()),
+        };
+        if let Some(rate) = x.pass_rate() {
+            let _ = writeln!(
+                out,
+                "mailshift_reports_dmarc_pass_ratio{{plan=\"{}\",side=\"{side}\",platform=\"{}\"}} {rate}",
+                label(&view.plan),
+                label(&platform),
+            );
+        }
+    }
+    out
+}
+
+/// The receivers' view as a section of the warmup's HTML page: per day each source's messages
+/// and pass rate, with the figures as `data-` attributes.
+pub fn html_section(view: &View) -> String {
+    use crate::output::escape::html;
+    let keys = ordered(view);
+    let mut out = String::from(
+        "<section class=\"receivers\">\n<h2>What the receivers report</h2>\n\
+         <p>From the DMARC aggregate reports: each source's messages per day and the share that \
+         passed DMARC.</p>\n<table class=\"days receivers\"><thead><tr><th>Day</th>",
+    );
+    for k in &keys {
+        let _ = write!(out, "<th>{}</th>", html(&source_name(view, k)));
+    }
+    out.push_str("</tr></thead><tbody>\n");
+    for (day, per) in &view.summary.by_day {
+        let _ = write!(out, "<tr data-day=\"{day}\"><td class=\"day\">{day}</td>");
+        for k in &keys {
+            match per.get(*k) {
+                Some(x) => {
+                    let _ = write!(
+                        out,
+                        "<td class=\"num\" data-source=\"{}\" data-messages=\"{}\" data-pass=\"{}\">{} ({})</td>",
+                        html(k),
+                        x.messages,
+                        x.dmarc_pass,
+                        thousands(x.messages),
+                        share(x.dmarc_pass, x.messages)
+                    );
+                }
+                None => out.push_str("<td class=\"num\">—</td>"),
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table>\n");
+    for d in &view.tls {
+        for f in &d.failures {
+            let _ = writeln!(
+                out,
+                "<p class=\"tls-failure\" data-day=\"{}\" data-mx=\"{}\">TLS: {} failed session(s) to {} ({}) on {}</p>",
+                d.day,
+                html(&f.mx),
+                f.sessions,
+                html(&f.mx),
+                html(&f.result_type),
+                d.day
+            );
+        }
+    }
+    out.push_str("</section>\n");
+    out
+}
