@@ -162,6 +162,7 @@ pub async fn for_stage(
     plan: &Plan,
     catalog: &Catalog,
     stage: usize,
+    ledger: &crate::gate::Ledger,
 ) -> Result<StageChanges, String> {
     let name = plan
         .stages
@@ -174,11 +175,28 @@ pub async fn for_stage(
         .stages
         .get(stage)
         .is_some_and(|s| s.requires.contains(&crate::plan::Requirement::OldRemoved));
+    // Enforcing DMARC is asked for only by a stage that requires it, once the reports allow.
+    let enforce: Vec<GateFinding> = match plan.stages.get(stage) {
+        Some(s)
+            if s.requires
+                .contains(&crate::plan::Requirement::DmarcEnforced) =>
+        {
+            crate::gate::dmarc_enforced_result(
+                &crate::plan::Requirement::DmarcEnforced,
+                plan,
+                &evidence,
+                ledger,
+            )
+            .findings
+        }
+        _ => Vec::new(),
+    };
     let all: Vec<GateFinding> = evidence
         .dns
         .into_iter()
         .chain(evidence.coexist)
         .chain(evidence.retired.into_iter().filter(|_| cleanup))
+        .chain(enforce)
         .collect();
     Ok(collect(&plan.name, &name, &all))
 }

@@ -1247,7 +1247,7 @@ fn applied_dmarc(observed: &crate::drift::Observed, domain: &str) -> Option<(Str
 
 /// `dmarc-enforced`: per sending domain, the published policy enforces and the reports show it
 /// is safe; while it does not, the fix is the exact record once the reports allow it.
-fn dmarc_enforced_result(
+pub(crate) fn dmarc_enforced_result(
     requirement: &Requirement,
     plan: &Plan,
     evidence: &Evidence,

@@ -253,6 +253,37 @@ fn dmarc_enforced_proposes_the_record_when_safe_and_holds_for_a_forgotten_sender
         apex["fix"]["records"][0]["value"]
     );
 
+    // plan records lists it, merged with the DNS check's own advice for the same record.
+    let out = mailshift()
+        .args(["plan", "records"])
+        .arg(plan())
+        .args([
+            "--stage",
+            "enforce-dmarc",
+            "--offline",
+            "--format",
+            "json",
+            "--state",
+        ])
+        .arg(&state)
+        .arg("--zone")
+        .arg(&monitoring)
+        .output()
+        .unwrap();
+    let records = json(&out.stdout);
+    let dmarc = records["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "_dmarc.northwind.example")
+        .unwrap_or_else(|| panic!("{records:#}"));
+    assert_eq!(dmarc["value"], apex["fix"]["records"][0]["value"]);
+    assert!(dmarc["because"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|b| b["id"] == "dmarc-enforced.safe-to-enforce"));
+
     // Published: the gate opens.
     let enforcing = zones(&dir.path().join("quarantine"), "quarantine");
     let (code, req) = gate(&state, &enforcing);

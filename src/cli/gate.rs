@@ -140,20 +140,16 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
     let mut report = runtime()?.block_on(async {
         let resolver = Resolver::new(&dns)?;
         if let Some(rows) = &report_rows {
-            let sources =
-                crate::reports::sources::resolve(&resolver, &plan, &catalog, rows, 1000).await;
-            let view = crate::reports::summary::view(
-                &plan.name,
-                0,
-                rows,
-                |ip| {
-                    sources
-                        .attributor
-                        .attribute(ip, sources.ptr.get(&ip).map(String::as_str))
-                },
-                crate::reports::summary::EnforcementRule::default(),
+            ledger.reports = Some(
+                crate::reports::sources::enforcement(
+                    &resolver,
+                    &plan,
+                    &catalog,
+                    rows,
+                    crate::reports::summary::EnforcementRule::default(),
+                )
+                .await,
             );
-            ledger.reports = Some(view.enforcement);
         }
         evaluate(&resolver, &plan, &catalog, stage, &ledger)
             .await

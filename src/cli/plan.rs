@@ -109,9 +109,31 @@ fn records(args: RecordsArgs) -> anyhow::Result<ExitStatus> {
         }
     };
     let dns = args.dns.config()?;
+    // dmarc-enforced's record is asked for once the imported reports allow it.
+    let wants_reports = plan.stages.get(stage).is_some_and(|s| {
+        s.requires
+            .contains(&crate::plan::Requirement::DmarcEnforced)
+    });
+    let rows = match crate::history::History::open_existing(&args.state.dir(&args.plan))? {
+        Some(h) if wants_reports => crate::reports::summary::load_rows(&h)?,
+        _ => Vec::new(),
+    };
     let changes = runtime()?.block_on(async {
         let resolver = crate::dns::Resolver::new(&dns)?;
-        crate::changes::for_stage(&resolver, &plan, &catalog, stage)
+        let mut ledger = crate::gate::Ledger::default();
+        if !rows.is_empty() {
+            ledger.reports = Some(
+                crate::reports::sources::enforcement(
+                    &resolver,
+                    &plan,
+                    &catalog,
+                    &rows,
+                    crate::reports::summary::EnforcementRule::default(),
+                )
+                .await,
+            );
+        }
+        crate::changes::for_stage(&resolver, &plan, &catalog, stage, &ledger)
             .await
             .map_err(anyhow::Error::msg)
     })?;

@@ -108,3 +108,27 @@ pub async fn resolve(
         ptr_failed,
     }
 }
+
+/// `dmarc-enforced`'s evidence: the enforcement judgement per policy domain of `rows`, their
+/// sources attributed as [`resolve`] does.
+pub async fn enforcement(
+    resolver: &Resolver,
+    plan: &Plan,
+    catalog: &Catalog,
+    rows: &[Row],
+    rule: super::summary::EnforcementRule,
+) -> BTreeMap<String, super::summary::Enforcement> {
+    let sources = resolve(resolver, plan, catalog, rows, 1000).await;
+    super::summary::view(
+        &plan.name,
+        0,
+        rows,
+        |ip| {
+            sources
+                .attributor
+                .attribute(ip, sources.ptr.get(&ip).map(String::as_str))
+        },
+        rule,
+    )
+    .enforcement
+}
