@@ -419,3 +419,52 @@ fn warmup_status_shows_what_the_receivers_report_up_to_the_day_judged() {
         .unwrap();
     assert_eq!(json(&out.stdout)["receivers"], Value::Null);
 }
+
+#[test]
+fn the_plan_sets_what_enforcement_asks_of_the_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let zones = zones(dir.path(), "none");
+    import(&state, &demo_reports());
+    // The plan lives elsewhere: its relative paths (evidence, snapshot) are made absolute.
+    let text = std::fs::read_to_string(plan())
+        .unwrap()
+        .replace("\"../demo/", &format!("\"{}/demo/", fixtures().display()));
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(
+        &strict,
+        format!("{text}\n[dmarc]\nenforce_after_days = 20\nmin_pass_rate = 0.99\n"),
+    )
+    .unwrap();
+    let out = mailshift()
+        .arg("reports")
+        .arg(&strict)
+        .args(["--format", "json", "--offline", "--state"])
+        .arg(&state)
+        .arg("--zone")
+        .arg(&zones)
+        .output()
+        .unwrap();
+    let e = &json(&out.stdout)["reports"]["enforcement"]["northwind.example"];
+    assert_eq!(e["safe"], false);
+    assert_eq!(
+        e["reasons"][0],
+        "the reports show the new platform on 18 of the 20 days needed"
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!("{text}\n[dmarc]\nenforce_after_days = 0\nmin_pass_rate = 98\n"),
+    )
+    .unwrap();
+    let out = mailshift()
+        .args(["plan", "validate"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("dmarc.enforce_after_days"), "{err}");
+    assert!(err.contains("dmarc.min_pass_rate"), "{err}");
+}

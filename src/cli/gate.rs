@@ -146,7 +146,7 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
                     &plan,
                     &catalog,
                     rows,
-                    crate::reports::summary::EnforcementRule::default(),
+                    plan.enforcement,
                 )
                 .await,
             );

@@ -128,7 +128,7 @@ fn records(args: RecordsArgs) -> anyhow::Result<ExitStatus> {
                     &plan,
                     &catalog,
                     &rows,
-                    crate::reports::summary::EnforcementRule::default(),
+                    plan.enforcement,
                 )
                 .await,
             );

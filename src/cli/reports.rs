@@ -52,9 +52,10 @@ pub struct SummaryArgs {
     /// (0: none).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub max_ptr: usize,
-    /// Consecutive clean days of the new platform that make enforcing DMARC safe.
-    #[arg(long, default_value_t = 14, value_name = "DAYS")]
-    pub enforce_after: usize,
+    /// Consecutive clean days of the new platform that make enforcing DMARC safe [default:
+    /// the plan's `[dmarc] enforce_after_days`, else 14].
+    #[arg(long, value_name = "DAYS")]
+    pub enforce_after: Option<usize>,
     #[command(flatten)]
     pub state: StateArgs,
     #[command(flatten)]
@@ -129,8 +130,10 @@ fn summary(args: SummaryArgs) -> anyhow::Result<ExitStatus> {
         anyhow::Ok(reports::sources::resolve(&resolver, &plan, &catalog, &rows, args.max_ptr).await)
     })?;
     let rule = reports::summary::EnforcementRule {
-        days: args.enforce_after.max(1),
-        ..Default::default()
+        days: args
+            .enforce_after
+            .map_or(plan.enforcement.days, |d| d.max(1)),
+        ..plan.enforcement
     };
     let mut view = reports::summary::view(
         &plan.name,

@@ -199,7 +199,7 @@ fn receivers(
                 .attributor
                 .attribute(ip, sources.ptr.get(&ip).map(String::as_str))
         },
-        crate::reports::summary::EnforcementRule::default(),
+        plan.enforcement,
     );
     view.tls = received.tls;
     view.notes.extend(sources.unresolved);

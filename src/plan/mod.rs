@@ -92,6 +92,15 @@ struct RawPlan {
     warmup: Option<Spanned<warmup::RawWarmup>>,
     #[serde(default, rename = "cohort")]
     cohorts: List<Spanned<warmup::RawCohort>>,
+    #[serde(default)]
+    dmarc: Option<Spanned<RawDmarc>>,
+}
+
+/// `[dmarc]`: what `dmarc-enforced` asks of the receivers' reports.
+#[derive(Debug, Deserialize)]
+struct RawDmarc {
+    enforce_after_days: Option<Typed<u64>>,
+    min_pass_rate: Option<Typed<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -444,6 +453,8 @@ pub struct Plan {
     pub pools: Vec<IpPool>,
     /// The warmup: cohorts, schedules, thresholds (`[warmup]`, `[[cohort]]`).
     pub warmup: Option<crate::warmup::WarmupPlan>,
+    /// What `dmarc-enforced` asks of the reports (`[dmarc]`).
+    pub enforcement: crate::reports::summary::EnforcementRule,
 }
 
 /// The store of a plan's seed tests: `[seed] store`, or `<plan>.seed.db` beside the plan.
@@ -498,7 +509,9 @@ fn known_keys(parents: &[String]) -> &'static [&'static str] {
             "pool",
             "warmup",
             "cohort",
+            "dmarc",
         ],
+        ["dmarc"] => &["enforce_after_days", "min_pass_rate"],
         ["migration"] => &[
             "name",
             "from",
@@ -782,6 +795,7 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
             keep: Vec::new(),
             pools: Vec::new(),
             warmup: None,
+            enforcement: Default::default(),
         };
     };
     let migration_span = migration.span();
@@ -1152,6 +1166,35 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
             }
         }
     }
+    let mut enforcement = crate::reports::summary::EnforcementRule::default();
+    if let Some(d) = &raw.dmarc {
+        let d = d.get_ref();
+        if let Some(days) = problems.optional(&d.enforce_after_days, "dmarc.enforce_after_days") {
+            match usize::try_from(*days) {
+                Ok(days @ 1..=90) => enforcement.days = days,
+                _ => {
+                    if let Some(t) = &d.enforce_after_days {
+                        problems.at(
+                            t.span.clone(),
+                            "dmarc.enforce_after_days",
+                            "enforce_after_days is a number of days from 1 to 90",
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(rate) = problems.optional(&d.min_pass_rate, "dmarc.min_pass_rate") {
+            if rate.is_finite() && *rate > 0.0 && *rate <= 1.0 {
+                enforcement.min_pass_rate = *rate;
+            } else if let Some(t) = &d.min_pass_rate {
+                problems.at(
+                    t.span.clone(),
+                    "dmarc.min_pass_rate",
+                    "min_pass_rate is a fraction above 0 and at most 1 (0.98 for 98%)",
+                );
+            }
+        }
+    }
     Plan {
         path: path.to_path_buf(),
         name: name.unwrap_or_default(),
@@ -1166,6 +1209,7 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         keep,
         pools,
         warmup,
+        enforcement,
     }
 }
 

@@ -343,7 +343,7 @@ pub fn summarise(rows: &[Row], attribute: &impl Fn(IpAddr) -> Attribution) -> Su
 }
 
 /// What `dmarc-enforced` asks of the reports.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct EnforcementRule {
     /// Days in a row, ending with the latest reported day, on which the new platform passed.
     pub days: usize,
