@@ -1,25 +1,43 @@
 //! DMARC report import benchmark: how fast do many small reports import, and does one very
 //! large report import in bounded memory, through `mailshift::reports` into a fresh history?
+//! With `--compare-parsedmarc`, parsedmarc 11.1.0 `--offline` parses the same files in the same
+//! run, for issue 10's targets: ≥ 50× its speed on both workloads, under 100 MB for (b).
 //!
 //! ```text
 //! cargo bench --bench reports_import                       # 1,000 reports × 20 records; one of 100,000
 //! cargo bench --bench reports_import -- --reports 200 --big 20000
+//! cargo bench --bench reports_import -- --compare-parsedmarc   # + the mailshift command, parsedmarc
+//! cargo bench --bench reports_import -- --keep /tmp/reports-bench  # leave the files, to profile
+//! # one-time setup for the comparison (parsedmarc in a venv under target/):
+//! #   python3 -m venv target/bench-venv && target/bench-venv/bin/pip install parsedmarc==11.1.0
 //! ```
 //!
 //! (a) 1,000 reports of 20 records each, in the shapes Google (zip), Yahoo (gzip) and
 //! Outlook.com (XML with its namespaces, version and envelope fields) send, each of the three
 //! also in the other containers, one file per report: imported with `import_paths` over the
-//! directory. (b) One Google-style report of 100,000 records (about 50 MB of XML), gzipped:
+//! directory. (b) One Google-style report of 100,000 records (about 62 MB of XML), gzipped:
 //! imported with `import_file`. Printed for each: the files' size, the import's wall time,
 //! records per second and the peak resident memory of the import (VmHWM, reset before it). The
 //! bench checks every count against what it generated, and that (b)'s peak stays under 100 MB.
+//!
+//! `--compare-parsedmarc` then runs, on the same files, (1) the `mailshift reports import`
+//! command end to end (process start-up and its JSON output included; peak memory is the
+//! child's ru_maxrss) and (2) parsedmarc, through `benches/compare_parsedmarc.py` with the
+//! python of `--parsedmarc-python` (default `target/bench-venv/bin/python`): the
+//! `parsedmarc --offline -s -o OUT` command (no geolocation, no reverse DNS, one process, its
+//! JSON and CSV output written), timed with its start-up, which is also timed alone. The driver
+//! reads parsedmarc's CSV back and the run only counts if it holds every generated report,
+//! record and message. The ratios (parsedmarc's time over mailshift's in-process import, and
+//! over the mailshift command) and the targets are printed at the end. The comparison is
+//! skipped with a message when the python or parsedmarc is missing.
 
 mod support;
 
 use mailshift::history::History;
 use mailshift::reports::{import_file, import_paths, ImportOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 use support::{mib, proc_status_kib, reset_peak_rss, Rng};
 
@@ -125,30 +143,89 @@ fn dir_size(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn main() {
-    let (mut reports, mut per_report, mut big) = (1_000u64, 20u64, 100_000u64);
+/// Issue 10's targets: parsedmarc's time over mailshift's, and (b)'s peak memory.
+const TARGET_RATIO: f64 = 50.0;
+const TARGET_PEAK_BYTES: u64 = 100_000_000;
+
+const USAGE: &str = "usage: --reports N --records N --big N [--compare-parsedmarc] \
+                     [--parsedmarc-python PATH] [--keep DIR]";
+
+struct Args {
+    reports: u64,
+    per_report: u64,
+    big: u64,
+    compare_parsedmarc: bool,
+    parsedmarc_python: Option<PathBuf>,
+    keep: Option<PathBuf>,
+}
+
+fn parse_args() -> Args {
+    let mut parsed = Args {
+        reports: 1_000,
+        per_report: 20,
+        big: 100_000,
+        compare_parsedmarc: false,
+        parsedmarc_python: None,
+        keep: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut number = || {
+        let mut value = |name: &str| {
             args.next()
-                .and_then(|v| v.replace('_', "").parse().ok())
-                .expect("a number")
+                .unwrap_or_else(|| panic!("{name} needs a value ({USAGE})"))
+        };
+        let mut number = |name: &str| -> u64 {
+            value(name)
+                .replace('_', "")
+                .parse()
+                .unwrap_or_else(|_| panic!("{name} needs a number ({USAGE})"))
         };
         match arg.as_str() {
-            "--reports" => reports = number(),
-            "--records" => per_report = number(),
-            "--big" => big = number(),
-            "--bench" => {}
-            other => {
-                panic!("unknown argument {other} (usage: --reports N --records N --big N)")
+            "--reports" => parsed.reports = number("--reports"),
+            "--records" => parsed.per_report = number("--records"),
+            "--big" => parsed.big = number("--big"),
+            "--compare-parsedmarc" => parsed.compare_parsedmarc = true,
+            "--parsedmarc-python" => {
+                parsed.parsedmarc_python = Some(PathBuf::from(value("--parsedmarc-python")))
             }
+            "--keep" => parsed.keep = Some(PathBuf::from(value("--keep"))),
+            "--bench" => {}
+            other => panic!("unknown argument {other} ({USAGE})"),
         }
     }
+    parsed
+}
+
+/// What a workload's import took: mailshift in-process, the mailshift command, parsedmarc.
+struct Workload {
+    name: &'static str,
+    records: u64,
+    mailshift: Run,
+    command: Option<Run>,
+    parsedmarc: Option<Parsedmarc>,
+}
+
+struct Run {
+    seconds: f64,
+    peak_kib: Option<u64>,
+}
+
+struct Parsedmarc {
+    version: String,
+    seconds: f64,
+    startup_seconds: Option<f64>,
+    peak_mib: Option<f64>,
+}
+
+fn main() {
+    let args = parse_args();
+    let (reports, per_report, big) = (args.reports, args.per_report, args.big);
     let opts = ImportOptions::default();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut workloads = Vec::new();
 
     // (a) Many small reports, mixed containers.
-    let dir = tempfile::tempdir().expect("temporary directory");
+    let dir = WorkDir::new(&args.keep, "many");
     let files = dir.path().join("reports");
     std::fs::create_dir(&files).expect("create");
     let mut expected_messages = 0;
@@ -205,10 +282,26 @@ fn main() {
         mib(peak)
     );
     drop(history);
+    let mut workload = Workload {
+        name: "(a) many reports",
+        records,
+        mailshift: Run {
+            seconds: elapsed,
+            peak_kib: peak,
+        },
+        command: None,
+        parsedmarc: None,
+    };
+    if args.compare_parsedmarc {
+        let expect = (reports, records, expected_messages);
+        workload.command = run_mailshift_command(dir.path(), &files, expect);
+        workload.parsedmarc = run_parsedmarc(&args, &files, expect);
+    }
+    workloads.push(workload);
     drop(dir);
 
     // (b) One very large Google report, gzipped.
-    let dir = tempfile::tempdir().expect("temporary directory");
+    let dir = WorkDir::new(&args.keep, "big");
     let path = dir
         .path()
         .join("google.com!bluefinprovisions.com!big.xml.gz");
@@ -246,12 +339,288 @@ fn main() {
         mib(peak),
         skipped
     );
+    drop(history);
+    let mut workload = Workload {
+        name: "(b) one big report",
+        records: big,
+        mailshift: Run {
+            seconds: elapsed,
+            peak_kib: peak,
+        },
+        command: None,
+        parsedmarc: None,
+    };
+    if args.compare_parsedmarc {
+        let expect = (1, big, expected);
+        workload.command = run_mailshift_command(dir.path(), &path, expect);
+        workload.parsedmarc = run_parsedmarc(&args, &path, expect);
+    }
+    workloads.push(workload);
+    drop(dir);
+
+    if args.compare_parsedmarc {
+        compare(&workloads);
+    }
     if let Some(kib) = peak {
         assert!(
-            kib < 100 * 1024,
+            kib * 1024 < TARGET_PEAK_BYTES,
             "peak RSS {} over the 100 MB target",
             mib(peak)
         );
+    }
+}
+
+/// Runs `mailshift reports import` on `input` into a fresh state directory under `dir`,
+/// checking its JSON against `(reports, records, messages)`.
+fn run_mailshift_command(dir: &Path, input: &Path, expect: (u64, u64, u64)) -> Option<Run> {
+    let plan = dir.join("bench-plan.toml");
+    std::fs::write(
+        &plan,
+        "[migration]\nname = \"Bench: reports import\"\nfrom = \"mailchimp\"\nto = \"sendgrid\"\n\n[[domain]]\nname = \"bluefinprovisions.com\"\n\n[[stage]]\nname = \"cutover\"\ncutover = true\nrequires = [\"dns\"]\n",
+    )
+    .expect("write plan");
+    let state = dir.join("command-state");
+    let stdout = dir.join("command-stdout.json");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mailshift"));
+    command
+        .args(["reports", "import"])
+        .arg(&plan)
+        .arg(input)
+        .arg("--state")
+        .arg(&state)
+        .args(["--format", "json"]);
+    let (seconds, code, peak_kib) = match run_measured(&mut command, &stdout) {
+        Ok(run) => run,
+        Err(e) => {
+            println!("  mailshift command: cannot run it: {e}");
+            return None;
+        }
+    };
+    let text = std::fs::read_to_string(&stdout).unwrap_or_default();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let files = doc["files"].as_array().cloned().unwrap_or_default();
+    let sum = |field: &str| -> u64 { files.iter().filter_map(|f| f[field].as_u64()).sum() };
+    let got = (sum("dmarc_reports"), sum("records"), sum("messages"));
+    let rejected = sum("rejected");
+    if code != Some(0) || got != expect || rejected > 0 {
+        println!(
+            "  mailshift command: exit {code:?}, {got:?} (reports, records, messages) where {expect:?} was expected, {rejected} rejected; not counted. Output: {}",
+            text.chars().take(400).collect::<String>()
+        );
+        return None;
+    }
+    Some(Run { seconds, peak_kib })
+}
+
+/// Runs `command` with stdout to `stdout` and stderr inherited: wall seconds, exit code, and
+/// the child's peak RSS (ru_maxrss, KiB). The bench's high-water mark is reset first: Linux
+/// carries the spawning process's into the child's ru_maxrss across exec, so the figure is at
+/// least the bench's resident size at the time (about 10 MiB).
+fn run_measured(
+    command: &mut Command,
+    stdout: &Path,
+) -> std::io::Result<(f64, Option<i32>, Option<u64>)> {
+    let out = std::fs::File::create(stdout)?;
+    reset_peak_rss();
+    let start = Instant::now();
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let seconds = start.elapsed().as_secs_f64();
+    drop(child);
+    if waited != pid {
+        return Err(std::io::Error::last_os_error());
+    }
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    Ok((seconds, code, u64::try_from(usage.ru_maxrss).ok()))
+}
+
+/// Runs `benches/compare_parsedmarc.py` on `input`; `None` (with the reason printed) when
+/// parsedmarc is missing or its run does not hold `(reports, records, messages)`.
+fn run_parsedmarc(args: &Args, input: &Path, expect: (u64, u64, u64)) -> Option<Parsedmarc> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = args
+        .parsedmarc_python
+        .clone()
+        .unwrap_or_else(|| root.join("target/bench-venv/bin/python"));
+    if !python.exists() {
+        println!(
+            "  parsedmarc: skipped, {} not found. Install it with:\n    \
+             python3 -m venv target/bench-venv && target/bench-venv/bin/pip install parsedmarc==11.1.0",
+            python.display()
+        );
+        return None;
+    }
+    let output = Command::new(&python)
+        .arg(root.join("benches/compare_parsedmarc.py"))
+        .arg(input)
+        .arg("--expect-reports")
+        .arg(expect.0.to_string())
+        .arg("--expect-records")
+        .arg(expect.1.to_string())
+        .arg("--expect-messages")
+        .arg(expect.2.to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output();
+    let output = match output {
+        Ok(o) => o,
+        Err(e) => {
+            println!("  parsedmarc: cannot run {}: {e}", python.display());
+            return None;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let doc: serde_json::Value = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_default();
+    if doc["version"].is_null() {
+        match doc["problems"][0].as_str() {
+            Some(problem) => println!("  parsedmarc: skipped, {problem}"),
+            None => println!(
+                "  parsedmarc: skipped, no result from the driver ({})",
+                output.status
+            ),
+        }
+        return None;
+    }
+    if doc["ok"].as_bool() != Some(true) {
+        println!("  parsedmarc: run not counted: {}", doc["problems"]);
+        return None;
+    }
+    Some(Parsedmarc {
+        version: doc["version"].as_str().unwrap_or("?").to_string(),
+        seconds: doc["seconds"].as_f64()?,
+        startup_seconds: doc["startup_seconds"].as_f64(),
+        peak_mib: doc["peak_rss_mib"].as_f64(),
+    })
+}
+
+/// The figures side by side, the ratios and the targets.
+fn compare(workloads: &[Workload]) {
+    let version = workloads
+        .iter()
+        .find_map(|w| w.parsedmarc.as_ref().map(|p| p.version.clone()));
+    println!(
+        "\nmailshift vs parsedmarc {} --offline, same files, same run (ratio = parsedmarc's time / mailshift's):",
+        version.as_deref().unwrap_or("(not run)")
+    );
+    let line = |what: &str, seconds: f64, records: u64, peak: String| {
+        println!(
+            "  {what:<34} {seconds:>8.3} s {:>11.0} records/s   peak RSS {peak}",
+            records as f64 / seconds
+        );
+    };
+    for w in workloads {
+        println!("{}, {} records:", w.name, w.records);
+        line(
+            "mailshift (in-process import)",
+            w.mailshift.seconds,
+            w.records,
+            mib(w.mailshift.peak_kib),
+        );
+        if let Some(c) = &w.command {
+            line(
+                "mailshift reports import (command)",
+                c.seconds,
+                w.records,
+                mib(c.peak_kib),
+            );
+        }
+        let Some(p) = &w.parsedmarc else {
+            println!("  parsedmarc: no figures (see above)");
+            continue;
+        };
+        line(
+            "parsedmarc --offline (command)",
+            p.seconds,
+            w.records,
+            p.peak_mib.map_or("?".into(), |m| format!("{m:.1} MiB")),
+        );
+        let ratio = p.seconds / w.mailshift.seconds;
+        let mut text = format!("  ratio {ratio:.0}× (in-process)");
+        if let Some(c) = &w.command {
+            text += &format!(", {:.0}× (command to command)", p.seconds / c.seconds);
+        }
+        if let Some(startup) = p.startup_seconds {
+            text += &format!(
+                ", {:.0}× without parsedmarc's {startup:.2} s start-up",
+                (p.seconds - startup) / w.mailshift.seconds
+            );
+        }
+        let worst = w
+            .command
+            .as_ref()
+            .map_or(ratio, |c| ratio.min(p.seconds / c.seconds));
+        println!(
+            "{text}; target ≥ {TARGET_RATIO:.0}×: {}",
+            if ratio >= TARGET_RATIO && worst >= TARGET_RATIO {
+                "met"
+            } else if ratio >= TARGET_RATIO {
+                "met in-process, missed command to command"
+            } else {
+                "MISSED"
+            }
+        );
+    }
+    if let Some(big) = workloads.get(1) {
+        let peak = big.mailshift.peak_kib.map(|k| k * 1024);
+        println!(
+            "  mailshift's peak RSS on (b): {} ({}); target < 100 MB: {}",
+            mib(big.mailshift.peak_kib),
+            peak.map_or("?".into(), |b| format!("{:.1} MB", b as f64 / 1e6)),
+            match peak {
+                Some(b) if b < TARGET_PEAK_BYTES => "met",
+                Some(_) => "MISSED",
+                None => "unknown",
+            }
+        );
+    }
+}
+
+/// Where a workload is generated and imported: a temporary directory, or with `--keep DIR`
+/// DIR/NAME (which must not exist), left in place to profile an import of the same files.
+struct WorkDir {
+    path: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl WorkDir {
+    fn new(keep: &Option<PathBuf>, name: &str) -> WorkDir {
+        match keep {
+            Some(root) => {
+                let path = root.join(name);
+                std::fs::create_dir_all(root).expect("create the --keep directory");
+                std::fs::create_dir(&path).unwrap_or_else(|e| {
+                    panic!(
+                        "{}: {e} (--keep needs a directory without it)",
+                        path.display()
+                    )
+                });
+                WorkDir { path, _temp: None }
+            }
+            None => {
+                let temp = tempfile::tempdir().expect("temporary directory");
+                WorkDir {
+                    path: temp.path().to_path_buf(),
+                    _temp: Some(temp),
+                }
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
     }
 }
 

@@ -159,7 +159,6 @@ const MIGRATIONS: &[&str] = &[
         reasons TEXT NOT NULL
     );
     CREATE INDEX dmarc_rows_report ON dmarc_rows(report);
-    CREATE INDEX dmarc_rows_source_ip ON dmarc_rows(source_ip);
     CREATE TABLE tls_reports (
         id INTEGER PRIMARY KEY,
         org_name TEXT NOT NULL,
@@ -335,6 +334,9 @@ impl History {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql)?;
+        // Savepoints (one per imported report) journal in memory, not in temporary files.
+        conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(sql)?;
         let mut history = History {
             conn,

@@ -117,7 +117,11 @@ pub fn digest(path: &Path) -> Result<(String, Fingerprint), FileError> {
     let meta = file.metadata().map_err(|e| read_error(path, e))?;
     let print = (meta.len(), meta.modified().ok());
     let limit = files::limits().get(KIND);
-    let mut reader = BufReader::with_capacity(256 * 1024, file.take(limit.saturating_add(1)));
+    // Sized to the file: a thousand small reports must not cost a thousand 256 KiB buffers.
+    let capacity = usize::try_from(meta.len())
+        .unwrap_or(usize::MAX)
+        .clamp(4096, 256 * 1024);
+    let mut reader = BufReader::with_capacity(capacity, file.take(limit.saturating_add(1)));
     let mut hasher = Sha256::new();
     let mut total = 0u64;
     loop {
@@ -169,7 +173,11 @@ pub(super) fn import(session: &mut Session<'_>) -> Result<(), ImportError> {
     if sniff(head) == Format::Zip {
         return zip(session, BufReader::new(file), "", 0);
     }
-    let mut input = BufReader::with_capacity(256 * 1024, file.take(limit));
+    let size = file.metadata().map_or(u64::MAX, |m| m.len());
+    let capacity = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .clamp(HEAD, 256 * 1024);
+    let mut input = BufReader::with_capacity(capacity, file.take(limit));
     let head = peek(&mut input).map_err(|e| read_error(path, e))?;
     match sniff(&head) {
         Format::Unknown => Err(ImportError::Format {

@@ -758,12 +758,12 @@ impl<R: BufRead> BufRead for Guarded<R> {
     fn consume(&mut self, amt: usize) {
         if let Ok(buf) = self.inner.fill_buf() {
             let taken = buf.get(..amt.min(buf.len())).unwrap_or_default();
-            self.line += taken.iter().filter(|&&b| b == b'\n').count();
-            let delimiter = |b: &u8| *b == b'<' || *b == b'>';
-            match taken.iter().position(delimiter) {
+            // memchr's vectorised scans: this runs over every byte of every report.
+            self.line += memchr::memchr_iter(b'\n', taken).count();
+            match memchr::memchr2(b'<', b'>', taken) {
                 Some(first) => {
                     self.tripped |= self.run + first as u64 > MAX_TOKEN;
-                    let last = taken.iter().rposition(delimiter).unwrap_or(first);
+                    let last = memchr::memrchr2(b'<', b'>', taken).unwrap_or(first);
                     self.run = (taken.len() - last - 1) as u64;
                 }
                 None => self.run += taken.len() as u64,

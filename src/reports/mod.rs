@@ -23,7 +23,7 @@ pub mod tls;
 
 use crate::files::{FileError, FileKind};
 use crate::history::{History, HistoryError};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -152,26 +152,80 @@ impl ImportError {
     }
 }
 
-/// Imports every file named, each in its own transaction; a directory stands for its files (a
-/// Maildir for the messages in its `cur/` and `new/`, another directory for the regular files
-/// in it, not recursing).
+/// Files imported per transaction by [`import_paths`]: each file is still all or nothing (a
+/// savepoint), and a batch commits once, since a commit per small report file costs more than
+/// parsing it.
+const BATCH: usize = 256;
+
+/// Imports every file named; a directory stands for its files (a Maildir for the messages in
+/// its `cur/` and `new/`, another directory for the regular files in it, not recursing). Each
+/// file is all or nothing; files are committed [`BATCH`] at a time, so an import that is killed
+/// leaves every file of the batch it was in out, and importing again is safe.
 pub fn import_paths(
     history: &mut History,
     paths: &[PathBuf],
     opts: &ImportOptions,
 ) -> Vec<Result<FileOutcome, ImportError>> {
     let mut results = Vec::new();
+    let mut batch: Vec<PathBuf> = Vec::new();
+    let _ = history.conn().busy_timeout(LOCK_WAIT);
     for path in paths {
         match container::expand(path) {
             Ok(files) => {
                 for file in files {
-                    results.push(import_file(history, &file, opts));
+                    batch.push(file);
+                    if batch.len() == BATCH {
+                        import_batch(history, &std::mem::take(&mut batch), opts, &mut results);
+                    }
                 }
             }
-            Err(e) => results.push(Err(e)),
+            Err(e) => {
+                import_batch(history, &std::mem::take(&mut batch), opts, &mut results);
+                results.push(Err(e));
+            }
         }
     }
+    import_batch(history, &batch, opts, &mut results);
     results
+}
+
+/// Imports `files` in one transaction, each in a savepoint.
+fn import_batch(
+    history: &mut History,
+    files: &[PathBuf],
+    opts: &ImportOptions,
+    results: &mut Vec<Result<FileOutcome, ImportError>>,
+) {
+    if files.is_empty() {
+        return;
+    }
+    let database = history.path().to_path_buf();
+    let failed = |path: &Path, message: String| ImportError::History {
+        path: path.to_path_buf(),
+        source: HistoryError::Sql {
+            path: database.clone(),
+            message,
+        },
+    };
+    let tx = match history.write() {
+        Ok(tx) => tx,
+        Err(e) => {
+            results.extend(files.iter().map(|p| Err(failed(p, e.to_string()))));
+            return;
+        }
+    };
+    let first = results.len();
+    for path in files {
+        results.push(import_in(&tx, &database, path, opts));
+    }
+    if let Err(e) = tx.commit() {
+        // Nothing of the batch was kept: say so for each file that looked imported.
+        for r in results.iter_mut().skip(first) {
+            if let Ok(o) = r {
+                *r = Err(failed(&o.path, e.to_string()));
+            }
+        }
+    }
 }
 
 /// Imports one file in one transaction.
@@ -180,13 +234,14 @@ pub fn import_file(
     path: &Path,
     opts: &ImportOptions,
 ) -> Result<FileOutcome, ImportError> {
-    let (sha256, print) = container::digest(path)?;
-    let mut outcome = FileOutcome::new(path, sha256);
     let history_error = |source: HistoryError| ImportError::History {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(earlier) = history.import_of(&outcome.sha256).map_err(history_error)? {
+    // The common case, a file imported before, needs no write lock.
+    let (sha256, _) = container::digest(path)?;
+    if let Some(earlier) = history.import_of(&sha256).map_err(history_error)? {
+        let mut outcome = FileOutcome::new(path, sha256);
         outcome.already_imported = Some(earlier.imported_at);
         return Ok(outcome);
     }
@@ -196,9 +251,23 @@ pub fn import_file(
         .map_err(|e| history_error(history.sql_error(e)))?;
     let database = history.path().to_path_buf();
     let tx = history.write().map_err(history_error)?;
-    let sql = |e: rusqlite::Error| sql_error(path, &database, e);
-    // Another process may have imported the same content while this one waited for the lock.
-    let earlier: Option<String> = tx
+    let outcome = import_in(&tx, &database, path, opts)?;
+    tx.commit().map_err(|e| sql_error(path, &database, e))?;
+    Ok(outcome)
+}
+
+/// Imports one file inside the caller's transaction, in a savepoint: all of it or nothing.
+fn import_in(
+    conn: &rusqlite::Connection,
+    database: &Path,
+    path: &Path,
+    opts: &ImportOptions,
+) -> Result<FileOutcome, ImportError> {
+    let (sha256, print) = container::digest(path)?;
+    let mut outcome = FileOutcome::new(path, sha256);
+    let sql = |e: rusqlite::Error| sql_error(path, database, e);
+    // Another process (or an earlier file of this batch) may have imported the same content.
+    let earlier: Option<String> = conn
         .query_row(
             "SELECT imported_at FROM imports WHERE sha256 = ?1",
             [&outcome.sha256],
@@ -210,7 +279,29 @@ pub fn import_file(
         outcome.already_imported = Some(when);
         return Ok(outcome);
     }
-    tx.execute(
+    conn.execute_batch("SAVEPOINT file").map_err(sql)?;
+    let result = import_body(conn, database, path, opts, outcome, print);
+    let keep = matches!(&result, Ok((_, true)));
+    conn.execute_batch(if keep {
+        "RELEASE file"
+    } else {
+        "ROLLBACK TO file; RELEASE file"
+    })
+    .map_err(sql)?;
+    result.map(|(outcome, _)| outcome)
+}
+
+/// The file's reports, and whether anything of it is to be kept.
+fn import_body(
+    conn: &rusqlite::Connection,
+    database: &Path,
+    path: &Path,
+    opts: &ImportOptions,
+    outcome: FileOutcome,
+    print: container::Fingerprint,
+) -> Result<(FileOutcome, bool), ImportError> {
+    let sql = |e: rusqlite::Error| sql_error(path, database, e);
+    conn.execute(
         "INSERT INTO imports (sha256, path, kind, imported_at, records, duplicates, rejected)
          VALUES (?1, ?2, 'dmarc', ?3, 0, 0, 0)",
         params![
@@ -220,11 +311,11 @@ pub fn import_file(
         ],
     )
     .map_err(sql)?;
-    let import_id = tx.last_insert_rowid();
+    let import_id = conn.last_insert_rowid();
     let mut session = Session {
-        tx: &tx,
+        tx: conn,
         path,
-        database: &database,
+        database,
         import_id,
         opts,
         outcome,
@@ -240,10 +331,9 @@ pub fn import_file(
     }
     if outcome.reports == 0 && outcome.duplicates == 0 {
         // Nothing of it is kept: not recorded, so its problems are reported again next time.
-        drop(tx);
-        return Ok(outcome);
+        return Ok((outcome, false));
     }
-    tx.execute(
+    conn.execute(
         "UPDATE imports SET kind = ?2, records = ?3, duplicates = ?4, rejected = ?5 WHERE id = ?1",
         params![
             import_id,
@@ -254,8 +344,7 @@ pub fn import_file(
         ],
     )
     .map_err(sql)?;
-    tx.commit().map_err(sql)?;
-    Ok(outcome)
+    Ok((outcome, true))
 }
 
 fn sql_error(path: &Path, database: &Path, e: rusqlite::Error) -> ImportError {
@@ -283,7 +372,7 @@ pub(crate) fn within(at: &str, what: impl std::fmt::Display) -> String {
 
 /// One file being imported: its transaction and what has been found so far.
 pub(crate) struct Session<'a> {
-    tx: &'a Transaction<'a>,
+    tx: &'a rusqlite::Connection,
     pub path: &'a Path,
     database: &'a Path,
     import_id: i64,
