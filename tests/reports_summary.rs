@@ -468,3 +468,73 @@ fn the_plan_sets_what_enforcement_asks_of_the_reports() {
     assert!(err.contains("dmarc.enforce_after_days"), "{err}");
     assert!(err.contains("dmarc.min_pass_rate"), "{err}");
 }
+
+#[test]
+fn reports_the_plan_names_are_imported_before_they_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let zones = zones(dir.path(), "none");
+    // A folder of this month's reports, as a mail rule might save them.
+    let folder = dir.path().join("reports");
+    std::fs::create_dir(&folder).unwrap();
+    for file in demo_reports() {
+        std::fs::copy(&file, folder.join(file.file_name().unwrap())).unwrap();
+    }
+    let text = std::fs::read_to_string(plan())
+        .unwrap()
+        .replace("\"../demo/", &format!("\"{}/demo/", fixtures().display()));
+    let named = dir.path().join("named.toml");
+    std::fs::write(
+        &named,
+        format!(
+            "{text}\n[dmarc]\nreports = [{:?}]\n",
+            folder.display().to_string()
+        ),
+    )
+    .unwrap();
+    let run = || {
+        mailshift()
+            .arg("reports")
+            .arg(&named)
+            .args(["--format", "json", "--offline", "--state"])
+            .arg(&state)
+            .arg("--zone")
+            .arg(&zones)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        err.matches(": 1 DMARC and 0 TLS report(s)").count(),
+        54,
+        "{err}"
+    );
+    assert_eq!(json(&out.stdout)["reports"]["reports"], 54);
+    // Each file once: the second run imports nothing.
+    let out = run();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("DMARC and"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out.stdout)["reports"]["reports"], 54);
+
+    // A folder the plan names that is not there: named, exit 2.
+    std::fs::write(
+        &named,
+        format!(
+            "{text}\n[dmarc]\nreports = [\"{}/nowhere\"]\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("nowhere") && err.contains("could not be imported"),
+        "{err}"
+    );
+}

@@ -114,9 +114,14 @@ fn records(args: RecordsArgs) -> anyhow::Result<ExitStatus> {
         s.requires
             .contains(&crate::plan::Requirement::DmarcEnforced)
     });
-    let rows = match crate::history::History::open_existing(&args.state.dir(&args.plan))? {
-        Some(h) if wants_reports => crate::reports::summary::load_rows(&h)?,
-        _ => Vec::new(),
+    let rows = if wants_reports {
+        match super::warmup_import::plan_history(&args.plan, &plan, &args.state, false)? {
+            Ok(Some(h)) => crate::reports::summary::load_rows(&h)?,
+            Ok(None) => Vec::new(),
+            Err(code) => return Ok(code),
+        }
+    } else {
+        Vec::new()
     };
     let changes = runtime()?.block_on(async {
         let resolver = crate::dns::Resolver::new(&dns)?;

@@ -106,7 +106,11 @@ fn summary(args: SummaryArgs) -> anyhow::Result<ExitStatus> {
     let Some((plan, catalog)) = load_plan(plan_path, &args.catalog)? else {
         return Ok(ExitStatus::BadInput);
     };
-    let history = crate::history::History::open_existing(&args.state.dir(plan_path))?;
+    // The reports the plan names are imported first (each file once).
+    let history = match super::warmup_import::plan_history(plan_path, &plan, &args.state, true)? {
+        Ok(history) => history,
+        Err(code) => return Ok(code),
+    };
     let tls = match &history {
         Some(h) => reports::summary::load_tls(h)?,
         None => Vec::new(),

@@ -188,14 +188,16 @@ fn days(days: &[chrono::NaiveDate]) -> String {
     }
 }
 
-/// The plan's history with the evidence files its `[warmup] evidence` names imported first, for
-/// `warmup status`, `warmup next` and `gate`. A file imported before costs one SHA-256 of its
-/// bytes; a new one is imported as by `warmup import` and reported on standard error, with its
-/// rejected rows (reported this once: the file's import is recorded). With `record` off
-/// (`gate --no-record`), the files go into a copy of the history in memory, thrown away after.
+/// The plan's history with the evidence files its `[warmup] evidence` names, and the report
+/// files and folders its `[dmarc] reports` names, imported first, for `warmup status`,
+/// `warmup next`, `gate` and `reports PLAN`. A file imported before costs one SHA-256 of its
+/// bytes; a new one is imported as by `warmup import` (or `reports import`) and reported on
+/// standard error, with its rejected rows or reports (reported this once: the file's import is
+/// recorded). With `record` off (`gate --no-record`), the files go into a copy of the history
+/// in memory, thrown away after.
 ///
 /// `Err(BadInput)` when a file cannot be imported at all: the verdict would rest on less than
-/// the plan names. `Ok(None)`: no history and no evidence to import.
+/// the plan names. `Ok(None)`: no history and nothing to import.
 pub fn plan_history(
     plan_path: &std::path::Path,
     plan: &crate::plan::Plan,
@@ -208,9 +210,9 @@ pub fn plan_history(
         .as_ref()
         .map(|w| w.evidence.as_slice())
         .unwrap_or_default();
-    let Some(warmup) = plan.warmup.as_ref().filter(|_| !files.is_empty()) else {
+    if files.is_empty() && plan.report_paths.is_empty() {
         return Ok(Ok(crate::history::History::open_existing(&dir)?));
-    };
+    }
     let mut history = if record {
         state.open(plan_path)?
     } else {
@@ -219,10 +221,57 @@ pub fn plan_history(
             None => crate::history::History::in_memory(&dir.join("history.db"))?,
         }
     };
-    let opts = ImportOptions::for_plan(warmup);
-    let results = import::import_files(&mut history, files, None, &opts);
     let mut failed = false;
     let mut report = String::new();
+    let reports = crate::reports::import_paths(
+        &mut history,
+        &plan.report_paths,
+        &crate::reports::ImportOptions::default(),
+    );
+    for result in &reports {
+        match result {
+            Err(e) => {
+                failed = true;
+                let _ = writeln!(
+                    report,
+                    "error: the plan's reports could not be imported: {e}"
+                );
+            }
+            Ok(o) if o.already_imported.is_some() => {}
+            Ok(o) => {
+                let _ = writeln!(
+                    report,
+                    "imported {}: {} DMARC and {} TLS report(s), {} records, {} duplicates, {} rejected",
+                    o.path.display(),
+                    o.dmarc_reports,
+                    o.tls_reports,
+                    o.records,
+                    o.duplicates,
+                    o.rejected
+                );
+                for p in o.problems.iter().take(SHOWN_PROBLEMS) {
+                    let _ = writeln!(
+                        report,
+                        "warning: {}: {}: {} (not imported)",
+                        o.path.display(),
+                        p.at,
+                        p.message
+                    );
+                }
+            }
+        }
+    }
+    let Some(warmup) = plan.warmup.as_ref().filter(|_| !files.is_empty()) else {
+        if !report.is_empty() {
+            eprint!("{}", crate::output::escape::rendered(&report, false));
+        }
+        if failed {
+            return Ok(Err(ExitStatus::BadInput));
+        }
+        return Ok(Ok(Some(history)));
+    };
+    let opts = ImportOptions::for_plan(warmup);
+    let results = import::import_files(&mut history, files, None, &opts);
     for result in &results {
         match result {
             Err(e) => {

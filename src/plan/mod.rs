@@ -101,6 +101,8 @@ struct RawPlan {
 struct RawDmarc {
     enforce_after_days: Option<Typed<u64>>,
     min_pass_rate: Option<Typed<f64>>,
+    #[serde(default)]
+    reports: List<Text>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -455,6 +457,9 @@ pub struct Plan {
     pub warmup: Option<crate::warmup::WarmupPlan>,
     /// What `dmarc-enforced` asks of the reports (`[dmarc]`).
     pub enforcement: crate::reports::summary::EnforcementRule,
+    /// Report files and folders (a Maildir) imported before every command that reads the
+    /// reports (`[dmarc] reports`), relative to the plan.
+    pub report_paths: Vec<PathBuf>,
 }
 
 /// The store of a plan's seed tests: `[seed] store`, or `<plan>.seed.db` beside the plan.
@@ -511,7 +516,7 @@ fn known_keys(parents: &[String]) -> &'static [&'static str] {
             "cohort",
             "dmarc",
         ],
-        ["dmarc"] => &["enforce_after_days", "min_pass_rate"],
+        ["dmarc"] => &["enforce_after_days", "min_pass_rate", "reports"],
         ["migration"] => &[
             "name",
             "from",
@@ -796,6 +801,7 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
             pools: Vec::new(),
             warmup: None,
             enforcement: Default::default(),
+            report_paths: Vec::new(),
         };
     };
     let migration_span = migration.span();
@@ -1167,8 +1173,14 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         }
     }
     let mut enforcement = crate::reports::summary::EnforcementRule::default();
+    let mut report_paths = Vec::new();
     if let Some(d) = &raw.dmarc {
         let d = d.get_ref();
+        report_paths = problems
+            .strings(&d.reports, "dmarc.reports")
+            .into_iter()
+            .map(|(_, _, text)| relative_to(path, text))
+            .collect();
         if let Some(days) = problems.optional(&d.enforce_after_days, "dmarc.enforce_after_days") {
             match usize::try_from(*days) {
                 Ok(days @ 1..=90) => enforcement.days = days,
@@ -1210,6 +1222,7 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         pools,
         warmup,
         enforcement,
+        report_paths,
     }
 }
 
