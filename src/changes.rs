@@ -13,6 +13,7 @@ use crate::finding::{RecordAction, RecordChange, Severity};
 use crate::fixes::{merge, zone_fragment, Conflict};
 use crate::gate::{gather, GateFinding};
 use crate::plan::Plan;
+use crate::plan::Requirement;
 use serde::Serialize;
 
 /// Why a change is asked for: one finding.
@@ -171,25 +172,13 @@ pub async fn for_stage(
         .ok_or_else(|| format!("the plan has no stage {}", stage + 1))?;
     let evidence = gather(resolver, plan, catalog, stage).await?;
     // Removing the old platform is asked for only by a stage that requires it.
-    let cleanup = plan
-        .stages
-        .get(stage)
-        .is_some_and(|s| s.requires.contains(&crate::plan::Requirement::OldRemoved));
+    let cleanup = plan.stage_requires(stage, &Requirement::OldRemoved);
     // Enforcing DMARC is asked for only by a stage that requires it, once the reports allow.
-    let enforce: Vec<GateFinding> = match plan.stages.get(stage) {
-        Some(s)
-            if s.requires
-                .contains(&crate::plan::Requirement::DmarcEnforced) =>
-        {
-            crate::gate::dmarc_enforced_result(
-                &crate::plan::Requirement::DmarcEnforced,
-                plan,
-                &evidence,
-                ledger,
-            )
+    let enforce: Vec<GateFinding> = if plan.stage_requires(stage, &Requirement::DmarcEnforced) {
+        crate::gate::dmarc_enforced_result(&Requirement::DmarcEnforced, plan, &evidence, ledger)
             .findings
-        }
-        _ => Vec::new(),
+    } else {
+        Vec::new()
     };
     let all: Vec<GateFinding> = evidence
         .dns

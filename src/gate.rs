@@ -1224,25 +1224,22 @@ fn attested_result(requirement: &Requirement, step: &str, ledger: &Ledger) -> Re
     }
 }
 
-/// The DMARC record that applies to `domain` in what the checks read: its own, else the
-/// closest parent's (whose `sp` then applies); with the name it was found at.
-fn applied_dmarc(observed: &crate::drift::Observed, domain: &str) -> Option<(String, String)> {
-    let mut name = domain.to_string();
-    loop {
-        let key = format!("_dmarc.{name} TXT");
-        if let Some(text) = observed
-            .0
-            .get(&key)
-            .and_then(|seen| crate::drift::txt_with(seen, "v=dmarc1"))
-        {
-            return Some((format!("_dmarc.{name}"), text));
-        }
-        let (_, parent) = name.split_once('.')?;
-        if !parent.contains('.') {
-            return None;
-        }
-        name = parent.to_string();
-    }
+/// The DMARC record that applies to `domain` in what the checks read, found along the same
+/// RFC 9989 tree walk the checks fetched (`fetch::dmarc_walk_names`): its own, else the closest
+/// parent's (whose `sp` then applies); with the name it was found at.
+fn applied_dmarc(
+    observed: &crate::drift::Observed,
+    domain: &DomainName,
+) -> Option<(String, String)> {
+    crate::fetch::dmarc_walk_names(domain)
+        .into_iter()
+        .find_map(|name| {
+            observed
+                .0
+                .get(&format!("{name} TXT"))
+                .and_then(|seen| crate::drift::txt_with(seen, "v=dmarc1"))
+                .map(|text| (name.to_string(), text))
+        })
 }
 
 /// `dmarc-enforced`: per sending domain, the published policy enforces and the reports show it
@@ -1266,13 +1263,14 @@ pub(crate) fn dmarc_enforced_result(
     let mut findings = Vec::new();
     for d in plan.domains.iter().filter(|d| d.sending) {
         let domain = d.name.to_string();
-        let finding = match applied_dmarc(&evidence.observed, &domain) {
+        let finding = match applied_dmarc(&evidence.observed, &d.name) {
             None => Finding::new(
                 "dmarc-enforced.no-record",
                 Severity::Fail,
                 format!("{domain} has no DMARC record to enforce: publish one with p=none and reports first (see the dns requirement)."),
             ),
             Some((at, text)) => {
+                let shown = format!("{at} TXT \"{text}\"");
                 let record = DmarcRecord::parse(&text);
                 let own = at == format!("_dmarc.{domain}");
                 let policy = if own { record.p } else { record.sp.or(record.p) };
@@ -1289,7 +1287,7 @@ pub(crate) fn dmarc_enforced_result(
                         Severity::Fail,
                         format!("No imported aggregate report covers {domain}: nothing shows the new platform passing DMARC there yet."),
                     )
-                    .evidence(format!("{at} TXT \"{text}\"")),
+                    .evidence(shown.clone()),
                     Some(e) if !e.safe => Finding::new(
                         "dmarc-enforced.not-yet",
                         Severity::Fail,
@@ -1298,7 +1296,7 @@ pub(crate) fn dmarc_enforced_result(
                             e.reasons.join("; ")
                         ),
                     )
-                    .evidence(format!("{at} TXT \"{text}\"")),
+                    .evidence(shown.clone()),
                     Some(e) if enforcing => Finding::new(
                         "dmarc-enforced.enforced",
                         Severity::Pass,
@@ -1308,7 +1306,7 @@ pub(crate) fn dmarc_enforced_result(
                             e.reasons.join("; ")
                         ),
                     )
-                    .evidence(format!("{at} TXT \"{text}\"")),
+                    .evidence(shown.clone()),
                     Some(e) => {
                         let next = if own {
                             crate::reports::summary::enforcing_record(&text)
@@ -1334,7 +1332,7 @@ pub(crate) fn dmarc_enforced_result(
                                 e.reasons.join("; ")
                             ),
                         )
-                        .evidence(format!("{at} TXT \"{text}\""));
+                        .evidence(shown.clone());
                         f = match next {
                             Some(value) => f
                                 .fix(format!("Publish `{value}` at {at}."))

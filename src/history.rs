@@ -428,6 +428,18 @@ impl History {
         }
     }
 
+    /// Every row `sql` returns, each through `row`.
+    fn all<T>(
+        &self,
+        sql: &str,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, HistoryError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.error(e))?;
+        let rows = stmt.query_map([], row).map_err(|e| self.error(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(e))
+    }
+
     /// A write transaction that takes the lock at once (`BEGIN IMMEDIATE`), so two writers
     /// queue instead of failing half-way.
     pub fn write(&mut self) -> Result<Transaction<'_>, HistoryError> {
@@ -454,15 +466,10 @@ impl History {
 
     /// The stages whose gates have opened, in the order they opened.
     pub fn openings(&self) -> Result<Vec<Opening>, HistoryError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT stage, opened_at, records_digest, records_seen, forced, mailshift
+        self.all(
+            "SELECT stage, opened_at, records_digest, records_seen, forced, mailshift
                  FROM openings ORDER BY opened_at, rowid",
-            )
-            .map_err(|e| self.error(e))?;
-        let rows = stmt
-            .query_map([], |r| {
+            |r| {
                 Ok(Opening {
                     stage: r.get(0)?,
                     opened_at: r.get(1)?,
@@ -471,10 +478,8 @@ impl History {
                     forced: r.get(4)?,
                     mailshift: r.get(5)?,
                 })
-            })
-            .map_err(|e| self.error(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.error(e))
+            },
+        )
     }
 
     /// Records an opening; an opening already recorded for the stage is kept (the first one is
@@ -572,15 +577,10 @@ impl History {
 
     /// Every decision, oldest first.
     pub fn decisions(&self) -> Result<Vec<DecisionRecord>, HistoryError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT at, kind, subject, decision, summary, digest FROM decisions
+        self.all(
+            "SELECT at, kind, subject, decision, summary, digest FROM decisions
                  ORDER BY at, id",
-            )
-            .map_err(|e| self.error(e))?;
-        let rows = stmt
-            .query_map([], |r| {
+            |r| {
                 Ok(DecisionRecord {
                     at: r.get(0)?,
                     kind: r.get(1)?,
@@ -589,10 +589,8 @@ impl History {
                     summary: r.get(4)?,
                     digest: r.get(5)?,
                 })
-            })
-            .map_err(|e| self.error(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.error(e))
+            },
+        )
     }
 
     pub fn attest(&mut self, attestation: &Attestation) -> Result<(), HistoryError> {
@@ -724,48 +722,26 @@ impl History {
 
     /// Every attestation, oldest first.
     pub fn attestations(&self) -> Result<Vec<Attestation>, HistoryError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT step, by, note, at FROM attestations ORDER BY at, id")
-            .map_err(|e| self.error(e))?;
-        let rows = stmt
-            .query_map([], |r| {
+        self.all(
+            "SELECT step, by, note, at FROM attestations ORDER BY at, id",
+            |r| {
                 Ok(Attestation {
                     step: r.get(0)?,
                     by: r.get(1)?,
                     note: r.get(2)?,
                     at: r.get(3)?,
                 })
-            })
-            .map_err(|e| self.error(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.error(e))
+            },
+        )
     }
 
     /// The imports, oldest first.
     pub fn imports(&self) -> Result<Vec<ImportRecord>, HistoryError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT sha256, path, kind, imported_at, records, duplicates, rejected
+        self.all(
+            "SELECT sha256, path, kind, imported_at, records, duplicates, rejected
                  FROM imports ORDER BY imported_at, id",
-            )
-            .map_err(|e| self.error(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(ImportRecord {
-                    sha256: r.get(0)?,
-                    path: r.get(1)?,
-                    kind: r.get(2)?,
-                    imported_at: r.get(3)?,
-                    records: r.get::<_, i64>(4)?.try_into().unwrap_or(0),
-                    duplicates: r.get::<_, i64>(5)?.try_into().unwrap_or(0),
-                    rejected: r.get::<_, i64>(6)?.try_into().unwrap_or(0),
-                })
-            })
-            .map_err(|e| self.error(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.error(e))
+            import_record,
+        )
     }
 
     /// The import of a file with this content digest, if it was imported before.
@@ -775,21 +751,24 @@ impl History {
                 "SELECT sha256, path, kind, imported_at, records, duplicates, rejected
                  FROM imports WHERE sha256 = ?1",
                 [sha256],
-                |r| {
-                    Ok(ImportRecord {
-                        sha256: r.get(0)?,
-                        path: r.get(1)?,
-                        kind: r.get(2)?,
-                        imported_at: r.get(3)?,
-                        records: r.get::<_, i64>(4)?.try_into().unwrap_or(0),
-                        duplicates: r.get::<_, i64>(5)?.try_into().unwrap_or(0),
-                        rejected: r.get::<_, i64>(6)?.try_into().unwrap_or(0),
-                    })
-                },
+                import_record,
             )
             .optional()
             .map_err(|e| self.error(e))
     }
+}
+
+/// An `imports` row, its columns in the order the queries above select them.
+fn import_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImportRecord> {
+    Ok(ImportRecord {
+        sha256: r.get(0)?,
+        path: r.get(1)?,
+        kind: r.get(2)?,
+        imported_at: r.get(3)?,
+        records: r.get::<_, i64>(4)?.try_into().unwrap_or(0),
+        duplicates: r.get::<_, i64>(5)?.try_into().unwrap_or(0),
+        rejected: r.get::<_, i64>(6)?.try_into().unwrap_or(0),
+    })
 }
 
 /// The history shared by `check`'s concurrent domains for drift: each domain's previous

@@ -276,3 +276,75 @@ impl StateArgs {
         Ok(history)
     }
 }
+
+/// One file's result in an import command (`warmup import`, `reports import`).
+pub trait ImportedFile: serde::Serialize {
+    fn rejected(&self) -> u64;
+    fn imported_before(&self) -> bool;
+}
+
+/// Why a file was not imported at all, naming it.
+pub trait FailedFile: std::fmt::Display {
+    fn file(&self) -> &Path;
+}
+
+/// True when every file was imported (or had been) with nothing rejected.
+pub fn imports_clean<O: ImportedFile, E>(results: &[Result<O, E>]) -> bool {
+    results
+        .iter()
+        .all(|r| r.as_ref().is_ok_and(|o| o.rejected() == 0))
+}
+
+/// `{"files": [...]}`: each file's outcome, or its path and why it was not imported.
+pub fn imports_json<O: ImportedFile, E: FailedFile>(results: &[Result<O, E>]) -> String {
+    let files: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| match r {
+            Ok(outcome) => serde_json::to_value(outcome).unwrap_or_default(),
+            Err(e) => serde_json::json!({
+                "path": e.file(),
+                "error": e.to_string(),
+            }),
+        })
+        .collect();
+    crate::output::pretty_json(&serde_json::json!({ "files": files }))
+}
+
+/// Each file as `file` writes it (or why it was not imported), then the totals; `rejected`
+/// names what may be rejected (`rejected rows (their good rows are kept)`).
+pub fn imports_table<O: ImportedFile, E: FailedFile>(
+    results: &[Result<O, E>],
+    file: impl Fn(&mut String, &O),
+    rejected: &str,
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let (mut failed, mut with_rejects, mut before) = (0, 0, 0);
+    for result in results {
+        match result {
+            Err(e) => {
+                failed += 1;
+                let _ = writeln!(out, "{}\n  not imported: {e}\n", e.file().display());
+            }
+            Ok(o) => {
+                if o.rejected() > 0 {
+                    with_rejects += 1;
+                }
+                if o.imported_before() {
+                    before += 1;
+                }
+                file(&mut out, o);
+            }
+        }
+    }
+    let files = crate::words::count(results.len(), "file", "files");
+    let _ = match (failed, with_rejects, before) {
+        (0, 0, 0) => writeln!(out, "{files}: all imported."),
+        (0, 0, n) => writeln!(out, "{files}: all imported ({n} of them before)."),
+        _ => writeln!(
+            out,
+            "{files}: {failed} not imported, {with_rejects} with {rejected}: exit 2."
+        ),
+    };
+    out
+}

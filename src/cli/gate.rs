@@ -125,10 +125,7 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
         reports: None,
     };
     // `dmarc-enforced` reads the imported aggregate reports.
-    let wants_reports = plan.stages.get(stage).is_some_and(|s| {
-        s.requires
-            .contains(&crate::plan::Requirement::DmarcEnforced)
-    });
+    let wants_reports = plan.stage_requires(stage, &crate::plan::Requirement::DmarcEnforced);
     let report_rows = match (&history, wants_reports) {
         (Some(h), true) => {
             let rows = crate::reports::summary::load_rows(h)?;

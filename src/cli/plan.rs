@@ -110,10 +110,7 @@ fn records(args: RecordsArgs) -> anyhow::Result<ExitStatus> {
     };
     let dns = args.dns.config()?;
     // dmarc-enforced's record is asked for once the imported reports allow it.
-    let wants_reports = plan.stages.get(stage).is_some_and(|s| {
-        s.requires
-            .contains(&crate::plan::Requirement::DmarcEnforced)
-    });
+    let wants_reports = plan.stage_requires(stage, &crate::plan::Requirement::DmarcEnforced);
     let rows = if wants_reports {
         match super::warmup_import::plan_history(&args.plan, &plan, &args.state, false)? {
             Ok(Some(h)) => crate::reports::summary::load_rows(&h)?,

@@ -5,7 +5,8 @@
 //! attributed to a platform of the plan.
 
 use super::common::{
-    plain_style, runtime, write_human, write_report, CatalogArgs, DnsArgs, StateArgs,
+    imports_clean, imports_json, imports_table, plain_style, runtime, write_human, write_report,
+    CatalogArgs, DnsArgs, FailedFile, ImportedFile, StateArgs,
 };
 use super::plan::load_plan;
 use super::providers::ListFormat;
@@ -50,7 +51,7 @@ pub struct SummaryArgs {
     pub output: Option<PathBuf>,
     /// Reverse DNS lookups for sources no pool or SPF network places, the biggest first
     /// (0: none).
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    #[arg(long, default_value_t = crate::reports::sources::MAX_PTR, value_name = "N")]
     pub max_ptr: usize,
     /// Consecutive clean days of the new platform that make enforcing DMARC safe [default:
     /// the plan's `[dmarc] enforce_after_days`, else 14].
@@ -118,12 +119,7 @@ fn summary(args: SummaryArgs) -> anyhow::Result<ExitStatus> {
     let (rows, reports) = match &history {
         Some(h) => (
             reports::summary::load_rows(h)?,
-            h.conn()
-                .query_row("SELECT count(*) FROM dmarc_reports", [], |r| {
-                    r.get::<_, i64>(0)
-                })
-                .map(|n| u64::try_from(n).unwrap_or(0))
-                .unwrap_or(0),
+            crate::reports::summary::report_count(h)?,
         ),
         None => (Vec::new(), 0),
     };
@@ -139,17 +135,8 @@ fn summary(args: SummaryArgs) -> anyhow::Result<ExitStatus> {
             .map_or(plan.enforcement.days, |d| d.max(1)),
         ..plan.enforcement
     };
-    let mut view = reports::summary::view(
-        &plan.name,
-        reports,
-        &rows,
-        |ip| {
-            sources
-                .attributor
-                .attribute(ip, sources.ptr.get(&ip).map(String::as_str))
-        },
-        rule,
-    );
+    let mut view =
+        reports::summary::view(&plan.name, reports, &rows, |ip| sources.attribute(ip), rule);
     view.reverse_dns = sources.ptr.iter().map(|(ip, n)| (*ip, n.clone())).collect();
     view.tls = tls;
     view.notes.extend(sources.unresolved.iter().cloned());
@@ -200,12 +187,18 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitStatus> {
     }
     let mut history = args.state.open(&args.plan)?;
     let results = reports::import_paths(&mut history, &args.files, &ImportOptions::default());
-    let clean = results
-        .iter()
-        .all(|r| r.as_ref().is_ok_and(|o| o.rejected == 0));
+    let clean = imports_clean(&results);
     match args.format {
-        ListFormat::Json => write_report(None, &json(&results))?,
-        ListFormat::Table => write_human(None, &table(&results), false)?,
+        ListFormat::Json => write_report(None, &imports_json(&results))?,
+        ListFormat::Table => write_human(
+            None,
+            &imports_table(
+                &results,
+                file,
+                "rejected reports or records (the good ones are kept)",
+            ),
+            false,
+        )?,
     }
     Ok(if clean {
         ExitStatus::Passed
@@ -214,50 +207,19 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitStatus> {
     })
 }
 
-fn json(results: &[Result<FileOutcome, ImportError>]) -> String {
-    let files: Vec<serde_json::Value> = results
-        .iter()
-        .map(|r| match r {
-            Ok(outcome) => serde_json::to_value(outcome).unwrap_or_default(),
-            Err(e) => serde_json::json!({
-                "path": e.path(),
-                "error": e.to_string(),
-            }),
-        })
-        .collect();
-    crate::output::pretty_json(&serde_json::json!({ "files": files }))
+impl ImportedFile for FileOutcome {
+    fn rejected(&self) -> u64 {
+        self.rejected
+    }
+    fn imported_before(&self) -> bool {
+        self.already_imported.is_some()
+    }
 }
 
-fn table(results: &[Result<FileOutcome, ImportError>]) -> String {
-    let mut out = String::new();
-    let (mut failed, mut with_rejects, mut before) = (0, 0, 0);
-    for result in results {
-        match result {
-            Err(e) => {
-                failed += 1;
-                let _ = writeln!(out, "{}\n  not imported: {e}\n", e.path().display());
-            }
-            Ok(o) => {
-                if o.rejected > 0 {
-                    with_rejects += 1;
-                }
-                if o.already_imported.is_some() {
-                    before += 1;
-                }
-                file(&mut out, o);
-            }
-        }
+impl FailedFile for ImportError {
+    fn file(&self) -> &std::path::Path {
+        self.path()
     }
-    let files = crate::words::count(results.len(), "file", "files");
-    let _ = match (failed, with_rejects, before) {
-        (0, 0, 0) => writeln!(out, "{files}: all imported."),
-        (0, 0, n) => writeln!(out, "{files}: all imported ({n} of them before)."),
-        _ => writeln!(
-            out,
-            "{files}: {failed} not imported, {with_rejects} with rejected reports or records (the good ones are kept): exit 2."
-        ),
-    };
-    out
 }
 
 fn file(out: &mut String, o: &FileOutcome) {

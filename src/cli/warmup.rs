@@ -104,13 +104,16 @@ struct Received {
     reports: u64,
 }
 
-/// Loads the plan and its evidence and judges the warmup as of `day` (or today).
+/// Loads the plan and its evidence and judges the warmup as of `day` (or today); with
+/// `receivers`, also reads what the receivers' reports hold (`warmup status` shows it,
+/// `warmup next` does not need it).
 fn judged(
     plan_path: &std::path::Path,
     catalog: &CatalogArgs,
     state: &StateArgs,
     day: Option<&str>,
     flag: &str,
+    receivers: bool,
 ) -> anyhow::Result<Result<(crate::plan::Plan, WarmupStatus, Received), ExitStatus>> {
     let Some((plan, catalog)) = load_plan(plan_path, catalog)? else {
         return Ok(Err(ExitStatus::BadInput));
@@ -137,7 +140,7 @@ fn judged(
     let domains: Vec<String> = plan.domains.iter().map(|d| d.name.to_string()).collect();
     let status = judge(warmup, &plan.pools, &domains, &evidence, as_of);
     // The receivers' view of the days judged: what their reports say up to `as_of`.
-    let received = match &history {
+    let received = match history.as_ref().filter(|_| receivers) {
         Some(h) => Received {
             rows: crate::reports::summary::load_rows(h)?
                 .into_iter()
@@ -147,13 +150,7 @@ fn judged(
                 .into_iter()
                 .filter(|t| t.day < as_of)
                 .collect(),
-            reports: h
-                .conn()
-                .query_row("SELECT count(*) FROM dmarc_reports", [], |r| {
-                    r.get::<_, i64>(0)
-                })
-                .map(|n| u64::try_from(n).unwrap_or(0))
-                .unwrap_or(0),
+            reports: crate::reports::summary::report_count(h)?,
             catalog,
         },
         None => Received {
@@ -185,7 +182,7 @@ fn receivers(
                 plan,
                 &received.catalog,
                 &received.rows,
-                1000,
+                crate::reports::sources::MAX_PTR,
             )
             .await,
         )
@@ -194,11 +191,7 @@ fn receivers(
         &plan.name,
         received.reports,
         &received.rows,
-        |ip| {
-            sources
-                .attributor
-                .attribute(ip, sources.ptr.get(&ip).map(String::as_str))
-        },
+        |ip| sources.attribute(ip),
         plan.enforcement,
     );
     view.tls = received.tls;
@@ -213,6 +206,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
         &args.state,
         args.as_of.as_deref(),
         "--as-of",
+        true,
     )? {
         Ok(x) => x,
         Err(code) => return Ok(code),
@@ -274,6 +268,7 @@ fn next(args: NextArgs) -> anyhow::Result<ExitStatus> {
         &args.state,
         args.date.as_deref(),
         "--date",
+        false,
     )? {
         Ok(x) => x,
         Err(code) => return Ok(code),

@@ -2,7 +2,10 @@
 //! totals, Postmaster Tools and SNDS data — into the plan's history, each file once, and say per
 //! file what was counted, what was already there and which rows were refused.
 
-use super::common::{write_human, write_report, CatalogArgs, StateArgs};
+use super::common::{
+    imports_clean, imports_json, imports_table, write_human, write_report, CatalogArgs, FailedFile,
+    ImportedFile, StateArgs,
+};
 use super::plan::load_plan;
 use super::providers::ListFormat;
 use crate::exit::ExitStatus;
@@ -73,12 +76,14 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitStatus> {
     }
     let mut history = args.state.open(&args.plan)?;
     let results = import::import_files(&mut history, &args.files, args.kind, &opts);
-    let clean = results
-        .iter()
-        .all(|r| r.as_ref().is_ok_and(|o| o.rejected == 0));
+    let clean = imports_clean(&results);
     match args.format {
-        ListFormat::Json => write_report(None, &json(&results))?,
-        ListFormat::Table => write_human(None, &table(&results), false)?,
+        ListFormat::Json => write_report(None, &imports_json(&results))?,
+        ListFormat::Table => write_human(
+            None,
+            &imports_table(&results, file, "rejected rows (their good rows are kept)"),
+            false,
+        )?,
     }
     Ok(if clean {
         ExitStatus::Passed
@@ -87,50 +92,19 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitStatus> {
     })
 }
 
-fn json(results: &[Result<FileOutcome, ImportError>]) -> String {
-    let files: Vec<serde_json::Value> = results
-        .iter()
-        .map(|r| match r {
-            Ok(outcome) => serde_json::to_value(outcome).unwrap_or_default(),
-            Err(e) => serde_json::json!({
-                "path": e.path(),
-                "error": e.to_string(),
-            }),
-        })
-        .collect();
-    crate::output::pretty_json(&serde_json::json!({ "files": files }))
+impl ImportedFile for FileOutcome {
+    fn rejected(&self) -> u64 {
+        self.rejected
+    }
+    fn imported_before(&self) -> bool {
+        self.already_imported.is_some()
+    }
 }
 
-fn table(results: &[Result<FileOutcome, ImportError>]) -> String {
-    let mut out = String::new();
-    let (mut failed, mut with_rejects, mut before) = (0, 0, 0);
-    for result in results {
-        match result {
-            Err(e) => {
-                failed += 1;
-                let _ = writeln!(out, "{}\n  not imported: {e}\n", e.path().display());
-            }
-            Ok(o) => {
-                if o.rejected > 0 {
-                    with_rejects += 1;
-                }
-                if o.already_imported.is_some() {
-                    before += 1;
-                }
-                file(&mut out, o);
-            }
-        }
+impl FailedFile for ImportError {
+    fn file(&self) -> &std::path::Path {
+        self.path()
     }
-    let files = crate::words::count(results.len(), "file", "files");
-    let _ = match (failed, with_rejects, before) {
-        (0, 0, 0) => writeln!(out, "{files}: all imported."),
-        (0, 0, n) => writeln!(out, "{files}: all imported ({n} of them before)."),
-        _ => writeln!(
-            out,
-            "{files}: {failed} not imported, {with_rejects} with rejected rows (their good rows are kept): exit 2."
-        ),
-    };
-    out
 }
 
 fn file(out: &mut String, o: &FileOutcome) {

@@ -6,19 +6,8 @@ use crate::attribution::Side;
 use crate::output::csv::neutralise;
 use crate::output::escape::text;
 use crate::reports::summary::{Totals, View};
+use crate::warmup::report::thousands;
 use std::fmt::Write;
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 fn share(part: u64, whole: u64) -> String {
     if whole == 0 {

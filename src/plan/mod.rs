@@ -754,6 +754,13 @@ impl Plan {
         self.stages.iter().position(|s| s.cutover)
     }
 
+    /// True when stage `stage` requires `requirement`.
+    pub fn stage_requires(&self, stage: usize, requirement: &Requirement) -> bool {
+        self.stages
+            .get(stage)
+            .is_some_and(|s| s.requires.contains(requirement))
+    }
+
     /// Before the cutover stage both platforms send, so both must be authorised.
     pub fn before_cutover(&self, stage: usize) -> bool {
         self.cutover_index().is_none_or(|c| stage < c)

@@ -18,6 +18,9 @@ use crate::plan::Plan;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
+/// Reverse lookups asked at most per run, unless `reports PLAN --max-ptr` says otherwise.
+pub const MAX_PTR: usize = 1000;
+
 /// How many reverse lookups run at once.
 const PTR_BATCH: usize = 128;
 
@@ -36,6 +39,14 @@ pub struct Sources {
     pub lookup_failed: bool,
     /// Reverse lookups that failed: those sources stay unknown (the cautious answer).
     pub ptr_failed: usize,
+}
+
+impl Sources {
+    /// The platform that sent from `ip`, its confirmed reverse DNS name taken into account.
+    pub fn attribute(&self, ip: IpAddr) -> crate::attribution::Attribution {
+        self.attributor
+            .attribute(ip, self.ptr.get(&ip).map(String::as_str))
+    }
 }
 
 /// Resolves what attributing `rows` needs and builds the attributor.
@@ -118,17 +129,6 @@ pub async fn enforcement(
     rows: &[Row],
     rule: super::summary::EnforcementRule,
 ) -> BTreeMap<String, super::summary::Enforcement> {
-    let sources = resolve(resolver, plan, catalog, rows, 1000).await;
-    super::summary::view(
-        &plan.name,
-        0,
-        rows,
-        |ip| {
-            sources
-                .attributor
-                .attribute(ip, sources.ptr.get(&ip).map(String::as_str))
-        },
-        rule,
-    )
-    .enforcement
+    let sources = resolve(resolver, plan, catalog, rows, MAX_PTR).await;
+    super::summary::view(&plan.name, 0, rows, |ip| sources.attribute(ip), rule).enforcement
 }

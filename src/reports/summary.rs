@@ -107,6 +107,19 @@ pub fn load_rows(
     Ok(out)
 }
 
+/// How many DMARC aggregate reports the history holds.
+pub fn report_count(
+    history: &crate::history::History,
+) -> Result<u64, crate::history::HistoryError> {
+    history
+        .conn()
+        .query_row("SELECT count(*) FROM dmarc_reports", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| u64::try_from(n).unwrap_or(0))
+        .map_err(|e| history.sql_error(e))
+}
+
 /// SMTP TLS reports of one day and policy domain: how sessions to the domain's MX went.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TlsDay {
