@@ -744,6 +744,18 @@ impl History {
         )
     }
 
+    /// The content digests of every file imported before (to skip them without parsing).
+    pub fn import_digests(&self) -> Result<std::collections::HashSet<String>, HistoryError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT sha256 FROM imports")
+            .map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.error(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.error(e))
+    }
+
     /// The import of a file with this content digest, if it was imported before.
     pub fn import_of(&self, sha256: &str) -> Result<Option<ImportRecord>, HistoryError> {
         self.conn

@@ -6,7 +6,7 @@
 mod support;
 
 use mailshift::history::History;
-use mailshift::reports::{import_file, ImportOptions};
+use mailshift::reports::{import_file, import_paths, ImportOptions};
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -439,15 +439,28 @@ fn decompression_is_capped_per_report() {
     let mut history = History::open_dir(&dir.path().join("state")).unwrap();
     let opts = ImportOptions {
         max_report_bytes: 1000,
+        ..ImportOptions::default()
     };
-    for file in ["tierpod/test.xml.gz", "tierpod/test.xml.zip"] {
-        let o = import_file(&mut history, &report(file), &opts).unwrap();
-        assert_eq!(o.rejected, 1, "{file}: {o:?}");
+    let files = ["tierpod/test.xml.gz", "tierpod/test.xml.zip"].map(report);
+    for file in &files {
+        let o = import_file(&mut history, file, &opts).unwrap();
+        assert_eq!(o.rejected, 1, "{}: {o:?}", file.display());
         assert!(
             o.problems[0].message.contains("more than 1000 bytes"),
-            "{file}: {:?}",
+            "{}: {:?}",
+            file.display(),
             o.problems
         );
+    }
+    // Read ahead on worker threads, the same.
+    let ahead = ImportOptions {
+        workers: Some(2),
+        ..opts
+    };
+    for result in import_paths(&mut history, &files, &ahead) {
+        let o = result.unwrap();
+        assert_eq!(o.rejected, 1, "{o:?}");
+        assert!(o.problems[0].message.contains("more than 1000 bytes"));
     }
     assert_eq!(history.imports().unwrap().len(), 0);
 }
@@ -522,4 +535,113 @@ fn a_killed_import_leaves_all_of_its_file_or_nothing() {
     }
     assert_eq!(import(&state, &[&file], &[]).0, 0);
     assert_eq!(count(&state, "SELECT count(*) FROM dmarc_rows"), n as i64);
+}
+
+/// Every fixture file under `fixtures/reports`, in a stable order.
+fn all_fixture_reports() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&fixtures().join("reports"), &mut out);
+    out
+}
+
+/// What a history holds of its imports, in the order stored (times left out).
+fn stored(state: &Path) -> Vec<String> {
+    [
+        "SELECT sha256, path, kind, records, duplicates, rejected FROM imports ORDER BY id",
+        "SELECT * FROM dmarc_reports ORDER BY id",
+        "SELECT * FROM dmarc_rows ORDER BY rowid",
+        "SELECT * FROM tls_reports ORDER BY id",
+        "SELECT * FROM tls_policies ORDER BY rowid",
+    ]
+    .iter()
+    .flat_map(|sql| query(state, sql))
+    .collect()
+}
+
+#[test]
+fn files_read_ahead_on_worker_threads_are_stored_as_when_read_one_by_one() {
+    // Every sample (the malformed, the unreadable, a report over the in-memory size, a
+    // file named twice, a directory), read by this thread alone and with three workers.
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = all_fixture_reports();
+    files.push(report(
+        "parsedmarc/aggregate/example.net!example.com!1529366400!1529452799.xml",
+    ));
+    files.push(report("parsedmarc/aggregate"));
+    // A file over the read-ahead size, and a small gzip of a report over the in-memory size:
+    // both left to the importing thread.
+    let xml = generated_report(4000);
+    assert!(xml.len() > 1 << 20);
+    let plain = dir.path().join("big.xml");
+    std::fs::write(&plain, &xml).unwrap();
+    let gz = dir.path().join("big-2.xml.gz");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(
+            xml.replace("<report_id>big<", "<report_id>big-2<")
+                .as_bytes(),
+        )
+        .unwrap();
+    std::fs::write(&gz, encoder.finish().unwrap()).unwrap();
+    // A message with no report in it: rejected by the container reader, not the parser.
+    let message = dir.path().join("no-report.eml");
+    std::fs::write(
+        &message,
+        "From: a@example.com\r\nSubject: Hello\r\n\r\nNo report here.\r\n",
+    )
+    .unwrap();
+    files.splice(3..3, [plain, gz, message]);
+    let mut outcomes = Vec::new();
+    for (name, workers) in [("alone", 0), ("ahead", 3)] {
+        let state = dir.path().join(name);
+        let mut history = History::open_dir(&state).unwrap();
+        let opts = ImportOptions {
+            workers: Some(workers),
+            ..ImportOptions::default()
+        };
+        let results: Vec<String> = import_paths(&mut history, &files, &opts)
+            .into_iter()
+            .map(|r| match r {
+                Ok(mut o) => {
+                    o.already_imported = o.already_imported.map(|_| "before".into());
+                    format!("{o:?}")
+                }
+                Err(e) => format!("error: {e}"),
+            })
+            .collect();
+        drop(history);
+        outcomes.push((results, stored(&state)));
+    }
+    let (alone, ahead) = (&outcomes[0], &outcomes[1]);
+    assert!(
+        alone.0.len() > files.len(),
+        "the directory counts its files"
+    );
+    assert!(alone.0.iter().any(|o| o.starts_with("error: ")));
+    assert!(alone.0.iter().any(|o| o.contains("rejected: 1")));
+    assert!(alone
+        .0
+        .iter()
+        .any(|o| o.contains("no DMARC or TLS report in the message")));
+    assert!(alone.0.iter().any(|o| o.contains("already_imported: Some")));
+    assert!(alone.1.len() > 2500, "{} rows stored", alone.1.len());
+    for (a, b) in alone.0.iter().zip(&ahead.0) {
+        assert_eq!(a, b);
+    }
+    assert_eq!(alone.0.len(), ahead.0.len());
+    assert_eq!(alone.1, ahead.1);
 }

@@ -16,7 +16,7 @@
 //! something else, a TLS report's JSON — has its own cap. A Maildir given as a directory is the
 //! files of its `cur/` and `new/`, each imported as a file of its own.
 
-use super::{within, ImportError, Session, KIND};
+use super::{within, ImportError, KIND};
 use crate::files::{self, FileError, FileKind};
 use flate2::read::GzDecoder;
 use mail_parser::{MessageParser, MimeHeaders, PartType};
@@ -142,15 +142,20 @@ pub fn digest(path: &Path) -> Result<(String, Fingerprint), FileError> {
             limit,
         });
     }
+    Ok((hex(&hasher.finalize()), print))
+}
+
+/// The SHA-256 of `bytes`, in hex: [`digest`] of a file already read.
+pub fn hex_digest(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
     use std::fmt::Write;
-    let hex = hasher
-        .finalize()
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        });
-    Ok((hex, print))
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 fn read_error(path: &Path, source: io::Error) -> FileError {
@@ -161,9 +166,29 @@ fn read_error(path: &Path, source: io::Error) -> FileError {
     }
 }
 
-/// Reads the reports of the session's file.
-pub(super) fn import(session: &mut Session<'_>) -> Result<(), ImportError> {
-    let path = session.path;
+/// Where the reports found in a file go: stored as they are read ([`super::Session`]), or
+/// held to be stored in order later ([`super::prefetch::Recorder`]).
+pub(crate) trait Sink {
+    /// The file being read.
+    fn path(&self) -> &Path;
+    /// [`super::ImportOptions::max_report_bytes`].
+    fn max_report_bytes(&self) -> u64;
+    /// A report or record not imported.
+    fn reject(&mut self, at: &str, message: String);
+    /// One DMARC aggregate report, as XML.
+    fn dmarc(&mut self, input: &mut dyn Read, at: &str) -> Result<(), ImportError>;
+    /// One SMTP TLS report, as JSON.
+    fn tls(&mut self, bytes: &[u8], at: &str) -> Result<(), ImportError>;
+}
+
+fn reject(sink: &mut dyn Sink, at: &str, message: impl Into<String>) {
+    sink.reject(at, message.into());
+}
+
+/// Reads the reports of the sink's file.
+pub(super) fn import(session: &mut dyn Sink) -> Result<(), ImportError> {
+    let path = session.path().to_path_buf();
+    let path = path.as_path();
     let (mut file, _) = files::open(path, KIND)?;
     let limit = files::limits().get(KIND);
     let mut head = [0u8; 8];
@@ -180,15 +205,30 @@ pub(super) fn import(session: &mut Session<'_>) -> Result<(), ImportError> {
     let mut input = BufReader::with_capacity(capacity, file.take(limit));
     let head = peek(&mut input).map_err(|e| read_error(path, e))?;
     match sniff(&head) {
-        Format::Unknown => Err(ImportError::Format {
-            path: path.to_path_buf(),
-            message: format!(
-                "{}: not a DMARC aggregate or SMTP TLS report (formats: XML, JSON, gzip, zip, a report email, an mbox)",
-                describe(&head)
-            ),
-        }),
+        Format::Unknown => Err(not_a_report(path, &head)),
         Format::Mbox => mbox(session, &mut input),
         _ => stream(session, &mut input, "", 0),
+    }
+}
+
+/// Reads the reports of the sink's file from its bytes, already read whole.
+pub(super) fn import_bytes(sink: &mut dyn Sink, bytes: &[u8]) -> Result<(), ImportError> {
+    let head = bytes.get(..HEAD).unwrap_or(bytes);
+    match sniff(head) {
+        Format::Zip => zip(sink, Cursor::new(bytes), "", 0),
+        Format::Unknown => Err(not_a_report(sink.path(), head)),
+        Format::Mbox => mbox(sink, &mut &bytes[..]),
+        _ => stream(sink, &mut &bytes[..], "", 0),
+    }
+}
+
+fn not_a_report(path: &Path, head: &[u8]) -> ImportError {
+    ImportError::Format {
+        path: path.to_path_buf(),
+        message: format!(
+            "{}: not a DMARC aggregate or SMTP TLS report (formats: XML, JSON, gzip, zip, a report email, an mbox)",
+            describe(head)
+        ),
     }
 }
 
@@ -263,7 +303,7 @@ impl Read for Capped<'_> {
 
 /// One report stream (or a container of them) at `at` in the file.
 fn stream(
-    session: &mut Session<'_>,
+    session: &mut dyn Sink,
     mut input: &mut dyn BufRead,
     at: &str,
     depth: u8,
@@ -271,16 +311,16 @@ fn stream(
     let head = match peek(input) {
         Ok(head) => head,
         Err(e) => {
-            session.reject(at, format!("cannot be read: {e}"));
+            reject(session, at, format!("cannot be read: {e}"));
             return Ok(());
         }
     };
     let format = sniff(&head);
     if depth >= MAX_DEPTH && matches!(format, Format::Gzip | Format::Zip | Format::Email) {
-        session.reject(at, "containers nested too deeply");
+        reject(session, at, "containers nested too deeply");
         return Ok(());
     }
-    let cap = session.opts.max_report_bytes;
+    let cap = session.max_report_bytes();
     match format {
         Format::Gzip => {
             // One gzip member: some reporters leave bytes after it (a stray CRLF).
@@ -298,8 +338,9 @@ fn stream(
             let mut bytes = Vec::new();
             let read = input.take(MAX_INNER_ZIP + 1).read_to_end(&mut bytes);
             match read {
-                Err(e) => session.reject(at, format!("the zip archive cannot be read: {e}")),
-                Ok(_) if bytes.len() as u64 > MAX_INNER_ZIP => session.reject(
+                Err(e) => reject(session, at, format!("the zip archive cannot be read: {e}")),
+                Ok(_) if bytes.len() as u64 > MAX_INNER_ZIP => reject(
+                    session,
                     at,
                     format!(
                         "a zip archive over {} inside another container is not read",
@@ -314,8 +355,9 @@ fn stream(
         Format::Json => {
             let mut bytes = Vec::new();
             match input.take(super::tls::MAX_JSON + 1).read_to_end(&mut bytes) {
-                Err(e) => session.reject(at, format!("cannot be read: {e}")),
-                Ok(_) if bytes.len() as u64 > super::tls::MAX_JSON => session.reject(
+                Err(e) => reject(session, at, format!("cannot be read: {e}")),
+                Ok(_) if bytes.len() as u64 > super::tls::MAX_JSON => reject(
+                    session,
                     at,
                     format!(
                         "a TLS report over {} is not read",
@@ -330,8 +372,9 @@ fn stream(
             let cap = files::limits().get(FileKind::Message);
             let mut bytes = Vec::new();
             match input.take(cap + 1).read_to_end(&mut bytes) {
-                Err(e) => session.reject(at, format!("cannot be read: {e}")),
-                Ok(_) if bytes.len() as u64 > cap => session.reject(
+                Err(e) => reject(session, at, format!("cannot be read: {e}")),
+                Ok(_) if bytes.len() as u64 > cap => reject(
+                    session,
                     at,
                     format!(
                         "a message over {} is not read (--max-file-size message=SIZE)",
@@ -343,7 +386,8 @@ fn stream(
             Ok(())
         }
         Format::Unknown => {
-            session.reject(
+            reject(
+                session,
                 at,
                 format!(
                     "{}: not a DMARC aggregate or SMTP TLS report",
@@ -357,7 +401,7 @@ fn stream(
 
 /// The members of a zip archive that are reports.
 fn zip<R: Read + Seek>(
-    session: &mut Session<'_>,
+    session: &mut dyn Sink,
     input: R,
     at: &str,
     depth: u8,
@@ -365,17 +409,18 @@ fn zip<R: Read + Seek>(
     let mut archive = match zip::ZipArchive::new(input) {
         Ok(archive) => archive,
         Err(e) => {
-            session.reject(at, format!("not a readable zip archive: {e}"));
+            reject(session, at, format!("not a readable zip archive: {e}"));
             return Ok(());
         }
     };
-    let cap = session.opts.max_report_bytes;
+    let cap = session.max_report_bytes();
     let mut found = 0;
     for i in 0..archive.len().min(MAX_ZIP_ENTRIES) {
         let mut entry = match archive.by_index(i) {
             Ok(entry) => entry,
             Err(e) => {
-                session.reject(
+                reject(
+                    session,
                     &within(at, format!("zip entry {}", i + 1)),
                     format!("cannot be read: {e}"),
                 );
@@ -401,7 +446,7 @@ fn zip<R: Read + Seek>(
         let head = match peek(&mut member) {
             Ok(head) => head,
             Err(e) => {
-                session.reject(&here, format!("cannot be read: {e}"));
+                reject(session, &here, format!("cannot be read: {e}"));
                 found += 1;
                 continue;
             }
@@ -414,13 +459,13 @@ fn zip<R: Read + Seek>(
         stream(session, &mut member, &here, depth)?;
     }
     if found == 0 {
-        session.reject(at, "the zip archive holds no report");
+        reject(session, at, "the zip archive holds no report");
     }
     Ok(())
 }
 
 /// An mbox: each message a report email; the file is read message by message.
-fn mbox(session: &mut Session<'_>, input: &mut dyn BufRead) -> Result<(), ImportError> {
+fn mbox(session: &mut dyn Sink, input: &mut dyn BufRead) -> Result<(), ImportError> {
     let cap = files::limits().get(FileKind::Message);
     let mut message: Vec<u8> = Vec::new();
     let mut line: Vec<u8> = Vec::new();
@@ -431,7 +476,7 @@ fn mbox(session: &mut Session<'_>, input: &mut dyn BufRead) -> Result<(), Import
         let n = input
             .take(cap + 1)
             .read_until(b'\n', &mut line)
-            .map_err(|e| read_error(session.path, e))?;
+            .map_err(|e| read_error(session.path(), e))?;
         if n == 0 {
             break;
         }
@@ -475,7 +520,7 @@ fn mbox(session: &mut Session<'_>, input: &mut dyn BufRead) -> Result<(), Import
 }
 
 fn mbox_message(
-    session: &mut Session<'_>,
+    session: &mut dyn Sink,
     message: &[u8],
     number: usize,
     start: usize,
@@ -484,7 +529,8 @@ fn mbox_message(
 ) -> Result<(), ImportError> {
     let at = format!("message {number} (line {start})");
     if oversized {
-        session.reject(
+        reject(
+            session,
             &at,
             format!(
                 "a message over {} is not read (--max-file-size message=SIZE)",
@@ -497,9 +543,9 @@ fn mbox_message(
 }
 
 /// A report email: every part that holds a report (XML, gzip, zip, TLS-RPT JSON).
-fn email(session: &mut Session<'_>, bytes: &[u8], at: &str, depth: u8) -> Result<(), ImportError> {
+fn email(session: &mut dyn Sink, bytes: &[u8], at: &str, depth: u8) -> Result<(), ImportError> {
     let Some(message) = MessageParser::default().parse(bytes) else {
-        session.reject(at, "not an email message");
+        reject(session, at, "not an email message");
         return Ok(());
     };
     let mut found = 0;
@@ -545,9 +591,12 @@ fn email(session: &mut Session<'_>, bytes: &[u8], at: &str, depth: u8) -> Result
             .subject()
             .map(|s| format!(" (subject: {})", crate::output::escape::text(s)))
             .unwrap_or_default();
-        session.reject(
+        reject(
+            session,
             at,
-            format!("no DMARC or TLS report in the message{subject}: no XML, gzip, zip or TLS-RPT JSON part"),
+            format!(
+                "no DMARC or TLS report in the message{subject}: no XML, gzip, zip or TLS-RPT JSON part"
+            ),
         );
     }
     Ok(())

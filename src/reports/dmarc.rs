@@ -1,6 +1,10 @@
 //! A streaming reader of DMARC aggregate reports (`<feedback>`, RFC 7489, RFC 9990 and the
 //! pre-RFC draft): the report's metadata and published policy first, then its `<record>`s one at
-//! a time, so a report of a hundred thousand records is read in the memory of one.
+//! a time, so a report of a hundred thousand records is read in the memory of one. A report of
+//! up to [`MAX_IN_MEMORY`] bytes — nearly every one — may instead be held whole and read
+//! without copying ([`Parser::in_memory`]); both read the same way, and a test holds them to it.
+//! Elements are told by their place in the schema once, when they open (`El`), not by
+//! comparing paths for every value.
 //!
 //! Reports come from every receiver on the Internet and break the schema in every way seen in
 //! the wild, so the reader is lenient where it can be and bounded everywhere: result words are
@@ -184,14 +188,216 @@ enum Phase {
     Done,
 }
 
-/// A report being read: [`Parser::header`] once, then [`Parser::next_record`] until `None`.
-pub struct Parser<R: Read> {
-    reader: Reader<Guarded<io::BufReader<Lossy<R>>>>,
+/// An element the reader knows, by its place in the report: told once, from its parent and
+/// name, when it opens, so nothing compares paths per value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum El {
+    /// Above the root.
+    Top,
+    /// What the reader does not know (RFC 9990 extensions, other namespaces), and all inside it.
+    Other,
+    Feedback,
+    Version,
+    Metadata,
+    OrgName,
+    Email,
+    ExtraContactInfo,
+    ReportId,
+    DateRange,
+    Begin,
+    End,
+    Error,
+    Generator,
+    Policy,
+    PolicyDomain,
+    Adkim,
+    Aspf,
+    P,
+    Sp,
+    Np,
+    Pct,
+    Fo,
+    Testing,
+    DiscoveryMethod,
+    Record,
+    Row,
+    SourceIp,
+    Count,
+    PolicyEvaluated,
+    Disposition,
+    EvaluatedDkim,
+    EvaluatedSpf,
+    Reason,
+    ReasonType,
+    ReasonComment,
+    Identifiers,
+    HeaderFrom,
+    EnvelopeFrom,
+    EnvelopeTo,
+    AuthResults,
+    Dkim,
+    DkimDomain,
+    DkimSelector,
+    DkimResult,
+    Spf,
+    SpfDomain,
+    SpfScope,
+    SpfResult,
+}
+
+impl El {
+    /// The element called `name` inside this one.
+    fn child(self, name: &str) -> El {
+        use El::*;
+        match (self, name) {
+            (Top, "feedback") => Feedback,
+            (Feedback, "version") => Version,
+            (Feedback, "report_metadata") => Metadata,
+            (Feedback, "policy_published") => Policy,
+            (Feedback, "record") => Record,
+            (Metadata, "org_name") => OrgName,
+            (Metadata, "email") => Email,
+            (Metadata, "extra_contact_info") => ExtraContactInfo,
+            (Metadata, "report_id") => ReportId,
+            (Metadata, "date_range") => DateRange,
+            (Metadata, "error") => Error,
+            (Metadata, "generator") => Generator,
+            (DateRange, "begin") => Begin,
+            (DateRange, "end") => End,
+            (Policy, "domain") => PolicyDomain,
+            (Policy, "adkim") => Adkim,
+            (Policy, "aspf") => Aspf,
+            (Policy, "p") => P,
+            (Policy, "sp") => Sp,
+            (Policy, "np") => Np,
+            (Policy, "pct") => Pct,
+            (Policy, "fo") => Fo,
+            (Policy, "testing") => Testing,
+            (Policy, "discovery_method") => DiscoveryMethod,
+            (Record, "row") => Row,
+            (Record, "identifiers") => Identifiers,
+            (Record, "auth_results") => AuthResults,
+            (Row, "source_ip") => SourceIp,
+            (Row, "count") => Count,
+            (Row, "policy_evaluated") => PolicyEvaluated,
+            (PolicyEvaluated, "disposition") => Disposition,
+            (PolicyEvaluated, "dkim") => EvaluatedDkim,
+            (PolicyEvaluated, "spf") => EvaluatedSpf,
+            (PolicyEvaluated, "reason") => Reason,
+            (Reason, "type") => ReasonType,
+            (Reason, "comment") => ReasonComment,
+            (Identifiers, "header_from") => HeaderFrom,
+            (Identifiers, "envelope_from") => EnvelopeFrom,
+            (Identifiers, "envelope_to") => EnvelopeTo,
+            (AuthResults, "dkim") => Dkim,
+            (AuthResults, "spf") => Spf,
+            (Dkim, "domain") => DkimDomain,
+            (Dkim, "selector") => DkimSelector,
+            (Dkim, "result") => DkimResult,
+            (Spf, "domain") => SpfDomain,
+            (Spf, "scope") => SpfScope,
+            (Spf, "result") => SpfResult,
+            _ => Other,
+        }
+    }
+
+    /// Whether the element's text is a value the reader keeps (the others hold elements).
+    fn holds_value(self) -> bool {
+        use El::*;
+        !matches!(
+            self,
+            Top | Other
+                | Feedback
+                | Metadata
+                | DateRange
+                | Policy
+                | Record
+                | Row
+                | PolicyEvaluated
+                | Reason
+                | Identifiers
+                | AuthResults
+                | Dkim
+                | Spf
+        )
+    }
+}
+
+/// Where the reader's XML events come from: a report streamed from any reader, or one held
+/// whole in memory (most reports are a few kilobytes, and a borrowed reader copies nothing).
+pub trait Events {
+    fn next_event(&mut self) -> Result<Event<'_>, quick_xml::Error>;
+    /// The line the reader is on, from 1.
+    fn line(&mut self) -> usize;
+    /// Byte sequences that were not UTF-8 and were replaced by U+FFFD.
+    fn replaced(&self) -> u64;
+}
+
+/// A report read as it streams in, in bounded memory whatever its size.
+pub struct Streamed<R: Read> {
+    reader: Reader<Decoded<R>>,
     buf: Vec<u8>,
-    /// The open elements, `/`-joined (`feedback/record/row`); a foreign-namespace element is `~`.
-    path: String,
-    /// The length of `path` before each open element was pushed.
-    marks: Vec<usize>,
+}
+
+impl<R: Read> Events for Streamed<R> {
+    fn next_event(&mut self) -> Result<Event<'_>, quick_xml::Error> {
+        self.buf.clear();
+        self.reader.read_event_into(&mut self.buf)
+    }
+
+    fn line(&mut self) -> usize {
+        self.reader.get_mut().line()
+    }
+
+    fn replaced(&self) -> u64 {
+        self.reader.get_ref().replaced
+    }
+}
+
+/// A report held whole (at most [`MAX_IN_MEMORY`] bytes, so no text or tag in it can be longer
+/// than [`MAX_TOKEN`]); lines are counted only when one is asked for.
+pub struct InMemory<'a> {
+    reader: Reader<&'a [u8]>,
+    text: &'a str,
+    counted: usize,
+    line: usize,
+    replaced: u64,
+}
+
+impl Events for InMemory<'_> {
+    fn next_event(&mut self) -> Result<Event<'_>, quick_xml::Error> {
+        self.reader.read_event()
+    }
+
+    fn line(&mut self) -> usize {
+        let at = usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX);
+        if at > self.counted {
+            let bytes = self.text.as_bytes();
+            let fresh = bytes.get(self.counted..at.min(bytes.len()));
+            self.line += memchr::memchr_iter(b'\n', fresh.unwrap_or_default()).count();
+            self.counted = at;
+        }
+        self.line
+    }
+
+    fn replaced(&self) -> u64 {
+        self.replaced
+    }
+}
+
+/// The largest report read whole rather than streamed: larger ones are streamed.
+pub const MAX_IN_MEMORY: usize = MAX_TOKEN as usize;
+
+/// A report being read: [`Parser::header`] once, then [`Parser::next_record`] until `None`.
+pub struct Parser<S: Events> {
+    source: S,
+    state: State,
+}
+
+/// What the reader has found so far, apart from where its events come from.
+struct State {
+    /// The open elements (wrappers around `<feedback>` are not kept).
+    open: Vec<El>,
     text: String,
     version: Option<String>,
     flavour: Flavour,
@@ -208,73 +414,110 @@ pub struct Parser<R: Read> {
     outer: String,
     wrappers: usize,
     /// Text values cut at [`MAX_TEXT`], auth results and reasons over their caps.
-    pub truncated: u64,
+    truncated: u64,
 }
 
-impl<R: Read> Parser<R> {
-    pub fn new(input: R) -> Parser<R> {
-        let lossy = Lossy::new(input);
-        let guarded = Guarded::new(io::BufReader::with_capacity(64 * 1024, lossy));
-        let mut reader = Reader::from_reader(guarded);
-        let config = reader.config_mut();
-        config.expand_empty_elements = true;
-        config.check_end_names = true;
-        Parser {
-            reader,
+/// What one event asks of the parser beyond its state.
+enum Taken {
+    Nothing,
+    /// A `<record>` opened: it takes the current line.
+    RecordOpened,
+}
+
+fn xml_reader<R>(reader: R) -> Reader<R> {
+    let mut reader = Reader::from_reader(reader);
+    let config = reader.config_mut();
+    config.expand_empty_elements = true;
+    config.check_end_names = true;
+    reader
+}
+
+impl<R: Read> Parser<Streamed<R>> {
+    /// A report streamed from `input`, whatever its size and bytes.
+    pub fn new(input: R) -> Parser<Streamed<R>> {
+        Parser::with_source(Streamed {
+            reader: xml_reader(Decoded::new(input)),
             buf: Vec::with_capacity(1024),
-            path: String::new(),
-            marks: Vec::new(),
-            text: String::new(),
-            version: None,
-            flavour: Flavour::Unversioned,
-            metadata: Metadata::default(),
-            policy: Policy::default(),
-            record: Record::default(),
-            dkim: DkimAuth::default(),
-            spf: SpfAuth::default(),
-            reason: Reason::default(),
-            records: 0,
-            phase: Phase::Header,
-            seen_root: false,
-            outer: String::new(),
-            wrappers: 0,
-            truncated: 0,
+        })
+    }
+}
+
+impl<'a> Parser<InMemory<'a>> {
+    /// A report held whole: `text` of at most [`MAX_IN_MEMORY`] bytes, in which `replaced`
+    /// byte sequences were not UTF-8 and were replaced (see [`to_text`]).
+    pub fn in_memory(text: &'a str, replaced: u64) -> Parser<InMemory<'a>> {
+        Parser::with_source(InMemory {
+            reader: xml_reader(text.as_bytes()),
+            text,
+            counted: 0,
+            line: 1,
+            replaced,
+        })
+    }
+}
+
+/// `bytes` as text, every sequence that is not UTF-8 replaced by U+FFFD, and how many were.
+pub fn to_text(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, u64) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (std::borrow::Cow::Borrowed(text), 0),
+        Err(_) => {
+            let replaced = bytes
+                .utf8_chunks()
+                .filter(|chunk| !chunk.invalid().is_empty())
+                .count();
+            (String::from_utf8_lossy(bytes), replaced as u64)
+        }
+    }
+}
+
+impl<S: Events> Parser<S> {
+    fn with_source(source: S) -> Parser<S> {
+        Parser {
+            source,
+            state: State {
+                open: Vec::new(),
+                text: String::new(),
+                version: None,
+                flavour: Flavour::Unversioned,
+                metadata: Metadata::default(),
+                policy: Policy::default(),
+                record: Record::default(),
+                dkim: DkimAuth::default(),
+                spf: SpfAuth::default(),
+                reason: Reason::default(),
+                records: 0,
+                phase: Phase::Header,
+                seen_root: false,
+                outer: String::new(),
+                wrappers: 0,
+                truncated: 0,
+            },
         }
     }
 
     /// Bytes that were not UTF-8 and were replaced.
     pub fn replaced(&self) -> u64 {
-        self.reader.get_ref().inner.get_ref().replaced
+        self.source.replaced()
     }
 
-    fn line(&self) -> usize {
-        self.reader.get_ref().line
+    /// Text values cut at [`MAX_TEXT`], and auth results and reasons over their caps.
+    pub fn truncated(&self) -> u64 {
+        self.state.truncated
     }
 
-    fn error(&self, message: impl Into<String>) -> ParseError {
+    fn error(&mut self, message: impl Into<String>) -> ParseError {
         ParseError {
-            line: self.line(),
+            line: self.source.line(),
             message: message.into(),
-        }
-    }
-
-    fn not_feedback(&self) -> ParseError {
-        if self.outer.is_empty() {
-            self.error("no <feedback> element: the file is empty or not a DMARC aggregate report")
-        } else {
-            let shown = crate::output::escape::text(&self.outer).into_owned();
-            self.error(format!(
-                "no <feedback> element (the root element is <{shown}>): not a DMARC aggregate report"
-            ))
         }
     }
 
     /// The metadata and the policy: reads up to the first record (or the end of the report).
     pub fn header(&mut self) -> Result<Header, ParseError> {
-        while self.phase == Phase::Header {
+        while self.state.phase == Phase::Header {
             self.step()?;
         }
-        let metadata = std::mem::take(&mut self.metadata);
+        let metadata = std::mem::take(&mut self.state.metadata);
         if metadata.org_name.trim().is_empty() && metadata.report_id.trim().is_empty() {
             return Err(self.error(
                 "the report has no report_metadata (no org_name, no report_id): it cannot be told apart from others",
@@ -285,27 +528,27 @@ impl<R: Read> Parser<R> {
                 self.error("the report has no report_id: it cannot be told apart from others")
             );
         }
-        if self.policy.domain.is_empty() {
+        if self.state.policy.domain.is_empty() {
             return Err(self.error("the report has no policy_published domain"));
         }
         Ok(Header {
-            version: self.version.clone(),
-            flavour: self.flavour,
+            version: self.state.version.clone(),
+            flavour: self.state.flavour,
             metadata,
-            policy: std::mem::take(&mut self.policy),
+            policy: std::mem::take(&mut self.state.policy),
         })
     }
 
     /// The next record; `None` after the last.
     pub fn next_record(&mut self) -> Result<Option<Record>, ParseError> {
-        if self.phase == Phase::Header {
+        if self.state.phase == Phase::Header {
             self.header()?;
         }
-        let before = self.records;
-        while self.phase == Phase::Records {
+        let before = self.state.records;
+        while self.state.phase == Phase::Records {
             self.step()?;
-            if self.records > before {
-                return Ok(Some(std::mem::take(&mut self.record)));
+            if self.state.records > before {
+                return Ok(Some(std::mem::take(&mut self.state.record)));
             }
         }
         Ok(None)
@@ -313,26 +556,175 @@ impl<R: Read> Parser<R> {
 
     /// Reads one XML event.
     fn step(&mut self) -> Result<(), ParseError> {
-        // The event borrows the buffer; the handlers need `self`.
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        let result = self.handle(&mut buf);
-        self.buf = buf;
-        result
+        let taken = match self.source.next_event() {
+            Ok(event) => self.state.take(event),
+            Err(e) => Err(xml_message(&e)),
+        };
+        match taken {
+            Ok(Taken::Nothing) => Ok(()),
+            Ok(Taken::RecordOpened) => {
+                self.state.record.line = self.source.line();
+                Ok(())
+            }
+            Err(message) => Err(self.error(message)),
+        }
+    }
+}
+
+/// A record made ready to be stored: checked, and its lists in JSON.
+#[derive(Debug)]
+pub struct Row {
+    pub record: Record,
+    /// The source IP (as text) and count, or why the record cannot be counted.
+    pub checked: Result<(String, u64), String>,
+    pub dkim_results: String,
+    pub spf_results: String,
+    pub reasons: String,
+}
+
+impl Row {
+    pub fn new(record: Record) -> Row {
+        let json = |value: Result<String, serde_json::Error>| value.unwrap_or_else(|_| "[]".into());
+        match record.check() {
+            Ok((ip, count)) => Row {
+                checked: Ok((ip.to_string(), count)),
+                dkim_results: json(serde_json::to_string(&record.dkim_results)),
+                spf_results: json(serde_json::to_string(&record.spf_results)),
+                reasons: json(serde_json::to_string(&record.reasons)),
+                record,
+            },
+            Err(why) => Row {
+                checked: Err(why),
+                dkim_results: String::new(),
+                spf_results: String::new(),
+                reasons: String::new(),
+                record,
+            },
+        }
+    }
+}
+
+/// A report read header first, then record by record: as it is parsed ([`Parser`]) or from
+/// what was parsed ahead ([`Parsed`]).
+pub trait ReadReport {
+    fn header(&mut self) -> Result<Header, ParseError>;
+    /// The next record; `None` after the last.
+    fn next_row(&mut self) -> Result<Option<Row>, ParseError>;
+    /// Text values cut at [`MAX_TEXT`], and auth results and reasons over their caps.
+    fn truncated(&self) -> u64;
+    /// Byte sequences that were not UTF-8 and were replaced.
+    fn replaced(&self) -> u64;
+}
+
+impl<S: Events> ReadReport for Parser<S> {
+    fn header(&mut self) -> Result<Header, ParseError> {
+        Parser::header(self)
     }
 
-    fn handle(&mut self, buf: &mut Vec<u8>) -> Result<(), ParseError> {
-        let event = match self.reader.read_event_into(buf) {
-            Ok(event) => event,
-            Err(e) => {
-                let message = xml_message(&e);
-                return Err(self.error(message));
+    fn next_row(&mut self) -> Result<Option<Row>, ParseError> {
+        Ok(Parser::next_record(self)?.map(Row::new))
+    }
+
+    fn truncated(&self) -> u64 {
+        Parser::truncated(self)
+    }
+
+    fn replaced(&self) -> u64 {
+        Parser::replaced(self)
+    }
+}
+
+/// A report parsed to its end (or to its error) ahead of being stored, read back as the
+/// parser gave it.
+#[derive(Debug)]
+pub struct Parsed {
+    header: Option<Result<Header, ParseError>>,
+    rows: std::vec::IntoIter<Row>,
+    end: Option<ParseError>,
+    truncated: u64,
+    replaced: u64,
+}
+
+impl Parsed {
+    /// Everything `parser` reads.
+    pub fn read<P: ReadReport>(mut parser: P) -> Parsed {
+        let mut rows = Vec::new();
+        let mut end = None;
+        let header = parser.header();
+        if header.is_ok() {
+            loop {
+                match parser.next_row() {
+                    Ok(Some(row)) => rows.push(row),
+                    Ok(None) => break,
+                    Err(e) => {
+                        end = Some(e);
+                        break;
+                    }
+                }
             }
-        };
+        }
+        Parsed {
+            header: Some(header),
+            rows: rows.into_iter(),
+            end,
+            truncated: parser.truncated(),
+            replaced: parser.replaced(),
+        }
+    }
+}
+
+impl ReadReport for Parsed {
+    fn header(&mut self) -> Result<Header, ParseError> {
+        self.header.take().unwrap_or_else(|| {
+            Err(ParseError {
+                line: 0,
+                message: "the report's header was read twice".into(),
+            })
+        })
+    }
+
+    fn next_row(&mut self) -> Result<Option<Row>, ParseError> {
+        match (self.rows.next(), self.end.take()) {
+            (Some(row), end) => {
+                self.end = end;
+                Ok(Some(row))
+            }
+            (None, Some(e)) => Err(e),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn truncated(&self) -> u64 {
+        self.truncated
+    }
+
+    fn replaced(&self) -> u64 {
+        self.replaced
+    }
+}
+
+impl State {
+    fn not_feedback(&self) -> String {
+        if self.outer.is_empty() {
+            "no <feedback> element: the file is empty or not a DMARC aggregate report".into()
+        } else {
+            let shown = crate::output::escape::text(&self.outer).into_owned();
+            format!(
+                "no <feedback> element (the root element is <{shown}>): not a DMARC aggregate report"
+            )
+        }
+    }
+
+    /// Whether text here is a value to keep.
+    fn collecting(&self) -> bool {
+        self.open.last().is_some_and(|el| el.holds_value())
+    }
+
+    fn take(&mut self, event: Event<'_>) -> Result<Taken, String> {
         match event {
             Event::Start(start) => {
-                if self.marks.len() >= MAX_DEPTH {
-                    return Err(self.error("elements nested too deeply"));
+                if self.open.len() >= MAX_DEPTH {
+                    return Err("elements nested too deeply".into());
                 }
                 let qname = start.name();
                 let name: &str = if qname.prefix().is_some() {
@@ -340,7 +732,6 @@ impl<R: Read> Parser<R> {
                 } else {
                     qname.as_ref()
                 };
-                let name = if name.len() > 64 { "?" } else { name };
                 if !self.seen_root {
                     if name != "feedback" {
                         // Some reporters wrap the report (in an `<xs:schema>`, even): look
@@ -353,7 +744,7 @@ impl<R: Read> Parser<R> {
                         if self.wrappers > MAX_WRAPPERS {
                             return Err(self.not_feedback());
                         }
-                        return Ok(());
+                        return Ok(Taken::Nothing);
                     }
                     self.seen_root = true;
                     for attr in start.attributes().with_checks(false).flatten() {
@@ -363,48 +754,54 @@ impl<R: Read> Parser<R> {
                         }
                     }
                 }
-                self.marks.push(self.path.len());
-                if !self.path.is_empty() {
-                    self.path.push('/');
-                }
-                self.path.push_str(name);
+                let el = match self.open.last() {
+                    Some(parent) => parent.child(name),
+                    None => El::Top.child(name),
+                };
+                self.open.push(el);
                 self.text.clear();
-                self.opened();
+                return Ok(self.opened(el));
             }
             Event::End(_) => {
                 if !self.seen_root {
-                    return Ok(());
+                    return Ok(Taken::Nothing);
                 }
-                let value = clean(&self.text);
+                if let Some(el) = self.open.pop() {
+                    if el.holds_value() {
+                        let value = clean(&self.text);
+                        self.value(el, value);
+                    } else {
+                        self.closed(el);
+                    }
+                }
                 self.text.clear();
-                self.closed(value);
-                if let Some(mark) = self.marks.pop() {
-                    self.path.truncate(mark);
-                }
-                if self.marks.is_empty() && self.seen_root {
+                if self.open.is_empty() {
                     self.phase = Phase::Done;
                 }
             }
-            Event::Text(text) => self.push_text(&text),
+            Event::Text(text) => {
+                if self.collecting() {
+                    self.push_text(&text);
+                }
+            }
             Event::CData(data) => {
-                let text: &str = &data;
-                let text = text.to_string();
-                self.push_text(&text);
+                if self.collecting() {
+                    let text: &str = &data;
+                    self.push_text(text);
+                }
             }
             Event::GeneralRef(reference) => {
-                let resolved = match reference.resolve_char_ref() {
-                    Ok(Some(c)) => Some(c.to_string()),
-                    Ok(None) => {
-                        quick_xml::escape::resolve_predefined_entity(&reference).map(str::to_string)
-                    }
-                    Err(_) => None,
-                };
-                match resolved {
-                    Some(text) => self.push_text(&text),
-                    // An entity the report never declared: kept as written.
-                    None => {
-                        let raw = format!("&{};", &*reference);
-                        self.push_text(&raw);
+                if self.collecting() {
+                    match reference.resolve_char_ref() {
+                        Ok(Some(c)) => self.push_text(c.encode_utf8(&mut [0; 4])),
+                        _ => match quick_xml::escape::resolve_predefined_entity(&reference) {
+                            Some(text) => self.push_text(text),
+                            // An entity the report never declared: kept as written.
+                            None => {
+                                let raw = format!("&{};", &*reference);
+                                self.push_text(&raw);
+                            }
+                        },
                     }
                 }
             }
@@ -412,8 +809,8 @@ impl<R: Read> Parser<R> {
                 if !self.seen_root {
                     return Err(self.not_feedback());
                 }
-                if !self.marks.is_empty() {
-                    return Err(self.error("the report ends before </feedback>: it is cut short"));
+                if !self.open.is_empty() {
+                    return Err("the report ends before </feedback>: it is cut short".into());
                 }
                 self.phase = Phase::Done;
             }
@@ -423,7 +820,7 @@ impl<R: Read> Parser<R> {
             | Event::PI(_)
             | Event::DocType(_) => {}
         }
-        Ok(())
+        Ok(Taken::Nothing)
     }
 
     fn push_text(&mut self, text: &str) {
@@ -446,81 +843,31 @@ impl<R: Read> Parser<R> {
         }
     }
 
-    /// An element opened at `self.path`.
-    fn opened(&mut self) {
-        match self.path.as_str() {
-            "feedback/record" => {
+    /// `el` opened.
+    fn opened(&mut self, el: El) -> Taken {
+        match el {
+            El::Record => {
                 if self.phase == Phase::Header {
                     self.phase = Phase::Records;
                 }
                 self.record = Record {
                     index: self.records + 1,
-                    line: self.line(),
                     ..Record::default()
                 };
+                return Taken::RecordOpened;
             }
-            "feedback/record/auth_results/dkim" => self.dkim = DkimAuth::default(),
-            "feedback/record/auth_results/spf" => self.spf = SpfAuth::default(),
-            "feedback/record/row/policy_evaluated/reason" => self.reason = Reason::default(),
+            El::Dkim => self.dkim = DkimAuth::default(),
+            El::Spf => self.spf = SpfAuth::default(),
+            El::Reason => self.reason = Reason::default(),
             _ => {}
         }
+        Taken::Nothing
     }
 
-    /// The element at `self.path` closed, with its text.
-    fn closed(&mut self, value: Option<String>) {
-        let word = || value.as_deref().map(str::to_lowercase);
-        match self.path.as_str() {
-            "feedback/version" => self.version = value.clone(),
-            "feedback/report_metadata/org_name" => {
-                self.metadata.org_name = value.clone().unwrap_or_default()
-            }
-            "feedback/report_metadata/email" => self.metadata.email = value.clone(),
-            "feedback/report_metadata/extra_contact_info" => {
-                self.metadata.extra_contact_info = value.clone()
-            }
-            "feedback/report_metadata/report_id" => {
-                self.metadata.report_id = value.clone().unwrap_or_default()
-            }
-            "feedback/report_metadata/date_range/begin" => {
-                self.metadata.begin = value.as_deref().and_then(seconds)
-            }
-            "feedback/report_metadata/date_range/end" => {
-                self.metadata.end = value.as_deref().and_then(seconds)
-            }
-            "feedback/report_metadata/error" => {
-                if let Some(v) = &value {
-                    if self.metadata.errors.len() < MAX_ERRORS {
-                        self.metadata.errors.push(v.clone());
-                    }
-                }
-            }
-            "feedback/report_metadata/generator" => self.metadata.generator = value.clone(),
-            "feedback/policy_published/domain" => {
-                self.policy.domain = value.as_deref().map(str::to_lowercase).unwrap_or_default()
-            }
-            "feedback/policy_published/adkim" => self.policy.adkim = word(),
-            "feedback/policy_published/aspf" => self.policy.aspf = word(),
-            "feedback/policy_published/p" => self.policy.p = word(),
-            "feedback/policy_published/sp" => self.policy.sp = word(),
-            "feedback/policy_published/np" => self.policy.np = word(),
-            "feedback/policy_published/pct" => {
-                self.policy.pct = value.as_deref().and_then(|v| v.parse().ok())
-            }
-            "feedback/policy_published/fo" => self.policy.fo = value.clone(),
-            "feedback/policy_published/testing" => self.policy.testing = word(),
-            "feedback/policy_published/discovery_method" => self.policy.discovery_method = word(),
-            "feedback/record/row/source_ip" => self.record.source_ip = value.clone(),
-            "feedback/record/row/count" => self.record.count = value.clone(),
-            "feedback/record/row/policy_evaluated/disposition" => self.record.disposition = word(),
-            "feedback/record/row/policy_evaluated/dkim" => self.record.dkim = word(),
-            "feedback/record/row/policy_evaluated/spf" => self.record.spf = word(),
-            "feedback/record/row/policy_evaluated/reason/type" => {
-                self.reason.kind = word().unwrap_or_default()
-            }
-            "feedback/record/row/policy_evaluated/reason/comment" => {
-                self.reason.comment = value.clone()
-            }
-            "feedback/record/row/policy_evaluated/reason" => {
+    /// `el`, an element holding others, closed.
+    fn closed(&mut self, el: El) {
+        match el {
+            El::Reason => {
                 let reason = std::mem::take(&mut self.reason);
                 if reason.kind.is_empty() && reason.comment.is_none() {
                     // `<reason><type/><comment/></reason>`: nothing said.
@@ -530,25 +877,7 @@ impl<R: Read> Parser<R> {
                     self.truncated += 1;
                 }
             }
-            "feedback/record/identifiers/header_from" => {
-                self.record.header_from = value.as_deref().map(str::to_lowercase)
-            }
-            "feedback/record/identifiers/envelope_from" => {
-                self.record.envelope_from = value.as_deref().map(str::to_lowercase)
-            }
-            "feedback/record/identifiers/envelope_to" => {
-                self.record.envelope_to = value.as_deref().map(str::to_lowercase)
-            }
-            "feedback/record/auth_results/dkim/domain" => {
-                self.dkim.domain = word().unwrap_or_default()
-            }
-            "feedback/record/auth_results/dkim/selector" => {
-                self.dkim.selector = value.clone().unwrap_or_default()
-            }
-            "feedback/record/auth_results/dkim/result" => {
-                self.dkim.result = word().unwrap_or_default()
-            }
-            "feedback/record/auth_results/dkim" => {
+            El::Dkim => {
                 if self.record.dkim_results.len() < MAX_AUTH_RESULTS {
                     self.record
                         .dkim_results
@@ -557,31 +886,85 @@ impl<R: Read> Parser<R> {
                     self.truncated += 1;
                 }
             }
-            "feedback/record/auth_results/spf/domain" => {
-                self.spf.domain = word().unwrap_or_default()
-            }
-            "feedback/record/auth_results/spf/scope" => self.spf.scope = word().unwrap_or_default(),
-            "feedback/record/auth_results/spf/result" => {
-                self.spf.result = word().unwrap_or_default()
-            }
-            "feedback/record/auth_results/spf" => {
+            El::Spf => {
                 if self.record.spf_results.len() < MAX_AUTH_RESULTS {
                     self.record.spf_results.push(std::mem::take(&mut self.spf));
                 } else {
                     self.truncated += 1;
                 }
             }
-            "feedback/record" if self.phase == Phase::Records => self.records += 1,
+            El::Record if self.phase == Phase::Records => self.records += 1,
             _ => {}
         }
-        // The version comes before the records: the flavour goes with the header.
-        if self.path == "feedback/version" && self.flavour != Flavour::Rfc9990 {
-            self.flavour = match self.version.as_deref() {
-                Some(v) if v.starts_with('2') => Flavour::Rfc9990,
-                Some(v) if v.starts_with('1') => Flavour::Rfc7489,
-                _ => Flavour::Unversioned,
-            };
+    }
+
+    /// `el`, an element holding a value, closed with its text.
+    fn value(&mut self, el: El, value: Option<String>) {
+        let word = |value: Option<String>| value.map(lowercase);
+        match el {
+            El::Version => {
+                // The version comes before the records: the flavour goes with the header.
+                if self.flavour != Flavour::Rfc9990 {
+                    self.flavour = match value.as_deref() {
+                        Some(v) if v.starts_with('2') => Flavour::Rfc9990,
+                        Some(v) if v.starts_with('1') => Flavour::Rfc7489,
+                        _ => Flavour::Unversioned,
+                    };
+                }
+                self.version = value;
+            }
+            El::OrgName => self.metadata.org_name = value.unwrap_or_default(),
+            El::Email => self.metadata.email = value,
+            El::ExtraContactInfo => self.metadata.extra_contact_info = value,
+            El::ReportId => self.metadata.report_id = value.unwrap_or_default(),
+            El::Begin => self.metadata.begin = value.as_deref().and_then(seconds),
+            El::End => self.metadata.end = value.as_deref().and_then(seconds),
+            El::Error => {
+                if let Some(v) = value {
+                    if self.metadata.errors.len() < MAX_ERRORS {
+                        self.metadata.errors.push(v);
+                    }
+                }
+            }
+            El::Generator => self.metadata.generator = value,
+            El::PolicyDomain => self.policy.domain = word(value).unwrap_or_default(),
+            El::Adkim => self.policy.adkim = word(value),
+            El::Aspf => self.policy.aspf = word(value),
+            El::P => self.policy.p = word(value),
+            El::Sp => self.policy.sp = word(value),
+            El::Np => self.policy.np = word(value),
+            El::Pct => self.policy.pct = value.as_deref().and_then(|v| v.parse().ok()),
+            El::Fo => self.policy.fo = value,
+            El::Testing => self.policy.testing = word(value),
+            El::DiscoveryMethod => self.policy.discovery_method = word(value),
+            El::SourceIp => self.record.source_ip = value,
+            El::Count => self.record.count = value,
+            El::Disposition => self.record.disposition = word(value),
+            El::EvaluatedDkim => self.record.dkim = word(value),
+            El::EvaluatedSpf => self.record.spf = word(value),
+            El::ReasonType => self.reason.kind = word(value).unwrap_or_default(),
+            El::ReasonComment => self.reason.comment = value,
+            El::HeaderFrom => self.record.header_from = word(value),
+            El::EnvelopeFrom => self.record.envelope_from = word(value),
+            El::EnvelopeTo => self.record.envelope_to = word(value),
+            El::DkimDomain => self.dkim.domain = word(value).unwrap_or_default(),
+            El::DkimSelector => self.dkim.selector = value.unwrap_or_default(),
+            El::DkimResult => self.dkim.result = word(value).unwrap_or_default(),
+            El::SpfDomain => self.spf.domain = word(value).unwrap_or_default(),
+            El::SpfScope => self.spf.scope = word(value).unwrap_or_default(),
+            El::SpfResult => self.spf.result = word(value).unwrap_or_default(),
+            _ => {}
         }
+    }
+}
+
+/// Lower-cased, in place when ASCII (nearly always).
+fn lowercase(mut text: String) -> String {
+    if text.is_ascii() {
+        text.make_ascii_lowercase();
+        text
+    } else {
+        text.to_lowercase()
     }
 }
 
@@ -610,126 +993,142 @@ fn xml_message(e: &quick_xml::Error) -> String {
     }
 }
 
-/// The input with every byte sequence that is not UTF-8 replaced by U+FFFD: quick-xml refuses
-/// such bytes, and one bad byte in a `header_from` should not cost a whole report.
-pub struct Lossy<R> {
+/// Bytes read into the buffer at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// The input as text for quick-xml, buffered: every byte sequence that is not UTF-8 replaced
+/// by U+FFFD (quick-xml refuses such bytes, and one bad byte in a `header_from` should not cost
+/// a whole report), its lines counted when one is asked for, and any run of more than
+/// [`MAX_TOKEN`] bytes without a `<` or `>` refused (quick-xml keeps a whole text node or tag in
+/// memory). Valid input, nearly all of it, is checked in place and never copied.
+pub struct Decoded<R> {
     inner: R,
-    out: Vec<u8>,
-    at: usize,
-    carry: Vec<u8>,
-    chunk: Vec<u8>,
+    buf: Vec<u8>,
+    /// The text not yet consumed is `buf[start..end]`.
+    start: usize,
+    end: usize,
+    /// `buf[end..end + carry]`: the start of a sequence whose other bytes are still to come.
+    carry: usize,
+    /// The line at `buf[counted]`, from 1.
+    line: usize,
+    counted: usize,
+    /// Bytes since the last `<` or `>`.
+    run: u64,
+    tripped: bool,
     /// Sequences replaced.
     pub replaced: u64,
 }
 
-impl<R: Read> Lossy<R> {
-    pub fn new(inner: R) -> Lossy<R> {
-        Lossy {
+impl<R: Read> Decoded<R> {
+    pub fn new(inner: R) -> Decoded<R> {
+        Decoded {
             inner,
-            out: Vec::new(),
-            at: 0,
-            carry: Vec::new(),
-            chunk: vec![0; 64 * 1024],
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            carry: 0,
+            line: 1,
+            counted: 0,
+            run: 0,
+            tripped: false,
             replaced: 0,
         }
     }
 
+    /// The line of the next byte to be consumed.
+    pub fn line(&mut self) -> usize {
+        let fresh = self.buf.get(self.counted..self.start).unwrap_or_default();
+        self.line += memchr::memchr_iter(b'\n', fresh).count();
+        self.counted = self.start;
+        self.line
+    }
+
+    /// Reads the next chunk of text into the buffer; an empty one at the end of the input.
     fn refill(&mut self) -> io::Result<()> {
-        self.out.clear();
-        self.at = 0;
+        self.line();
+        let pending = self.end..self.end + self.carry;
+        self.buf.copy_within(pending.clone(), 0);
+        let held = pending.len();
+        self.buf.resize(CHUNK.max(held + 4), 0);
         let n = loop {
-            match self.inner.read(&mut self.chunk) {
+            match self
+                .inner
+                .read(self.buf.get_mut(held..).unwrap_or_default())
+            {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
         };
+        let total = held + n;
+        self.buf.truncate(total);
+        (self.start, self.counted) = (0, 0);
         if n == 0 {
-            if !self.carry.is_empty() {
+            self.carry = 0;
+            self.end = 0;
+            if held > 0 {
                 // The input ends inside a multi-byte sequence.
-                self.carry.clear();
-                self.out.extend_from_slice("\u{FFFD}".as_bytes());
+                self.buf.clear();
+                self.buf.extend_from_slice("\u{FFFD}".as_bytes());
+                self.end = self.buf.len();
                 self.replaced += 1;
             }
             return Ok(());
         }
-        let mut data = std::mem::take(&mut self.carry);
-        data.extend_from_slice(self.chunk.get(..n).unwrap_or_default());
-        let mut rest: &[u8] = &data;
-        loop {
-            match std::str::from_utf8(rest) {
-                Ok(_) => {
-                    self.out.extend_from_slice(rest);
-                    break;
-                }
-                Err(e) => {
-                    let (valid, after) = rest.split_at(e.valid_up_to());
-                    self.out.extend_from_slice(valid);
-                    match e.error_len() {
-                        Some(bad) => {
-                            self.out.extend_from_slice("\u{FFFD}".as_bytes());
-                            self.replaced += 1;
-                            rest = after.get(bad..).unwrap_or_default();
-                        }
-                        None => {
-                            self.carry = after.to_vec();
-                            break;
-                        }
-                    }
+        let cut = total - incomplete_tail(&self.buf);
+        if std::str::from_utf8(self.buf.get(..cut).unwrap_or_default()).is_err() {
+            let mut text = Vec::with_capacity(total + 16);
+            for chunk in self.buf.get(..cut).unwrap_or_default().utf8_chunks() {
+                text.extend_from_slice(chunk.valid().as_bytes());
+                if !chunk.invalid().is_empty() {
+                    text.extend_from_slice("\u{FFFD}".as_bytes());
+                    self.replaced += 1;
                 }
             }
+            let end = text.len();
+            text.extend_from_slice(self.buf.get(cut..).unwrap_or_default());
+            self.buf = text;
+            self.end = end;
+        } else {
+            self.end = cut;
         }
+        self.carry = self.buf.len() - self.end;
+        let text = self.buf.get(..self.end).unwrap_or_default();
+        match memchr::memchr2(b'<', b'>', text) {
+            Some(first) => {
+                self.tripped |= self.run + first as u64 > MAX_TOKEN;
+                let last = memchr::memrchr2(b'<', b'>', text).unwrap_or(first);
+                self.run = (text.len() - last - 1) as u64;
+            }
+            None => self.run += text.len() as u64,
+        }
+        self.tripped |= self.run > MAX_TOKEN;
         Ok(())
     }
 }
 
-impl<R: Read> Read for Lossy<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // An empty refill with a carry left is possible (a chunk of only a partial sequence):
-        // read on until there is output or the input ends.
-        // Each refill yields output, grows the carry (at most three bytes) or ends the input.
-        while self.at >= self.out.len() {
-            self.refill()?;
-            if self.out.is_empty() && self.carry.is_empty() {
-                return Ok(0);
-            }
+/// How many bytes at the end of `bytes` begin a sequence that is not complete yet.
+fn incomplete_tail(bytes: &[u8]) -> usize {
+    for back in 1..=3.min(bytes.len()) {
+        let Some(&byte) = bytes.get(bytes.len() - back) else {
+            break;
+        };
+        if byte & 0xC0 == 0x80 {
+            // A continuation byte: its lead is further back.
+            continue;
         }
-        let available = self.out.get(self.at..).unwrap_or_default();
-        let n = available.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..n), available.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        self.at += n;
-        Ok(n)
+        let needs = match byte {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if needs > back { back } else { 0 };
     }
+    0
 }
 
-/// The input's lines counted, and any run of more than [`MAX_TOKEN`] bytes without a `<` or
-/// `>` refused: quick-xml keeps a whole text node or tag in memory.
-pub struct Guarded<R> {
-    inner: R,
-    /// The current line, from 1.
-    pub line: usize,
-    run: u64,
-    tripped: bool,
-}
-
-impl<R> Guarded<R> {
-    pub fn new(inner: R) -> Guarded<R> {
-        Guarded {
-            inner,
-            line: 1,
-            run: 0,
-            tripped: false,
-        }
-    }
-
-    pub fn get_ref(&self) -> &R {
-        &self.inner
-    }
-}
-
-impl<R: BufRead> Read for Guarded<R> {
+impl<R: Read> Read for Decoded<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let available = self.fill_buf()?;
         let n = available.len().min(buf.len());
@@ -741,8 +1140,16 @@ impl<R: BufRead> Read for Guarded<R> {
     }
 }
 
-impl<R: BufRead> BufRead for Guarded<R> {
+impl<R: Read> BufRead for Decoded<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        // A refill may give no text (only the start of a sequence): read on until there is
+        // text or the input ends.
+        while self.start >= self.end && !self.tripped {
+            self.refill()?;
+            if self.end == 0 && self.carry == 0 {
+                break;
+            }
+        }
         if self.tripped {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -752,25 +1159,11 @@ impl<R: BufRead> BufRead for Guarded<R> {
                 ),
             ));
         }
-        self.inner.fill_buf()
+        Ok(self.buf.get(self.start..self.end).unwrap_or_default())
     }
 
     fn consume(&mut self, amt: usize) {
-        if let Ok(buf) = self.inner.fill_buf() {
-            let taken = buf.get(..amt.min(buf.len())).unwrap_or_default();
-            // memchr's vectorised scans: this runs over every byte of every report.
-            self.line += memchr::memchr_iter(b'\n', taken).count();
-            match memchr::memchr2(b'<', b'>', taken) {
-                Some(first) => {
-                    self.tripped |= self.run + first as u64 > MAX_TOKEN;
-                    let last = memchr::memrchr2(b'<', b'>', taken).unwrap_or(first);
-                    self.run = (taken.len() - last - 1) as u64;
-                }
-                None => self.run += taken.len() as u64,
-            }
-            self.tripped |= self.run > MAX_TOKEN;
-        }
-        self.inner.consume(amt);
+        self.start = (self.start + amt).min(self.end);
     }
 }
 
@@ -778,14 +1171,27 @@ impl<R: BufRead> BufRead for Guarded<R> {
 mod tests {
     use super::*;
 
-    fn parse(xml: &str) -> Result<(Header, Vec<Record>), ParseError> {
-        let mut parser = Parser::new(xml.as_bytes());
+    fn read_all<S: Events>(mut parser: Parser<S>) -> Result<(Header, Vec<Record>), ParseError> {
         let header = parser.header()?;
         let mut records = Vec::new();
         while let Some(r) = parser.next_record()? {
             records.push(r);
         }
         Ok((header, records))
+    }
+
+    /// The report read both ways, streamed and held whole: they must agree, errors and their
+    /// lines included (when the whole report fits in memory).
+    fn parse(xml: &str) -> Result<(Header, Vec<Record>), ParseError> {
+        let streamed = read_all(Parser::new(xml.as_bytes()));
+        if xml.len() <= MAX_IN_MEMORY {
+            let whole = read_all(Parser::in_memory(xml, 0));
+            assert_eq!(
+                streamed, whole,
+                "streamed and in-memory readers differ on {xml:?}"
+            );
+        }
+        streamed
     }
 
     const REPORT: &str = r#"<?xml version="1.0"?>
@@ -864,8 +1270,12 @@ mod tests {
         let header = parser.header().unwrap();
         assert_eq!(header.metadata.org_name.len(), MAX_TEXT);
         assert_eq!(header.metadata.report_id, "\u{FFFD}x");
-        assert_eq!(parser.truncated, 1);
+        assert_eq!(parser.truncated(), 1);
         assert_eq!(parser.replaced(), 1);
+        let (text, replaced) = to_text(&bytes);
+        let mut whole = Parser::in_memory(&text, replaced);
+        assert_eq!(whole.header().unwrap(), header);
+        assert_eq!((whole.truncated(), whole.replaced()), (1, 1));
         // A text node longer than MAX_TOKEN is refused rather than buffered.
         let huge = format!(
             "<feedback><report_metadata><org_name>{}</org_name></report_metadata></feedback>",
@@ -973,15 +1383,17 @@ mod tests {
                     proptest::prop_assert!(n < 10_000);
                 }
             }
+            let (text, replaced) = to_text(&bytes);
+            let streamed = read_all(Parser::new(&bytes[..]));
+            let whole = read_all(Parser::in_memory(&text, replaced));
+            proptest::prop_assert_eq!(streamed, whole);
         }
 
         /// Cutting a real report anywhere gives an error or fewer records, never a panic.
         #[test]
         fn a_report_cut_anywhere_is_an_error_or_fewer_records(cut in 0usize..REPORT.len()) {
-            let bytes = &REPORT.as_bytes()[..cut];
-            let mut parser = Parser::new(bytes);
-            if parser.header().is_ok() {
-                while let Ok(Some(_)) = parser.next_record() {}
+            if let Ok(text) = std::str::from_utf8(&REPORT.as_bytes()[..cut]) {
+                let _ = parse(text);
             }
         }
     }
@@ -998,9 +1410,16 @@ mod tests {
             }
         }
         let mut out = String::new();
-        let mut lossy = Lossy::new(Trickle("h\u{e9}\u{1F600}!".as_bytes()));
-        lossy.read_to_string(&mut out).unwrap();
+        let mut decoded = Decoded::new(Trickle("h\u{e9}\u{1F600}!".as_bytes()));
+        decoded.read_to_string(&mut out).unwrap();
         assert_eq!(out, "h\u{e9}\u{1F600}!");
-        assert_eq!(lossy.replaced, 0);
+        assert_eq!(decoded.replaced, 0);
+        // Bad bytes, one cut short at the end, each one replacement; lines counted across.
+        let mut out = String::new();
+        let mut decoded = Decoded::new(Trickle(b"a\xff\nb\xe2\x82\nc\xf0\x9f"));
+        decoded.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "a\u{FFFD}\nb\u{FFFD}\nc\u{FFFD}");
+        assert_eq!(decoded.replaced, 3);
+        assert_eq!(decoded.line(), 3);
     }
 }

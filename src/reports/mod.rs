@@ -14,9 +14,12 @@
 //! from is not recorded as imported, so its problems are reported again next time. What cannot
 //! be read at all — not a regular file, over the `feedback` cap, of no report format, changed
 //! while it was read (its size or modification time) — is an [`ImportError`] naming the file.
+//! Many files at once ([`import_paths`]) are read and parsed ahead on worker threads
+//! (`prefetch`) and stored by one writer in the order named, with the same outcome.
 
 pub mod container;
 pub mod dmarc;
+mod prefetch;
 pub mod sources;
 pub mod summary;
 pub mod tls;
@@ -25,7 +28,7 @@ use crate::files::{FileError, FileKind};
 use crate::history::{History, HistoryError};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// Problems kept per file (all are counted in `rejected`).
@@ -39,12 +42,16 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 pub struct ImportOptions {
     /// The most one report may decompress to (gzip, zip): a zip bomb stops here.
     pub max_report_bytes: u64,
+    /// Threads reading small files ahead in [`import_paths`]: `None` for one per core (at most
+    /// four), `Some(0)` for none. The outcome is the same either way.
+    pub workers: Option<usize>,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
         ImportOptions {
             max_report_bytes: 1 << 30,
+            workers: None,
         }
     }
 }
@@ -159,40 +166,49 @@ const BATCH: usize = 256;
 
 /// Imports every file named; a directory stands for its files (a Maildir for the messages in
 /// its `cur/` and `new/`, another directory for the regular files in it, not recursing). Each
-/// file is all or nothing; files are committed [`BATCH`] at a time, so an import that is killed
-/// leaves every file of the batch it was in out, and importing again is safe.
+/// file is all or nothing; files are committed 256 at a time, so an import that is killed leaves
+/// every file of the batch it was in out, and importing again is safe. Small files are read and
+/// parsed ahead on worker threads; they are stored in the order named.
 pub fn import_paths(
     history: &mut History,
     paths: &[PathBuf],
     opts: &ImportOptions,
 ) -> Vec<Result<FileOutcome, ImportError>> {
-    let mut results = Vec::new();
-    let mut batch: Vec<PathBuf> = Vec::new();
     let _ = history.conn().busy_timeout(LOCK_WAIT);
+    // The files in order, and the paths that could not be listed, after the files before them.
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut unlisted: Vec<(usize, ImportError)> = Vec::new();
     for path in paths {
         match container::expand(path) {
-            Ok(files) => {
-                for file in files {
-                    batch.push(file);
-                    if batch.len() == BATCH {
-                        import_batch(history, &std::mem::take(&mut batch), opts, &mut results);
-                    }
-                }
-            }
-            Err(e) => {
-                import_batch(history, &std::mem::take(&mut batch), opts, &mut results);
-                results.push(Err(e));
-            }
+            Ok(found) => files.extend(found),
+            Err(e) => unlisted.push((files.len(), e)),
         }
     }
-    import_batch(history, &batch, opts, &mut results);
+    let known = history.import_digests().unwrap_or_default();
+    let mut unlisted = unlisted.into_iter().peekable();
+    let mut results = Vec::new();
+    let mut batch: Vec<(PathBuf, prefetch::Prepared)> = Vec::new();
+    let mut stored = 0;
+    prefetch::each(&files, opts, &known, |path, prepared| {
+        while let Some((_, e)) = unlisted.next_if(|(before, _)| *before <= stored) {
+            import_batch(history, std::mem::take(&mut batch), opts, &mut results);
+            results.push(Err(e));
+        }
+        batch.push((path.to_path_buf(), prepared));
+        stored += 1;
+        if batch.len() == BATCH {
+            import_batch(history, std::mem::take(&mut batch), opts, &mut results);
+        }
+    });
+    import_batch(history, batch, opts, &mut results);
+    results.extend(unlisted.map(|(_, e)| Err(e)));
     results
 }
 
 /// Imports `files` in one transaction, each in a savepoint.
 fn import_batch(
     history: &mut History,
-    files: &[PathBuf],
+    files: Vec<(PathBuf, prefetch::Prepared)>,
     opts: &ImportOptions,
     results: &mut Vec<Result<FileOutcome, ImportError>>,
 ) {
@@ -210,13 +226,17 @@ fn import_batch(
     let tx = match history.write() {
         Ok(tx) => tx,
         Err(e) => {
-            results.extend(files.iter().map(|p| Err(failed(p, e.to_string()))));
+            results.extend(files.iter().map(|(p, _)| Err(failed(p, e.to_string()))));
             return;
         }
     };
     let first = results.len();
-    for path in files {
-        results.push(import_in(&tx, &database, path, opts));
+    for (path, prepared) in files {
+        let ready = match prepared {
+            prefetch::Prepared::Ready(ready) => Some(*ready),
+            prefetch::Prepared::Later => None,
+        };
+        results.push(import_in(&tx, &database, &path, opts, ready));
     }
     if let Err(e) = tx.commit() {
         // Nothing of the batch was kept: say so for each file that looked imported.
@@ -251,43 +271,52 @@ pub fn import_file(
         .map_err(|e| history_error(history.sql_error(e)))?;
     let database = history.path().to_path_buf();
     let tx = history.write().map_err(history_error)?;
-    let outcome = import_in(&tx, &database, path, opts)?;
+    let outcome = import_in(&tx, &database, path, opts, None)?;
     tx.commit().map_err(|e| sql_error(path, &database, e))?;
     Ok(outcome)
 }
 
 /// Imports one file inside the caller's transaction, in a savepoint: all of it or nothing.
+/// `ready` is the file as a worker read it ahead; without it the file is read here.
 fn import_in(
     conn: &rusqlite::Connection,
     database: &Path,
     path: &Path,
     opts: &ImportOptions,
+    ready: Option<prefetch::Ready>,
 ) -> Result<FileOutcome, ImportError> {
-    let (sha256, print) = container::digest(path)?;
+    let (sha256, print, actions) = match ready {
+        // A file known when the import began is parsed only if it is no longer.
+        Some(ready) => (
+            ready.sha256,
+            ready.print,
+            (!ready.known).then_some(ready.actions),
+        ),
+        None => {
+            let (sha256, print) = container::digest(path)?;
+            (sha256, print, None)
+        }
+    };
     let mut outcome = FileOutcome::new(path, sha256);
     let sql = |e: rusqlite::Error| sql_error(path, database, e);
     // Another process (or an earlier file of this batch) may have imported the same content.
     let earlier: Option<String> = conn
-        .query_row(
-            "SELECT imported_at FROM imports WHERE sha256 = ?1",
-            [&outcome.sha256],
-            |r| r.get(0),
-        )
-        .optional()
+        .prepare_cached("SELECT imported_at FROM imports WHERE sha256 = ?1")
+        .and_then(|mut s| s.query_row([&outcome.sha256], |r| r.get(0)).optional())
         .map_err(sql)?;
     if let Some(when) = earlier {
         outcome.already_imported = Some(when);
         return Ok(outcome);
     }
-    conn.execute_batch("SAVEPOINT file").map_err(sql)?;
-    let result = import_body(conn, database, path, opts, outcome, print);
+    run_cached(conn, &["SAVEPOINT file"]).map_err(sql)?;
+    let result = import_body(conn, database, path, opts, outcome, print, actions);
     let keep = matches!(&result, Ok((_, true)));
-    conn.execute_batch(if keep {
-        "RELEASE file"
+    let end: &[&str] = if keep {
+        &["RELEASE file"]
     } else {
-        "ROLLBACK TO file; RELEASE file"
-    })
-    .map_err(sql)?;
+        &["ROLLBACK TO file", "RELEASE file"]
+    };
+    run_cached(conn, end).map_err(sql)?;
     result.map(|(outcome, _)| outcome)
 }
 
@@ -299,17 +328,20 @@ fn import_body(
     opts: &ImportOptions,
     outcome: FileOutcome,
     print: container::Fingerprint,
+    actions: Option<Vec<prefetch::Action>>,
 ) -> Result<(FileOutcome, bool), ImportError> {
     let sql = |e: rusqlite::Error| sql_error(path, database, e);
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO imports (sha256, path, kind, imported_at, records, duplicates, rejected)
          VALUES (?1, ?2, 'dmarc', ?3, 0, 0, 0)",
-        params![
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
             outcome.sha256,
             path.display().to_string(),
             crate::history::now()
-        ],
-    )
+        ])
+    })
     .map_err(sql)?;
     let import_id = conn.last_insert_rowid();
     let mut session = Session {
@@ -320,31 +352,47 @@ fn import_body(
         opts,
         outcome,
     };
-    container::import(&mut session)?;
-    let outcome = session.outcome;
-    // The digest must be of what was read: a file still being written is refused, not
-    // recorded under the digest of an earlier state.
-    if container::fingerprint(path)? != print {
-        return Err(ImportError::Changed {
-            path: path.to_path_buf(),
-        });
+    match actions {
+        // The worker compared the fingerprints around its reading.
+        Some(actions) => session.replay(actions)?,
+        None => {
+            container::import(&mut session)?;
+            // The digest must be of what was read: a file still being written is refused,
+            // not recorded under the digest of an earlier state.
+            if container::fingerprint(path)? != print {
+                return Err(ImportError::Changed {
+                    path: path.to_path_buf(),
+                });
+            }
+        }
     }
+    let outcome = session.outcome;
     if outcome.reports == 0 && outcome.duplicates == 0 {
         // Nothing of it is kept: not recorded, so its problems are reported again next time.
         return Ok((outcome, false));
     }
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE imports SET kind = ?2, records = ?3, duplicates = ?4, rejected = ?5 WHERE id = ?1",
-        params![
+    )
+    .and_then(|mut update| {
+        update.execute(params![
             import_id,
             outcome.kind(),
             sql_int(outcome.records),
             sql_int(outcome.duplicates),
             sql_int(outcome.rejected)
-        ],
-    )
+        ])
+    })
     .map_err(sql)?;
     Ok((outcome, true))
+}
+
+/// Runs each statement, prepared once per connection (savepoints are taken twice per file).
+fn run_cached(conn: &rusqlite::Connection, statements: &[&str]) -> Result<(), rusqlite::Error> {
+    for statement in statements {
+        conn.prepare_cached(statement)?.execute([])?;
+    }
+    Ok(())
 }
 
 fn sql_error(path: &Path, database: &Path, e: rusqlite::Error) -> ImportError {
@@ -402,27 +450,71 @@ impl Session<'_> {
         }
     }
 
+    /// Stores what a worker read ahead, in its order.
+    fn replay(&mut self, actions: Vec<prefetch::Action>) -> Result<(), ImportError> {
+        for action in actions {
+            match action {
+                prefetch::Action::Reject { at, message } => self.reject(&at, message),
+                prefetch::Action::Dmarc { at, report } => self.stored_dmarc(*report, &at)?,
+                prefetch::Action::Tls { at, json } => self.read_tls(&json, &at)?,
+            }
+        }
+        Ok(())
+    }
+
     fn begin_report(&self) -> Result<(), ImportError> {
-        self.tx
-            .execute_batch("SAVEPOINT report")
-            .map_err(|e| self.sql(e))
+        run_cached(self.tx, &["SAVEPOINT report"]).map_err(|e| self.sql(e))
     }
 
     fn end_report(&self, keep: bool) -> Result<(), ImportError> {
-        let sql = if keep {
-            "RELEASE report"
+        let end: &[&str] = if keep {
+            &["RELEASE report"]
         } else {
-            "ROLLBACK TO report; RELEASE report"
+            &["ROLLBACK TO report", "RELEASE report"]
         };
-        self.tx.execute_batch(sql).map_err(|e| self.sql(e))
+        run_cached(self.tx, end).map_err(|e| self.sql(e))
     }
 
-    /// Reads one DMARC aggregate report from `input` and stores it (once).
-    pub fn dmarc(&mut self, input: &mut dyn Read, at: &str) -> Result<(), ImportError> {
+    /// Reads one DMARC aggregate report from `input` and stores it (once). A report of up to
+    /// [`dmarc::MAX_IN_MEMORY`] bytes (nearly all) is read whole and parsed without copying;
+    /// a larger one, or one whose reading fails, is streamed.
+    fn read_dmarc(&mut self, input: &mut dyn Read, at: &str) -> Result<(), ImportError> {
         self.begin_report()?;
-        let mut parser = dmarc::Parser::new(input);
-        let stored = self.dmarc_report(&mut parser, at);
-        let (truncated, replaced) = (parser.truncated, parser.replaced());
+        let mut bytes = Vec::new();
+        let limit = dmarc::MAX_IN_MEMORY as u64 + 1;
+        match input.take(limit).read_to_end(&mut bytes) {
+            Ok(n) if n <= dmarc::MAX_IN_MEMORY => {
+                let (text, replaced) = dmarc::to_text(&bytes);
+                self.store_dmarc(&mut dmarc::Parser::in_memory(&text, replaced), at)
+            }
+            read => {
+                // What was read, then the rest, or the error that stopped the reading (which
+                // the streaming reader reports at its line).
+                let rest: Box<dyn Read + '_> = match read {
+                    Ok(_) => Box::new(input),
+                    Err(e) => Box::new(Failing(Some(e))),
+                };
+                let input = io::Cursor::new(bytes).chain(rest);
+                self.store_dmarc(&mut dmarc::Parser::new(input), at)
+            }
+        }
+    }
+
+    /// Stores a DMARC aggregate report read ahead of time.
+    fn stored_dmarc(&mut self, report: dmarc::Parsed, at: &str) -> Result<(), ImportError> {
+        self.begin_report()?;
+        let mut report = report;
+        self.store_dmarc(&mut report, at)
+    }
+
+    /// Stores the report `parser` reads (once), inside the savepoint the caller began.
+    fn store_dmarc<P: dmarc::ReadReport>(
+        &mut self,
+        parser: &mut P,
+        at: &str,
+    ) -> Result<(), ImportError> {
+        let stored = self.dmarc_report(parser, at);
+        let (truncated, replaced) = (parser.truncated(), parser.replaced());
         match stored {
             Ok(Some((rejects, more))) => {
                 self.end_report(true)?;
@@ -470,20 +562,17 @@ impl Session<'_> {
     /// Stores the report; `None` when it was stored before. The rejected records (the first
     /// [`MAX_PROBLEMS`] with their place and reason, and how many more) come back to be counted
     /// only if the report is kept.
-    fn dmarc_report<R: Read>(
+    fn dmarc_report<P: dmarc::ReadReport>(
         &mut self,
-        parser: &mut dmarc::Parser<R>,
+        parser: &mut P,
         at: &str,
     ) -> Result<Option<RecordRejects>, Stop> {
         let header = parser.header()?;
         let m = &header.metadata;
         let seen: Option<i64> = self
             .tx
-            .query_row(
-                "SELECT id FROM dmarc_reports WHERE org_name = ?1 AND report_id = ?2",
-                params![m.org_name, m.report_id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT id FROM dmarc_reports WHERE org_name = ?1 AND report_id = ?2")?
+            .query_row(params![m.org_name, m.report_id], |r| r.get(0))
             .optional()?;
         if seen.is_some() {
             return Ok(None);
@@ -519,9 +608,10 @@ impl Session<'_> {
         )?;
         let (mut rows, mut messages) = (0u64, 0u64);
         let (mut rejects, mut more) = (Vec::new(), 0u64);
-        while let Some(record) = parser.next_record()? {
-            let (ip, count) = match record.check() {
-                Ok(ok) => ok,
+        while let Some(row) = parser.next_row()? {
+            let record = &row.record;
+            let (ip, count) = match &row.checked {
+                Ok((ip, count)) => (ip, *count),
                 Err(why) => {
                     if rejects.len() < MAX_PROBLEMS {
                         rejects.push((
@@ -539,7 +629,7 @@ impl Session<'_> {
             };
             insert.execute(params![
                 report,
-                ip.to_string(),
+                ip,
                 sql_int(count),
                 record.disposition,
                 record.dkim,
@@ -547,9 +637,9 @@ impl Session<'_> {
                 record.header_from,
                 record.envelope_from,
                 record.envelope_to,
-                serde_json::to_string(&record.dkim_results).unwrap_or_else(|_| "[]".into()),
-                serde_json::to_string(&record.spf_results).unwrap_or_else(|_| "[]".into()),
-                serde_json::to_string(&record.reasons).unwrap_or_else(|_| "[]".into()),
+                row.dkim_results,
+                row.spf_results,
+                row.reasons,
             ])?;
             rows += 1;
             messages = messages.saturating_add(count);
@@ -565,7 +655,7 @@ impl Session<'_> {
     }
 
     /// Parses one TLS report's JSON and stores it (once).
-    pub fn tls(&mut self, bytes: &[u8], at: &str) -> Result<(), ImportError> {
+    fn read_tls(&mut self, bytes: &[u8], at: &str) -> Result<(), ImportError> {
         let report = match tls::parse(bytes) {
             Ok(report) => report,
             Err(why) => {
@@ -626,7 +716,38 @@ impl Session<'_> {
     }
 }
 
-/// `at` for a note (`the file` when it is the file itself).
+impl container::Sink for Session<'_> {
+    fn path(&self) -> &Path {
+        self.path
+    }
+
+    fn max_report_bytes(&self) -> u64 {
+        self.opts.max_report_bytes
+    }
+
+    fn reject(&mut self, at: &str, message: String) {
+        Session::reject(self, at, message);
+    }
+
+    fn dmarc(&mut self, input: &mut dyn Read, at: &str) -> Result<(), ImportError> {
+        self.read_dmarc(input, at)
+    }
+
+    fn tls(&mut self, bytes: &[u8], at: &str) -> Result<(), ImportError> {
+        self.read_tls(bytes, at)
+    }
+}
+
+/// A reader that fails with the error it holds, once: the rest of an input whose reading failed.
+struct Failing(Option<io::Error>);
+
+impl Read for Failing {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        self.0.take().map_or(Ok(0), Err)
+    }
+}
+
+/// `at` for a note (`the report` when it is the file itself).
 fn display_at(at: &str) -> &str {
     if at.is_empty() {
         "the report"

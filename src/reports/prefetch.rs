@@ -1,0 +1,230 @@
+//! Reading report files ahead, on worker threads, while the importing thread stores the files
+//! before them: SQLite takes one writer, but reading, hashing, decompressing and parsing a
+//! thousand small reports need not wait for it.
+//!
+//! A worker reads a small file whole, hashes it, skips it when the history already holds its
+//! digest, and otherwise parses its reports into memory ([`Recorder`]): what the importing
+//! thread would have stored, rejected or noted, in order. The importing thread then stores the
+//! files one by one in the order they were named, exactly as it stores a file it reads itself,
+//! so the outcome does not depend on the threads. Whatever a worker cannot settle in bounded
+//! memory — a large file, a report over [`dmarc::MAX_IN_MEMORY`], a file it cannot open — is
+//! left to the importing thread, which reads it as if there were no workers and reports its
+//! errors. Each worker holds at most [`AHEAD`] files ready, each at most [`MAX_HELD`] of
+//! reports.
+
+use super::container::{self, Fingerprint, Sink};
+use super::{dmarc, ImportError, ImportOptions, KIND};
+use crate::files;
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+/// Files larger than this are read by the importing thread, streamed.
+const MAX_FILE: u64 = 1 << 20;
+/// The most report text one file read ahead may hold (its XML and JSON, before parsing).
+const MAX_HELD: usize = 4 << 20;
+/// Files each worker keeps ready ahead of the importing thread.
+const AHEAD: usize = 4;
+/// At most this many workers, whatever the machine.
+const MAX_WORKERS: usize = 4;
+
+/// A file as a worker left it.
+pub(super) enum Prepared {
+    /// Read and parsed (or known from its digest): to be stored.
+    Ready(Box<Ready>),
+    /// For the importing thread to read.
+    Later,
+}
+
+/// A file read ahead.
+pub(super) struct Ready {
+    pub sha256: String,
+    pub print: Fingerprint,
+    /// Whether the history held the digest when the import began: nothing was parsed.
+    pub known: bool,
+    pub actions: Vec<Action>,
+}
+
+/// What reading the file found, in order.
+pub(super) enum Action {
+    Reject {
+        at: String,
+        message: String,
+    },
+    Dmarc {
+        at: String,
+        report: Box<dmarc::Parsed>,
+    },
+    Tls {
+        at: String,
+        json: Vec<u8>,
+    },
+}
+
+/// Calls `store` with each of `files` in order, and what a worker made of it. Workers run
+/// only when there are files enough to share.
+pub(super) fn each(
+    files: &[PathBuf],
+    opts: &ImportOptions,
+    known: &HashSet<String>,
+    mut store: impl FnMut(&Path, Prepared),
+) {
+    let cores = || std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = opts
+        .workers
+        .unwrap_or_else(cores)
+        .min(MAX_WORKERS)
+        .min(files.len() / 2);
+    if workers == 0 {
+        for path in files {
+            store(path, Prepared::Later);
+        }
+        return;
+    }
+    std::thread::scope(|scope| {
+        let mut ready = Vec::with_capacity(workers);
+        for first in 0..workers {
+            let (sender, receiver) = mpsc::sync_channel(AHEAD);
+            ready.push(receiver);
+            scope.spawn(move || {
+                for path in files.iter().skip(first).step_by(workers) {
+                    if sender.send(prepare(path, opts, known)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        for (i, path) in files.iter().enumerate() {
+            // File i is worker (i mod workers)'s next one; a worker that is gone leaves its
+            // files to this thread.
+            let prepared = ready
+                .get(i % workers)
+                .and_then(|receiver| receiver.recv().ok())
+                .unwrap_or(Prepared::Later);
+            store(path, prepared);
+        }
+    });
+}
+
+/// Reads, hashes and parses one file, or leaves it for later.
+fn prepare(path: &Path, opts: &ImportOptions, known: &HashSet<String>) -> Prepared {
+    let Ok((file, _)) = files::open(path, KIND) else {
+        return Prepared::Later;
+    };
+    let Ok(meta) = file.metadata() else {
+        return Prepared::Later;
+    };
+    if meta.len() > MAX_FILE {
+        return Prepared::Later;
+    }
+    let print = (meta.len(), meta.modified().ok());
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0) + 1);
+    match file.take(MAX_FILE + 1).read_to_end(&mut bytes) {
+        Ok(n) if n as u64 <= MAX_FILE => {}
+        _ => return Prepared::Later,
+    }
+    let sha256 = container::hex_digest(&bytes);
+    if known.contains(&sha256) {
+        return Prepared::Ready(Box::new(Ready {
+            sha256,
+            print,
+            known: true,
+            actions: Vec::new(),
+        }));
+    }
+    let mut recorder = Recorder {
+        path,
+        opts,
+        actions: Vec::new(),
+        held: 0,
+        over: false,
+    };
+    let read = container::import_bytes(&mut recorder, &bytes);
+    // What was read must be what the file holds now, as for a file read by the importer.
+    if read.is_err() || recorder.over || container::fingerprint(path).ok() != Some(print) {
+        return Prepared::Later;
+    }
+    Prepared::Ready(Box::new(Ready {
+        sha256,
+        print,
+        known: false,
+        actions: recorder.actions,
+    }))
+}
+
+/// A [`Sink`] that keeps what it is given, parsed, up to [`MAX_HELD`].
+pub(super) struct Recorder<'a> {
+    path: &'a Path,
+    opts: &'a ImportOptions,
+    actions: Vec<Action>,
+    held: usize,
+    /// Over [`MAX_HELD`], or a report over [`dmarc::MAX_IN_MEMORY`]: the file is left for later.
+    over: bool,
+}
+
+impl Recorder<'_> {
+    fn hold(&mut self, bytes: usize) -> bool {
+        self.held = self.held.saturating_add(bytes);
+        self.over |= self.held > MAX_HELD;
+        !self.over
+    }
+}
+
+impl Sink for Recorder<'_> {
+    fn path(&self) -> &Path {
+        self.path
+    }
+
+    fn max_report_bytes(&self) -> u64 {
+        self.opts.max_report_bytes
+    }
+
+    fn reject(&mut self, at: &str, message: String) {
+        self.actions.push(Action::Reject {
+            at: at.to_string(),
+            message,
+        });
+    }
+
+    fn dmarc(&mut self, input: &mut dyn Read, at: &str) -> Result<(), ImportError> {
+        if self.over {
+            return Ok(());
+        }
+        let mut bytes = Vec::new();
+        let limit = dmarc::MAX_IN_MEMORY as u64 + 1;
+        let report = match input.take(limit).read_to_end(&mut bytes) {
+            Ok(n) if n <= dmarc::MAX_IN_MEMORY => {
+                let (text, replaced) = dmarc::to_text(&bytes);
+                dmarc::Parsed::read(dmarc::Parser::in_memory(&text, replaced))
+            }
+            Ok(_) => {
+                self.over = true;
+                return Ok(());
+            }
+            Err(e) => {
+                // As the importer would: what was read, then the error, at its line.
+                let input =
+                    std::io::Cursor::new(std::mem::take(&mut bytes)).chain(super::Failing(Some(e)));
+                dmarc::Parsed::read(dmarc::Parser::new(input))
+            }
+        };
+        if self.hold(bytes.len()) {
+            self.actions.push(Action::Dmarc {
+                at: at.to_string(),
+                report: Box::new(report),
+            });
+        }
+        Ok(())
+    }
+
+    fn tls(&mut self, bytes: &[u8], at: &str) -> Result<(), ImportError> {
+        if self.hold(bytes.len()) {
+            self.actions.push(Action::Tls {
+                at: at.to_string(),
+                json: bytes.to_vec(),
+            });
+        }
+        Ok(())
+    }
+}
