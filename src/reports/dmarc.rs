@@ -673,6 +673,13 @@ impl Parsed {
     }
 }
 
+impl Parsed {
+    /// Whether the report was read to its end without an error.
+    pub fn is_whole(&self) -> bool {
+        self.end.is_none() && matches!(self.header, Some(Ok(_)))
+    }
+}
+
 impl ReadReport for Parsed {
     fn header(&mut self) -> Result<Header, ParseError> {
         self.header.take().unwrap_or_else(|| {

@@ -387,6 +387,59 @@ fn import_body(
     Ok((outcome, true))
 }
 
+/// DMARC rows inserted by one statement (a report's rows are many, and a statement per row
+/// costs more than its row).
+const ROWS_AT_ONCE: usize = 16;
+
+/// Inserts `rows` (1 or [`ROWS_AT_ONCE`] of them, all checked) into `dmarc_rows`.
+fn insert_rows(
+    conn: &rusqlite::Connection,
+    report: i64,
+    rows: &[dmarc::Row],
+) -> Result<(), rusqlite::Error> {
+    static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static MANY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = |n: usize| {
+        let tuple = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        format!(
+            "INSERT INTO dmarc_rows (report, source_ip, count, disposition, dkim, spf,
+             header_from, envelope_from, envelope_to, dkim_results, spf_results, reasons)
+             VALUES {}",
+            vec![tuple; n].join(", ")
+        )
+    };
+    let mut insert = if rows.len() == ROWS_AT_ONCE {
+        conn.prepare_cached(MANY.get_or_init(|| sql(ROWS_AT_ONCE)))?
+    } else {
+        conn.prepare_cached(ONE.get_or_init(|| sql(1)))?
+    };
+    let mut at = 0;
+    let mut bind = |value: &dyn rusqlite::ToSql| {
+        at += 1;
+        insert.raw_bind_parameter(at, value)
+    };
+    for row in rows {
+        let Ok((ip, count)) = &row.checked else {
+            continue;
+        };
+        let record = &row.record;
+        bind(&report)?;
+        bind(ip)?;
+        bind(&sql_int(*count))?;
+        bind(&record.disposition)?;
+        bind(&record.dkim)?;
+        bind(&record.spf)?;
+        bind(&record.header_from)?;
+        bind(&record.envelope_from)?;
+        bind(&record.envelope_to)?;
+        bind(&row.dkim_results)?;
+        bind(&row.spf_results)?;
+        bind(&row.reasons)?;
+    }
+    insert.raw_execute()?;
+    Ok(())
+}
+
 /// Runs each statement, prepared once per connection (savepoints are taken twice per file).
 fn run_cached(conn: &rusqlite::Connection, statements: &[&str]) -> Result<(), rusqlite::Error> {
     for statement in statements {
@@ -485,7 +538,7 @@ impl Session<'_> {
         match input.take(limit).read_to_end(&mut bytes) {
             Ok(n) if n <= dmarc::MAX_IN_MEMORY => {
                 let (text, replaced) = dmarc::to_text(&bytes);
-                self.store_dmarc(&mut dmarc::Parser::in_memory(&text, replaced), at)
+                self.store_dmarc(&mut dmarc::Parser::in_memory(&text, replaced), at, true)
             }
             read => {
                 // What was read, then the rest, or the error that stopped the reading (which
@@ -495,29 +548,43 @@ impl Session<'_> {
                     Err(e) => Box::new(Failing(Some(e))),
                 };
                 let input = io::Cursor::new(bytes).chain(rest);
-                self.store_dmarc(&mut dmarc::Parser::new(input), at)
+                self.store_dmarc(&mut dmarc::Parser::new(input), at, true)
             }
         }
     }
 
     /// Stores a DMARC aggregate report read ahead of time.
     fn stored_dmarc(&mut self, report: dmarc::Parsed, at: &str) -> Result<(), ImportError> {
-        self.begin_report()?;
+        // A report read to its end without an error cannot break half-way: it needs no
+        // savepoint of its own (an SQL error fails the whole file, in the file's).
+        let whole = report.is_whole();
+        if !whole {
+            self.begin_report()?;
+        }
         let mut report = report;
-        self.store_dmarc(&mut report, at)
+        self.store_dmarc(&mut report, at, !whole)
     }
 
-    /// Stores the report `parser` reads (once), inside the savepoint the caller began.
+    /// Stores the report `parser` reads (once), inside the savepoint the caller began
+    /// (`savepoint`) or needing none.
     fn store_dmarc<P: dmarc::ReadReport>(
         &mut self,
         parser: &mut P,
         at: &str,
+        savepoint: bool,
     ) -> Result<(), ImportError> {
         let stored = self.dmarc_report(parser, at);
         let (truncated, replaced) = (parser.truncated(), parser.replaced());
+        let end = |session: &Session<'_>, keep: bool| {
+            if savepoint {
+                session.end_report(keep)
+            } else {
+                Ok(())
+            }
+        };
         match stored {
             Ok(Some((rejects, more))) => {
-                self.end_report(true)?;
+                end(self, true)?;
                 for (where_, why) in rejects {
                     self.reject(&where_, why);
                 }
@@ -544,11 +611,11 @@ impl Session<'_> {
                 }
             }
             Ok(None) => {
-                self.end_report(true)?;
+                end(self, true)?;
                 self.outcome.duplicates += 1;
             }
             Err(Stop::Parse(e)) => {
-                self.end_report(false)?;
+                end(self, false)?;
                 self.reject(
                     &within(at, format!("line {}", e.line)),
                     format!("report not imported: {}", e.message),
@@ -601,19 +668,15 @@ impl Session<'_> {
                 self.import_id
             ])?;
         let report = self.tx.last_insert_rowid();
-        let mut insert = self.tx.prepare_cached(
-            "INSERT INTO dmarc_rows (report, source_ip, count, disposition, dkim, spf,
-             header_from, envelope_from, envelope_to, dkim_results, spf_results, reasons)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?;
         let (mut rows, mut messages) = (0u64, 0u64);
         let (mut rejects, mut more) = (Vec::new(), 0u64);
+        let mut pending: Vec<dmarc::Row> = Vec::with_capacity(ROWS_AT_ONCE);
         while let Some(row) = parser.next_row()? {
-            let record = &row.record;
-            let (ip, count) = match &row.checked {
-                Ok((ip, count)) => (ip, *count),
+            let count = match &row.checked {
+                Ok((_, count)) => *count,
                 Err(why) => {
                     if rejects.len() < MAX_PROBLEMS {
+                        let record = &row.record;
                         rejects.push((
                             within(
                                 at,
@@ -627,22 +690,16 @@ impl Session<'_> {
                     continue;
                 }
             };
-            insert.execute(params![
-                report,
-                ip,
-                sql_int(count),
-                record.disposition,
-                record.dkim,
-                record.spf,
-                record.header_from,
-                record.envelope_from,
-                record.envelope_to,
-                row.dkim_results,
-                row.spf_results,
-                row.reasons,
-            ])?;
             rows += 1;
             messages = messages.saturating_add(count);
+            pending.push(row);
+            if pending.len() == ROWS_AT_ONCE {
+                insert_rows(self.tx, report, &pending)?;
+                pending.clear();
+            }
+        }
+        for row in pending.chunks(1) {
+            insert_rows(self.tx, report, row)?;
         }
         self.tx
             .prepare_cached("UPDATE dmarc_reports SET rows = ?2, messages = ?3 WHERE id = ?1")?
