@@ -175,6 +175,10 @@ pub fn import_paths(
     opts: &ImportOptions,
 ) -> Vec<Result<FileOutcome, ImportError>> {
     let _ = history.conn().busy_timeout(LOCK_WAIT);
+    // Room for every statement an import repeats (rows are inserted by five of them).
+    history
+        .conn()
+        .set_prepared_statement_cache_capacity(STATEMENTS);
     // The files in order, and the paths that could not be listed, after the files before them.
     let mut files: Vec<PathBuf> = Vec::new();
     let mut unlisted: Vec<(usize, ImportError)> = Vec::new();
@@ -269,6 +273,9 @@ pub fn import_file(
         .conn()
         .busy_timeout(LOCK_WAIT)
         .map_err(|e| history_error(history.sql_error(e)))?;
+    history
+        .conn()
+        .set_prepared_statement_cache_capacity(STATEMENTS);
     let database = history.path().to_path_buf();
     let tx = history.write().map_err(history_error)?;
     let outcome = import_in(&tx, &database, path, opts, None)?;
@@ -387,38 +394,46 @@ fn import_body(
     Ok((outcome, true))
 }
 
+/// Prepared statements kept per connection while importing.
+const STATEMENTS: usize = 32;
+
 /// DMARC rows inserted by one statement (a report's rows are many, and a statement per row
 /// costs more than its row).
 const ROWS_AT_ONCE: usize = 16;
 
-/// Inserts `rows` (1 or [`ROWS_AT_ONCE`] of them, all checked) into `dmarc_rows`.
+/// Inserts `rows` (a power of two up to [`ROWS_AT_ONCE`] of them, all checked) into
+/// `dmarc_rows`.
 fn insert_rows(
     conn: &rusqlite::Connection,
     report: i64,
     rows: &[dmarc::Row],
 ) -> Result<(), rusqlite::Error> {
-    static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static MANY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = |n: usize| {
+    // One statement text per size, made once.
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let texts = SQL.get_or_init(|| {
         let tuple = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-        format!(
-            "INSERT INTO dmarc_rows (report, source_ip, count, disposition, dkim, spf,
-             header_from, envelope_from, envelope_to, dkim_results, spf_results, reasons)
-             VALUES {}",
-            vec![tuple; n].join(", ")
-        )
+        (0..=ROWS_AT_ONCE)
+            .map(|n| {
+                format!(
+                    "INSERT INTO dmarc_rows (report, source_ip, count, disposition, dkim, spf,
+                     header_from, envelope_from, envelope_to, dkim_results, spf_results, reasons)
+                     VALUES {}",
+                    vec![tuple; n].join(", ")
+                )
+            })
+            .collect()
+    });
+    let Some(sql) = texts.get(rows.len()).filter(|_| !rows.is_empty()) else {
+        return Ok(());
     };
-    let mut insert = if rows.len() == ROWS_AT_ONCE {
-        conn.prepare_cached(MANY.get_or_init(|| sql(ROWS_AT_ONCE)))?
-    } else {
-        conn.prepare_cached(ONE.get_or_init(|| sql(1)))?
-    };
+    let mut insert = conn.prepare_cached(sql)?;
     let mut at = 0;
     let mut bind = |value: &dyn rusqlite::ToSql| {
         at += 1;
         insert.raw_bind_parameter(at, value)
     };
     for row in rows {
+        // Only rows that were checked are pending.
         let Ok((ip, count)) = &row.checked else {
             continue;
         };
@@ -698,8 +713,16 @@ impl Session<'_> {
                 pending.clear();
             }
         }
-        for row in pending.chunks(1) {
-            insert_rows(self.tx, report, row)?;
+        // The rest in halves, quarters …: 20 rows are two statements.
+        let mut rest: &[dmarc::Row] = &pending;
+        let mut size = ROWS_AT_ONCE / 2;
+        while !rest.is_empty() && size > 0 {
+            if rest.len() >= size {
+                let (now, later) = rest.split_at(size);
+                insert_rows(self.tx, report, now)?;
+                rest = later;
+            }
+            size /= 2;
         }
         self.tx
             .prepare_cached("UPDATE dmarc_reports SET rows = ?2, messages = ?3 WHERE id = ?1")?
