@@ -548,23 +548,16 @@ impl Session<'_> {
     /// a larger one, or one whose reading fails, is streamed.
     fn read_dmarc(&mut self, input: &mut dyn Read, at: &str) -> Result<(), ImportError> {
         self.begin_report()?;
-        let mut bytes = Vec::new();
-        let limit = dmarc::MAX_IN_MEMORY as u64 + 1;
-        match input.take(limit).read_to_end(&mut bytes) {
-            Ok(n) if n <= dmarc::MAX_IN_MEMORY => {
+        match Head::read(input) {
+            Head::Whole(bytes) => {
                 let (text, replaced) = dmarc::to_text(&bytes);
                 self.store_dmarc(&mut dmarc::Parser::in_memory(&text, replaced), at, true)
             }
-            read => {
-                // What was read, then the rest, or the error that stopped the reading (which
-                // the streaming reader reports at its line).
-                let rest: Box<dyn Read + '_> = match read {
-                    Ok(_) => Box::new(input),
-                    Err(e) => Box::new(Failing(Some(e))),
-                };
-                let input = io::Cursor::new(bytes).chain(rest);
+            Head::Larger(bytes) => {
+                let input = io::Cursor::new(bytes).chain(input);
                 self.store_dmarc(&mut dmarc::Parser::new(input), at, true)
             }
+            Head::Failed(bytes, e) => self.store_dmarc(&mut Head::failed(bytes, e), at, true),
         }
     }
 
@@ -815,6 +808,34 @@ impl container::Sink for Session<'_> {
 
     fn tls(&mut self, bytes: &[u8], at: &str) -> Result<(), ImportError> {
         self.read_tls(bytes, at)
+    }
+}
+
+/// A DMARC report's XML as first read: whole (up to [`dmarc::MAX_IN_MEMORY`] bytes, nearly
+/// every report), the start of a larger one, or what was read before the reading failed.
+enum Head {
+    Whole(Vec<u8>),
+    Larger(Vec<u8>),
+    Failed(Vec<u8>, io::Error),
+}
+
+impl Head {
+    fn read(input: &mut dyn Read) -> Head {
+        let mut bytes = Vec::new();
+        let limit = dmarc::MAX_IN_MEMORY as u64 + 1;
+        match input.take(limit).read_to_end(&mut bytes) {
+            Ok(n) if n <= dmarc::MAX_IN_MEMORY => Head::Whole(bytes),
+            Ok(_) => Head::Larger(bytes),
+            Err(e) => Head::Failed(bytes, e),
+        }
+    }
+
+    /// The streaming reader over what was read, then the error, which it reports at its line.
+    fn failed(
+        bytes: Vec<u8>,
+        e: io::Error,
+    ) -> dmarc::Parser<dmarc::Streamed<io::Chain<io::Cursor<Vec<u8>>, Failing>>> {
+        dmarc::Parser::new(io::Cursor::new(bytes).chain(Failing(Some(e))))
     }
 }
 

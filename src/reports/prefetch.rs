@@ -13,7 +13,7 @@
 //! reports.
 
 use super::container::{self, Fingerprint, Sink};
-use super::{dmarc, ImportError, ImportOptions, KIND};
+use super::{dmarc, Head, ImportError, ImportOptions, KIND};
 use crate::files;
 use std::collections::HashSet;
 use std::io::Read;
@@ -191,25 +191,23 @@ impl Sink for Recorder<'_> {
         if self.over {
             return Ok(());
         }
-        let mut bytes = Vec::new();
-        let limit = dmarc::MAX_IN_MEMORY as u64 + 1;
-        let report = match input.take(limit).read_to_end(&mut bytes) {
-            Ok(n) if n <= dmarc::MAX_IN_MEMORY => {
+        let (report, held) = match Head::read(input) {
+            Head::Whole(bytes) => {
                 let (text, replaced) = dmarc::to_text(&bytes);
-                dmarc::Parsed::read(dmarc::Parser::in_memory(&text, replaced))
+                let report = dmarc::Parsed::read(dmarc::Parser::in_memory(&text, replaced));
+                (report, bytes.len())
             }
-            Ok(_) => {
+            Head::Larger(_) => {
                 self.over = true;
                 return Ok(());
             }
-            Err(e) => {
-                // As the importer would: what was read, then the error, at its line.
-                let input =
-                    std::io::Cursor::new(std::mem::take(&mut bytes)).chain(super::Failing(Some(e)));
-                dmarc::Parsed::read(dmarc::Parser::new(input))
+            // As the importer would: what was read, then the error, at its line.
+            Head::Failed(bytes, e) => {
+                let held = bytes.len();
+                (dmarc::Parsed::read(Head::failed(bytes, e)), held)
             }
         };
-        if self.hold(bytes.len()) {
+        if self.hold(held) {
             self.actions.push(Action::Dmarc {
                 at: at.to_string(),
                 report: Box::new(report),
