@@ -188,12 +188,18 @@ pub fn import_paths(
             Err(e) => unlisted.push((files.len(), e)),
         }
     }
-    let known = history.import_digests().unwrap_or_default();
+    // Only workers skip files by digest before the write lock is taken.
+    let workers = prefetch::workers(opts, files.len());
+    let known = if workers == 0 {
+        Default::default()
+    } else {
+        history.import_digests().unwrap_or_default()
+    };
     let mut unlisted = unlisted.into_iter().peekable();
     let mut results = Vec::new();
     let mut batch: Vec<(PathBuf, prefetch::Prepared)> = Vec::new();
     let mut stored = 0;
-    prefetch::each(&files, opts, &known, |path, prepared| {
+    prefetch::each(&files, workers, opts, &known, |path, prepared| {
         while let Some((_, e)) = unlisted.next_if(|(before, _)| *before <= stored) {
             import_batch(history, std::mem::take(&mut batch), opts, &mut results);
             results.push(Err(e));
@@ -236,11 +242,11 @@ fn import_batch(
     };
     let first = results.len();
     for (path, prepared) in files {
-        let ready = match prepared {
-            prefetch::Prepared::Ready(ready) => Some(*ready),
-            prefetch::Prepared::Later => None,
+        let digested = match prepared {
+            prefetch::Prepared::Ready(digested) => Ok(*digested),
+            prefetch::Prepared::Later => Digested::of(&path),
         };
-        results.push(import_in(&tx, &database, &path, opts, ready));
+        results.push(digested.and_then(|file| import_in(&tx, &database, &path, opts, file)));
     }
     if let Err(e) = tx.commit() {
         // Nothing of the batch was kept: say so for each file that looked imported.
@@ -263,9 +269,9 @@ pub fn import_file(
         source,
     };
     // The common case, a file imported before, needs no write lock.
-    let (sha256, _) = container::digest(path)?;
-    if let Some(earlier) = history.import_of(&sha256).map_err(history_error)? {
-        let mut outcome = FileOutcome::new(path, sha256);
+    let digested = Digested::of(path)?;
+    if let Some(earlier) = history.import_of(&digested.sha256).map_err(history_error)? {
+        let mut outcome = FileOutcome::new(path, digested.sha256);
         outcome.already_imported = Some(earlier.imported_at);
         return Ok(outcome);
     }
@@ -278,32 +284,46 @@ pub fn import_file(
         .set_prepared_statement_cache_capacity(STATEMENTS);
     let database = history.path().to_path_buf();
     let tx = history.write().map_err(history_error)?;
-    let outcome = import_in(&tx, &database, path, opts, None)?;
+    let outcome = import_in(&tx, &database, path, opts, digested)?;
     tx.commit().map_err(|e| sql_error(path, &database, e))?;
     Ok(outcome)
 }
 
+/// A file whose bytes were hashed, and what reading them found when a worker read them ahead.
+struct Digested {
+    sha256: String,
+    /// The file's size and modification time when it was hashed.
+    print: container::Fingerprint,
+    /// The file's reports, rejections and TLS JSON in order; `None` when the importing thread
+    /// is to read the file itself.
+    actions: Option<Vec<prefetch::Action>>,
+}
+
+impl Digested {
+    /// The file hashed here, to be read here.
+    fn of(path: &Path) -> Result<Digested, ImportError> {
+        let (sha256, print) = container::digest(path)?;
+        Ok(Digested {
+            sha256,
+            print,
+            actions: None,
+        })
+    }
+}
+
 /// Imports one file inside the caller's transaction, in a savepoint: all of it or nothing.
-/// `ready` is the file as a worker read it ahead; without it the file is read here.
 fn import_in(
     conn: &rusqlite::Connection,
     database: &Path,
     path: &Path,
     opts: &ImportOptions,
-    ready: Option<prefetch::Ready>,
+    file: Digested,
 ) -> Result<FileOutcome, ImportError> {
-    let (sha256, print, actions) = match ready {
-        // A file known when the import began is parsed only if it is no longer.
-        Some(ready) => (
-            ready.sha256,
-            ready.print,
-            (!ready.known).then_some(ready.actions),
-        ),
-        None => {
-            let (sha256, print) = container::digest(path)?;
-            (sha256, print, None)
-        }
-    };
+    let Digested {
+        sha256,
+        print,
+        actions,
+    } = file;
     let mut outcome = FileOutcome::new(path, sha256);
     let sql = |e: rusqlite::Error| sql_error(path, database, e);
     // Another process (or an earlier file of this batch) may have imported the same content.

@@ -7,13 +7,13 @@
 //! thread would have stored, rejected or noted, in order. The importing thread then stores the
 //! files one by one in the order they were named, exactly as it stores a file it reads itself,
 //! so the outcome does not depend on the threads. Whatever a worker cannot settle in bounded
-//! memory — a large file, a report over [`dmarc::MAX_IN_MEMORY`], a file it cannot open — is
-//! left to the importing thread, which reads it as if there were no workers and reports its
-//! errors. Each worker holds at most [`AHEAD`] files ready, each at most [`MAX_HELD`] of
-//! reports.
+//! memory — a large file, a report over [`dmarc::MAX_IN_MEMORY`], a file it cannot open or
+//! that is no report — is left to the importing thread, which reads it as if there were no
+//! workers and reports its errors (without hashing it again when the worker could). Each
+//! worker holds at most [`AHEAD`] files ready, each at most [`MAX_HELD`] of reports.
 
-use super::container::{self, Fingerprint, Sink};
-use super::{dmarc, Head, ImportError, ImportOptions, KIND};
+use super::container::{self, Sink};
+use super::{dmarc, Digested, Head, ImportError, ImportOptions, KIND};
 use crate::files;
 use std::collections::HashSet;
 use std::io::Read;
@@ -31,19 +31,10 @@ const MAX_WORKERS: usize = 4;
 
 /// A file as a worker left it.
 pub(super) enum Prepared {
-    /// Read and parsed (or known from its digest): to be stored.
-    Ready(Box<Ready>),
-    /// For the importing thread to read.
+    /// Hashed, and parsed unless the importing thread is to read it.
+    Ready(Box<Digested>),
+    /// For the importing thread to hash and read.
     Later,
-}
-
-/// A file read ahead.
-pub(super) struct Ready {
-    pub sha256: String,
-    pub print: Fingerprint,
-    /// Whether the history held the digest when the import began: nothing was parsed.
-    pub known: bool,
-    pub actions: Vec<Action>,
 }
 
 /// What reading the file found, in order.
@@ -62,20 +53,24 @@ pub(super) enum Action {
     },
 }
 
-/// Calls `store` with each of `files` in order, and what a worker made of it. Workers run
-/// only when there are files enough to share.
+/// How many workers read `files` files ahead: none unless there are files enough to share.
+pub(super) fn workers(opts: &ImportOptions, files: usize) -> usize {
+    let cores = || std::thread::available_parallelism().map_or(1, |n| n.get());
+    opts.workers
+        .unwrap_or_else(cores)
+        .min(MAX_WORKERS)
+        .min(files / 2)
+}
+
+/// Calls `store` with each of `files` in order, and what one of `workers` made of it;
+/// `known` holds the digests of the files imported before.
 pub(super) fn each(
     files: &[PathBuf],
+    workers: usize,
     opts: &ImportOptions,
     known: &HashSet<String>,
     mut store: impl FnMut(&Path, Prepared),
 ) {
-    let cores = || std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = opts
-        .workers
-        .unwrap_or_else(cores)
-        .min(MAX_WORKERS)
-        .min(files.len() / 2);
     if workers == 0 {
         for path in files {
             store(path, Prepared::Later);
@@ -125,13 +120,16 @@ fn prepare(path: &Path, opts: &ImportOptions, known: &HashSet<String>) -> Prepar
         _ => return Prepared::Later,
     }
     let sha256 = container::hex_digest(&bytes);
-    if known.contains(&sha256) {
-        return Prepared::Ready(Box::new(Ready {
+    // Imported before: stored as such unless it is no longer (then read by the importer).
+    let unread = |sha256| {
+        Prepared::Ready(Box::new(Digested {
             sha256,
             print,
-            known: true,
-            actions: Vec::new(),
-        }));
+            actions: None,
+        }))
+    };
+    if known.contains(&sha256) {
+        return unread(sha256);
     }
     let mut recorder = Recorder {
         path,
@@ -142,14 +140,18 @@ fn prepare(path: &Path, opts: &ImportOptions, known: &HashSet<String>) -> Prepar
     };
     let read = container::import_bytes(&mut recorder, &bytes);
     // What was read must be what the file holds now, as for a file read by the importer.
-    if read.is_err() || recorder.over || container::fingerprint(path).ok() != Some(print) {
+    if container::fingerprint(path).ok() != Some(print) {
         return Prepared::Later;
     }
-    Prepared::Ready(Box::new(Ready {
+    // A file that is no report, or holds more than a worker keeps, is the importer's to read
+    // (and report on), under the digest taken here.
+    if read.is_err() || recorder.over {
+        return unread(sha256);
+    }
+    Prepared::Ready(Box::new(Digested {
         sha256,
         print,
-        known: false,
-        actions: recorder.actions,
+        actions: Some(recorder.actions),
     }))
 }
 
