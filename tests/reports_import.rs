@@ -604,7 +604,20 @@ fn files_read_ahead_on_worker_threads_are_stored_as_when_read_one_by_one() {
         "From: a@example.com\r\nSubject: Hello\r\n\r\nNo report here.\r\n",
     )
     .unwrap();
+    // Two reports of some 600 KB each, side by side in one worker's chunk of files: together
+    // over what a worker hands over at once, so the chunk is handed over in two parts.
+    let mut halves = Vec::new();
+    for half in ["half-1", "half-2"] {
+        let xml = generated_report(1500).replace("<report_id>big<", &format!("<report_id>{half}<"));
+        assert!(xml.len() > 600_000 && xml.len() < 1 << 20);
+        let path = dir.path().join(format!("{half}.xml.gz"));
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(xml.as_bytes()).unwrap();
+        std::fs::write(&path, encoder.finish().unwrap()).unwrap();
+        halves.push(path);
+    }
     files.splice(3..3, [plain, gz, message]);
+    files.splice(1..1, halves);
     let mut outcomes = Vec::new();
     for (name, workers) in [("alone", 0), ("ahead", 3)] {
         let state = dir.path().join(name);

@@ -197,62 +197,91 @@ pub fn import_paths(
     };
     let mut unlisted = unlisted.into_iter().peekable();
     let mut results = Vec::new();
-    let mut batch: Vec<(PathBuf, prefetch::Prepared)> = Vec::new();
+    let mut writer = Writer::new(history);
     let mut stored = 0;
+    // Each file is stored as soon as it is ready, so the workers read ahead while it is.
     prefetch::each(&files, workers, opts, &known, |path, prepared| {
         while let Some((_, e)) = unlisted.next_if(|(before, _)| *before <= stored) {
-            import_batch(history, std::mem::take(&mut batch), opts, &mut results);
             results.push(Err(e));
         }
-        batch.push((path.to_path_buf(), prepared));
+        writer.store(path, prepared, opts, &mut results);
         stored += 1;
-        if batch.len() == BATCH {
-            import_batch(history, std::mem::take(&mut batch), opts, &mut results);
-        }
     });
-    import_batch(history, batch, opts, &mut results);
+    writer.commit(&mut results);
     results.extend(unlisted.map(|(_, e)| Err(e)));
     results
 }
 
-/// Imports `files` in one transaction, each in a savepoint.
-fn import_batch(
-    history: &mut History,
-    files: Vec<(PathBuf, prefetch::Prepared)>,
-    opts: &ImportOptions,
-    results: &mut Vec<Result<FileOutcome, ImportError>>,
-) {
-    if files.is_empty() {
-        return;
-    }
-    let database = history.path().to_path_buf();
-    let failed = |path: &Path, message: String| ImportError::History {
-        path: path.to_path_buf(),
-        source: HistoryError::Sql {
-            path: database.clone(),
-            message,
-        },
-    };
-    let tx = match history.write() {
-        Ok(tx) => tx,
-        Err(e) => {
-            results.extend(files.iter().map(|(p, _)| Err(failed(p, e.to_string()))));
-            return;
+/// Stores files one by one in transactions of [`BATCH`] files, each file in a savepoint.
+/// The transaction is begun and committed by hand (not a [`rusqlite::Transaction`], which
+/// would hold the history borrowed) so that it stays open between the files handed over.
+struct Writer<'h> {
+    history: &'h History,
+    database: PathBuf,
+    /// Where the open transaction's files begin in the results.
+    open_from: Option<usize>,
+}
+
+impl<'h> Writer<'h> {
+    fn new(history: &'h History) -> Writer<'h> {
+        Writer {
+            history,
+            database: history.path().to_path_buf(),
+            open_from: None,
         }
-    };
-    let first = results.len();
-    for (path, prepared) in files {
+    }
+
+    fn failed(&self, path: &Path, message: String) -> ImportError {
+        ImportError::History {
+            path: path.to_path_buf(),
+            source: HistoryError::Sql {
+                path: self.database.clone(),
+                message,
+            },
+        }
+    }
+
+    fn store(
+        &mut self,
+        path: &Path,
+        prepared: prefetch::Prepared,
+        opts: &ImportOptions,
+        results: &mut Vec<Result<FileOutcome, ImportError>>,
+    ) {
+        let conn = self.history.conn();
+        let first = match self.open_from {
+            Some(first) => first,
+            None => {
+                if let Err(e) = run_cached(conn, &["BEGIN IMMEDIATE"]) {
+                    results.push(Err(self.failed(path, e.to_string())));
+                    return;
+                }
+                *self.open_from.insert(results.len())
+            }
+        };
         let digested = match prepared {
             prefetch::Prepared::Ready(digested) => Ok(*digested),
-            prefetch::Prepared::Later => Digested::of(&path),
+            prefetch::Prepared::Later => Digested::of(path),
         };
-        results.push(digested.and_then(|file| import_in(&tx, &database, &path, opts, file)));
+        results.push(digested.and_then(|file| import_in(conn, &self.database, path, opts, file)));
+        if results.len() - first >= BATCH {
+            self.commit(results);
+        }
     }
-    if let Err(e) = tx.commit() {
-        // Nothing of the batch was kept: say so for each file that looked imported.
-        for r in results.iter_mut().skip(first) {
-            if let Ok(o) = r {
-                *r = Err(failed(&o.path, e.to_string()));
+
+    /// Commits the open transaction; when that fails, nothing of it was kept, and each of its
+    /// files that looked imported says so.
+    fn commit(&mut self, results: &mut [Result<FileOutcome, ImportError>]) {
+        let Some(first) = self.open_from.take() else {
+            return;
+        };
+        let conn = self.history.conn();
+        if let Err(e) = run_cached(conn, &["COMMIT"]) {
+            let _ = conn.execute_batch("ROLLBACK");
+            for r in results.iter_mut().skip(first) {
+                if let Ok(o) = r {
+                    *r = Err(self.failed(&o.path, e.to_string()));
+                }
             }
         }
     }

@@ -10,7 +10,8 @@
 //! memory — a large file, a report over [`dmarc::MAX_IN_MEMORY`], a file it cannot open or
 //! that is no report — is left to the importing thread, which reads it as if there were no
 //! workers and reports its errors (without hashing it again when the worker could). Each
-//! worker holds at most [`AHEAD`] files ready, each at most [`MAX_HELD`] of reports.
+//! worker reads [`CHUNK`] consecutive files at a time and hands them over together, and holds
+//! at most [`AHEAD`] hand-overs ready, each file at most [`MAX_HELD`] of reports.
 
 use super::container::{self, Sink};
 use super::{dmarc, Digested, Head, ImportError, ImportOptions, KIND};
@@ -24,8 +25,14 @@ use std::sync::mpsc;
 const MAX_FILE: u64 = 1 << 20;
 /// The most report text one file read ahead may hold (its XML and JSON, before parsing).
 const MAX_HELD: usize = 4 << 20;
-/// Files each worker keeps ready ahead of the importing thread.
-const AHEAD: usize = 4;
+/// Consecutive files a worker reads as one chunk and hands over at once: each hand-over may
+/// wake a sleeping thread (on a virtual machine, tens of microseconds), so one per file would
+/// cost as much as reading the file.
+const CHUNK: usize = 8;
+/// A chunk is handed over in parts once the files read hold this much report text.
+const CHUNK_HELD: usize = 1 << 20;
+/// Hand-overs each worker keeps ready ahead of the importing thread.
+const AHEAD: usize = 2;
 /// At most this many workers, whatever the machine.
 const MAX_WORKERS: usize = 4;
 
@@ -80,44 +87,69 @@ pub(super) fn each(
     std::thread::scope(|scope| {
         let mut ready = Vec::with_capacity(workers);
         for first in 0..workers {
-            let (sender, receiver) = mpsc::sync_channel(AHEAD);
+            let (sender, receiver) = mpsc::sync_channel::<Vec<Prepared>>(AHEAD);
             ready.push(receiver);
             scope.spawn(move || {
-                for path in files.iter().skip(first).step_by(workers) {
-                    if sender.send(prepare(path, opts, known)).is_err() {
+                for chunk in files.chunks(CHUNK).skip(first).step_by(workers) {
+                    let mut handed = Vec::with_capacity(chunk.len());
+                    let mut held = 0;
+                    for path in chunk {
+                        let (prepared, bytes) = prepare(path, opts, known);
+                        handed.push(prepared);
+                        held += bytes;
+                        if held >= CHUNK_HELD {
+                            if sender.send(std::mem::take(&mut handed)).is_err() {
+                                return;
+                            }
+                            held = 0;
+                        }
+                    }
+                    if !handed.is_empty() && sender.send(handed).is_err() {
                         return;
                     }
                 }
             });
         }
-        for (i, path) in files.iter().enumerate() {
-            // File i is worker (i mod workers)'s next one; a worker that is gone leaves its
-            // files to this thread.
-            let prepared = ready
-                .get(i % workers)
-                .and_then(|receiver| receiver.recv().ok())
-                .unwrap_or(Prepared::Later);
-            store(path, prepared);
+        for (c, chunk) in files.chunks(CHUNK).enumerate() {
+            // Chunk c is worker (c mod workers)'s next one, handed over whole or in parts that
+            // never run into the next chunk; a worker that is gone leaves its files to this
+            // thread.
+            let receiver = ready.get(c % workers);
+            let mut handed = Vec::new().into_iter();
+            for path in chunk {
+                let prepared = match handed.next() {
+                    Some(prepared) => prepared,
+                    None => {
+                        handed = receiver
+                            .and_then(|r| r.recv().ok())
+                            .unwrap_or_default()
+                            .into_iter();
+                        handed.next().unwrap_or(Prepared::Later)
+                    }
+                };
+                store(path, prepared);
+            }
         }
     });
 }
 
 /// Reads, hashes and parses one file, or leaves it for later.
-fn prepare(path: &Path, opts: &ImportOptions, known: &HashSet<String>) -> Prepared {
+/// Also returns the report text the file holds.
+fn prepare(path: &Path, opts: &ImportOptions, known: &HashSet<String>) -> (Prepared, usize) {
     let Ok((file, _)) = files::open(path, KIND) else {
-        return Prepared::Later;
+        return (Prepared::Later, 0);
     };
     let Ok(meta) = file.metadata() else {
-        return Prepared::Later;
+        return (Prepared::Later, 0);
     };
     if meta.len() > MAX_FILE {
-        return Prepared::Later;
+        return (Prepared::Later, 0);
     }
     let print = (meta.len(), meta.modified().ok());
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0) + 1);
     match file.take(MAX_FILE + 1).read_to_end(&mut bytes) {
         Ok(n) if n as u64 <= MAX_FILE => {}
-        _ => return Prepared::Later,
+        _ => return (Prepared::Later, 0),
     }
     let sha256 = container::hex_digest(&bytes);
     // Imported before: stored as such unless it is no longer (then read by the importer).
@@ -129,7 +161,7 @@ fn prepare(path: &Path, opts: &ImportOptions, known: &HashSet<String>) -> Prepar
         }))
     };
     if known.contains(&sha256) {
-        return unread(sha256);
+        return (unread(sha256), 0);
     }
     let mut recorder = Recorder {
         path,
@@ -141,18 +173,19 @@ fn prepare(path: &Path, opts: &ImportOptions, known: &HashSet<String>) -> Prepar
     let read = container::import_bytes(&mut recorder, &bytes);
     // What was read must be what the file holds now, as for a file read by the importer.
     if container::fingerprint(path).ok() != Some(print) {
-        return Prepared::Later;
+        return (Prepared::Later, 0);
     }
     // A file that is no report, or holds more than a worker keeps, is the importer's to read
     // (and report on), under the digest taken here.
     if read.is_err() || recorder.over {
-        return unread(sha256);
+        return (unread(sha256), 0);
     }
-    Prepared::Ready(Box::new(Digested {
+    let prepared = Prepared::Ready(Box::new(Digested {
         sha256,
         print,
         actions: Some(recorder.actions),
-    }))
+    }));
+    (prepared, recorder.held)
 }
 
 /// A [`Sink`] that keeps what it is given, parsed, up to [`MAX_HELD`].
