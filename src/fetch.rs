@@ -11,6 +11,7 @@ use crate::dns::{Answer, QueryType, Resolver};
 use crate::domain::DomainName;
 use crate::records::dmarc::{is_dmarc_candidate, DmarcRecord};
 use crate::records::spf::{is_spf, DomainSpec, Mechanism, SpfRecord};
+use crate::web::WebFetch;
 use futures::future::join_all;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -44,6 +45,8 @@ pub struct DomainRecords {
     pub selectors: Vec<Selector>,
     /// The SPF include tree was larger than mailshift fetches.
     pub spf_truncated: bool,
+    /// The MTA-STS policy file, fetched when an `_mta-sts` record announces one.
+    pub mta_sts_policy: Option<WebFetch>,
 }
 
 impl DomainRecords {
@@ -54,6 +57,7 @@ impl DomainRecords {
             dmarc_walk: Vec::new(),
             selectors: Vec::new(),
             spf_truncated: false,
+            mta_sts_policy: None,
         }
     }
 
@@ -99,14 +103,16 @@ pub async fn fetch_domain(
     domain: &DomainName,
     selectors: Vec<Selector>,
 ) -> DomainRecords {
-    let (spf, mx, dmarc, dkim) = futures::join!(
+    let (spf, mx, dmarc, dkim, (transport, policy)) = futures::join!(
         fetch_spf_tree(resolver, domain),
         fetch_mx(resolver, domain),
         fetch_dmarc(resolver, domain),
         fetch_dkim(resolver, domain, &selectors),
+        fetch_transport_security(resolver, domain),
     );
     let mut records = DomainRecords::new(domain.clone());
     records.selectors = selectors;
+    records.mta_sts_policy = policy;
     let (spf_answers, truncated) = spf;
     records.spf_truncated = truncated;
     let (dmarc_answers, walk) = dmarc;
@@ -116,10 +122,67 @@ pub async fn fetch_domain(
         .chain(mx)
         .chain(dmarc_answers)
         .chain(dkim)
+        .chain(transport)
     {
         records.insert(answer);
     }
     records
+}
+
+/// The `_mta-sts` name of a domain (RFC 8461 §3.1).
+pub fn mta_sts_name(domain: &DomainName) -> DomainName {
+    domain.child("_mta-sts")
+}
+
+/// The host that serves a domain's MTA-STS policy (RFC 8461 §3.3).
+pub fn mta_sts_host(domain: &DomainName) -> DomainName {
+    domain.child("mta-sts")
+}
+
+/// The `_smtp._tls` name of a domain (RFC 8460 §3).
+pub fn tls_rpt_name(domain: &DomainName) -> DomainName {
+    domain.child("_smtp._tls")
+}
+
+/// Where the MTA-STS policy is served, under [`mta_sts_host`].
+pub const MTA_STS_PATH: &str = "/.well-known/mta-sts.txt";
+
+/// The MTA-STS and TLS-RPT records, and the MTA-STS policy with its host's addresses when a
+/// record announces one. A domain without them costs two TXT questions and no HTTPS.
+async fn fetch_transport_security(
+    resolver: &Resolver,
+    domain: &DomainName,
+) -> (Vec<Arc<Answer>>, Option<WebFetch>) {
+    let (sts_name, rpt_name) = (mta_sts_name(domain), tls_rpt_name(domain));
+    let (sts, rpt) = futures::join!(
+        resolver.lookup(&sts_name, QueryType::Txt),
+        resolver.lookup(&rpt_name, QueryType::Txt),
+    );
+    let announced = sts
+        .txt_strings()
+        .iter()
+        .any(|t| crate::records::mta_sts::is_sts_record(t));
+    let mut answers = vec![sts, rpt];
+    if !announced {
+        return (answers, None);
+    }
+    let host = mta_sts_host(domain);
+    let policy = resolver
+        .web()
+        .get(
+            resolver,
+            &host,
+            MTA_STS_PATH,
+            crate::records::mta_sts::MAX_POLICY_BYTES,
+        )
+        .await;
+    // The fetch looked these up already: they come from the cache, as evidence.
+    let (a, aaaa) = futures::join!(
+        resolver.lookup(&host, QueryType::A),
+        resolver.lookup(&host, QueryType::Aaaa)
+    );
+    answers.extend([a, aaaa]);
+    (answers, Some(policy))
 }
 
 /// The SPF records among a TXT answer's records (each with its strings joined).

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! inputs (domains)  → dns     (one cached, counted resolver; --zone overlay)
-//!                   → fetch   (every answer a domain's checks need: DomainRecords)
+//!                   → fetch   (every answer a domain's checks need: DomainRecords,
+//!                              and the HTTPS files records point at, through `web`)
 //!                   → checks  (pure analysers: records → findings)
 //!                   → engine  (per-domain status, run summary, bounded concurrency)
 //!                   → output  (one formatter per format)
@@ -48,4 +49,5 @@ pub mod seed;
 pub mod snapshot;
 pub mod verify;
 pub mod warmup;
+pub mod web;
 pub mod words;

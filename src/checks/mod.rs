@@ -1,6 +1,6 @@
 //! The analysers: pure functions from fetched records to findings.
 //!
-//! One module per family (`spf`, `dmarc`, `dkim`, `mx`, `domain`), each owning its finding ids
+//! One module per family (`spf`, `dmarc`, `dkim`, `mx`, `mta-sts`, `tls-rpt`, `domain`), each owning its finding ids
 //! (listed in its module doc and in README's catalog). Nothing here does I/O, so every check is
 //! unit-tested with literal records.
 
@@ -8,10 +8,12 @@ pub mod coexist;
 pub mod dkim;
 pub mod dmarc;
 pub mod domain;
+pub mod mta_sts;
 pub mod mx;
 pub mod parked;
 pub mod retired;
 pub mod spf;
+pub mod tls_rpt;
 
 use crate::fetch::DomainRecords;
 use crate::finding::Finding;
@@ -26,5 +28,7 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
     findings.extend(dkim::analyse(records));
     findings.extend(dmarc::analyse(records));
     findings.extend(mx::analyse(records));
+    findings.extend(mta_sts::analyse(records));
+    findings.extend(tls_rpt::analyse(records));
     findings
 }

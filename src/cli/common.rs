@@ -32,6 +32,23 @@ pub struct DnsArgs {
     /// Extra attempts after a DNS timeout or SERVFAIL.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub retries: usize,
+
+    /// Trust only the CA certificates in this PEM file (repeatable) for HTTPS fetches such as
+    /// MTA-STS policies, instead of the system's roots: a company's own CA, or a test CA.
+    #[arg(long, value_name = "PEM")]
+    pub https_ca: Vec<PathBuf>,
+
+    /// Fetch HTTPS from this port instead of 443 (for test servers).
+    #[arg(long, default_value_t = 443, value_name = "PORT", hide = true)]
+    pub https_port: u16,
+}
+
+fn web_config(args: &DnsArgs) -> crate::web::WebConfig {
+    crate::web::WebConfig {
+        ca_files: args.https_ca.clone(),
+        port: args.https_port,
+        ..crate::web::WebConfig::default()
+    }
 }
 
 impl DnsArgs {
@@ -42,12 +59,23 @@ impl DnsArgs {
                 self.timeout
             );
         }
+        for path in &self.https_ca {
+            let pem = crate::files::read(path, crate::files::FileKind::Pem)
+                .with_context(|| format!("--https-ca {}", path.display()))?;
+            if !rustls_pemfile::certs(&mut pem.as_slice()).any(|c| c.is_ok()) {
+                bail!(
+                    "--https-ca {}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it",
+                    path.display()
+                );
+            }
+        }
         Ok(DnsConfig {
             nameservers: self.nameserver.clone(),
             zones: self.zone.clone(),
             offline: self.offline,
             timeout: Duration::from_secs_f64(self.timeout),
             attempts: self.retries.saturating_add(1).min(10),
+            web: web_config(self),
             ..DnsConfig::default()
         })
     }

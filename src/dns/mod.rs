@@ -50,6 +50,9 @@ pub struct DnsConfig {
     /// used go first. A long-running inbox, or a bulk run over millions of domains, must not
     /// keep every answer forever.
     pub cache_bytes: usize,
+    /// The HTTPS fetches records point at (MTA-STS policies): made through this resolver's
+    /// answers, so they see the same DNS as the checks.
+    pub web: crate::web::WebConfig,
 }
 
 /// The default size of the answer cache: far more than the shared answers of a bulk run (the
@@ -67,6 +70,7 @@ impl Default for DnsConfig {
             attempts: 2,
             max_in_flight: 256,
             cache_bytes: DEFAULT_CACHE_BYTES,
+            web: crate::web::WebConfig::default(),
         }
     }
 }
@@ -221,6 +225,7 @@ struct Inner {
     queries: AtomicU64,
     zone_answers: AtomicU64,
     cache_hits: AtomicU64,
+    web: crate::web::Web,
 }
 
 /// The run's resolver. Cheap to clone; clones share the cache and counters.
@@ -274,6 +279,10 @@ impl Resolver {
                 queries: AtomicU64::new(0),
                 zone_answers: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
+                web: crate::web::Web::new(crate::web::WebConfig {
+                    offline: config.offline || config.web.offline,
+                    ..config.web.clone()
+                }),
             }),
             scope: None,
         })
@@ -316,6 +325,11 @@ impl Resolver {
     /// Names in the cache now (both generations), for measuring.
     pub fn cached_names(&self) -> usize {
         self.inner.cache.lock().map_or(0, |c| c.len())
+    }
+
+    /// The run's HTTPS fetcher.
+    pub fn web(&self) -> &crate::web::Web {
+        &self.inner.web
     }
 
     pub fn stats(&self) -> DnsStats {

@@ -8,5 +8,7 @@
 
 pub mod dkim;
 pub mod dmarc;
+pub mod mta_sts;
 pub mod spf;
 pub mod tags;
+pub mod tls_rpt;

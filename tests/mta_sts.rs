@@ -1,0 +1,326 @@
+//! MTA-STS and TLS-RPT through the real parts: the records from an authoritative DNS server on
+//! loopback, the policies from a local HTTPS server whose certificates a test CA issued
+//! (`--https-ca`). The scenarios of Snawoot/postfix-mta-sts-resolver's test suite, each held
+//! to that resolver's verdict, and migration-shaped domains with real TLDs.
+
+mod support;
+
+use mailshift::dns::{DnsConfig, Resolver};
+use mailshift::domain::{DomainName, DomainRequest};
+use mailshift::engine::{check_domain, CheckOptions, DomainReport};
+use mailshift::finding::Severity;
+use mailshift::web::WebConfig;
+use support::dns_server::TestDnsServer;
+use support::https_server::{Cert, Route, TestHttpsServer};
+use support::{fixtures, mailshift, run_json};
+
+const POLICY_PATH: &str = "/.well-known/mta-sts.txt";
+
+struct Lab {
+    dns: TestDnsServer,
+    https: TestHttpsServer,
+    _dir: tempfile::TempDir,
+}
+
+fn corpus() -> std::path::PathBuf {
+    fixtures().join("mta-sts/snawoot-postfix-mta-sts-resolver")
+}
+
+fn scenarios() -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(corpus().join("scenarios.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    doc["scenarios"].as_array().unwrap().clone()
+}
+
+/// The DNS server with the MTA-STS zones, and an HTTPS server with every scenario's policy.
+fn lab() -> Lab {
+    let dir = tempfile::tempdir().unwrap();
+    let mut https = TestHttpsServer::builder();
+    for s in scenarios() {
+        let Some(status) = s["http_status"].as_u64() else {
+            continue;
+        };
+        let domain = s["domain"].as_str().unwrap().trim_matches('.');
+        let body = std::fs::read(corpus().join(s["policy"].as_str().unwrap())).unwrap();
+        let tls = s["tls"].as_str().unwrap_or_default();
+        let cert = if tls.contains("untrusted") {
+            Cert::Untrusted
+        } else if tls.contains("mismatch") {
+            Cert::WrongName
+        } else {
+            Cert::Good
+        };
+        let route = Route {
+            status: status as u16,
+            content_type: s["content_type"].as_str().map(str::to_string),
+            location: None,
+            body,
+            chunked: s["transfer"].as_str() == Some("chunked"),
+        };
+        https = https.route(&format!("mta-sts.{domain}"), POLICY_PATH, cert, route);
+    }
+    let moved = "version: STSv1\r\nmode: enforce\r\nmx: aspmx.l.google.com\r\nmx: *.aspmx.l.google.com\r\nmax_age: 1209600\r\n";
+    let fjell = "version: STSv1\nmode: enforce\nmx: aspmx.l.google.com\nmx: *.aspmx.l.google.com\nmax_age: 3600\n";
+    https = https
+        .route(
+            "mta-sts.nordhavn-outfitters.dk",
+            POLICY_PATH,
+            Cert::Good,
+            Route::ok("text/plain; charset=utf-8", moved),
+        )
+        .route(
+            "mta-sts.fjellbakeri.no",
+            POLICY_PATH,
+            Cert::Good,
+            Route::ok("text/plain", fjell),
+        )
+        .route(
+            "mta-sts.gammel.fjellbakeri.no",
+            POLICY_PATH,
+            Cert::Good,
+            Route {
+                status: 301,
+                content_type: Some("text/html".into()),
+                location: Some("https://www.fjellbakeri.no/".into()),
+                body: b"moved".to_vec(),
+                chunked: false,
+            },
+        );
+    let https = https.start(dir.path());
+    let dns = TestDnsServer::builder()
+        .zone_dir(fixtures().join("zones-mta-sts"))
+        .start();
+    Lab {
+        dns,
+        https,
+        _dir: dir,
+    }
+}
+
+impl Lab {
+    fn check(&self, domains: &[&str]) -> Vec<DomainReport> {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let resolver = Resolver::new(&DnsConfig {
+                nameservers: vec![self.dns.addr()],
+                web: WebConfig {
+                    ca_files: vec![self.https.ca_file().to_path_buf()],
+                    port: self.https.port(),
+                    ..WebConfig::default()
+                },
+                ..DnsConfig::default()
+            })
+            .unwrap();
+            let mut reports = Vec::new();
+            for domain in domains {
+                let request = DomainRequest {
+                    domain: DomainName::parse(domain).unwrap(),
+                    selectors: vec![],
+                };
+                reports.push(check_domain(&resolver, &request, &CheckOptions::default()).await);
+            }
+            reports
+        })
+    }
+}
+
+fn family<'a>(report: &'a DomainReport, prefix: &str) -> Vec<(&'a str, Severity)> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.id.starts_with(prefix))
+        .map(|f| (f.id.as_str(), f.severity))
+        .collect()
+}
+
+/// Each scenario, held to the upstream resolver's verdict (VALID: a policy senders apply;
+/// NONE: no policy; FETCH_ERROR: a policy announced but unusable), and to the finding that
+/// says why.
+#[test]
+fn the_resolver_test_suite_scenarios_get_its_verdicts_and_say_why() {
+    let lab = lab();
+    let mut checked = 0;
+    for s in scenarios() {
+        let queried = s["domain"].as_str().unwrap();
+        let expected = s["expected"].as_str().unwrap();
+        let Ok(name) = DomainName::parse(queried) else {
+            // A malformed name (`.good.loc`) is never looked up: no policy, as upstream.
+            assert_eq!(expected, "NONE", "{queried}");
+            continue;
+        };
+        let report = lab.check(&[name.as_str()]).remove(0);
+        let sts = family(&report, "mta-sts.");
+        let failed: Vec<&str> = sts
+            .iter()
+            .filter(|(_, s)| *s == Severity::Fail)
+            .map(|(id, _)| *id)
+            .collect();
+        // A policy senders apply: fetched and valid, whatever else is worth saying about it.
+        let applies = failed.is_empty()
+            && sts.iter().any(|(id, _)| {
+                [
+                    "mta-sts.ok",
+                    "mta-sts.testing",
+                    "mta-sts.mode-none",
+                    "mta-sts.max-age-short",
+                ]
+                .contains(id)
+            });
+        match expected {
+            "VALID" => assert!(applies && failed.is_empty(), "{queried}: {sts:?}"),
+            "NONE" => assert!(
+                !applies
+                    && sts.iter().all(|(id, _)| {
+                        ["mta-sts.absent", "mta-sts.record-syntax"].contains(id)
+                    }),
+                "{queried}: {sts:?}"
+            ),
+            "FETCH_ERROR" => assert!(!applies && !failed.is_empty(), "{queried}: {sts:?}"),
+            other => panic!("unknown verdict {other}"),
+        }
+        let why = match name.as_str() {
+            "bad-record1.loc" | "bad-record3.loc" => Some("mta-sts.record-syntax"),
+            "bad-record2.loc" | "no-record.loc" | "no-data.loc" => Some("mta-sts.absent"),
+            "bad-policy1.loc" | "bad-policy2.loc" | "bad-policy5.loc" | "bad-policy6.loc"
+            | "bad-policy7.loc" | "bad-policy8.loc" => Some("mta-sts.policy-syntax"),
+            "bad-policy3.loc" => Some("mta-sts.policy-content-type"),
+            "bad-policy4.loc" => Some("mta-sts.policy-http"),
+            "static-overlength.loc" | "chunked-overlength.loc" => Some("mta-sts.policy-size"),
+            "bad-cert1.loc" | "bad-cert2.loc" => Some("mta-sts.policy-certificate"),
+            "testing.loc" => Some("mta-sts.testing"),
+            "valid-none.loc" => Some("mta-sts.mode-none"),
+            "good.loc" => Some("mta-sts.ok"),
+            "fast-expire.loc" => Some("mta-sts.max-age-short"),
+            _ => None,
+        };
+        if let Some(why) = why {
+            assert!(
+                sts.iter().any(|(id, _)| *id == why),
+                "{queried}: {why} expected in {sts:?}"
+            );
+        }
+        checked += 1;
+    }
+    // 24 scenarios, two of them malformed names that are never looked up.
+    assert_eq!(checked, 22);
+    // The certificate findings name the fault.
+    let certs = lab.check(&["bad-cert1.loc", "bad-cert2.loc"]);
+    let message = |r: &DomainReport| {
+        r.findings
+            .iter()
+            .find(|f| f.id == "mta-sts.policy-certificate")
+            .map(|f| f.message.clone())
+            .unwrap_or_default()
+    };
+    assert!(message(&certs[0]).contains("not issued by a trusted certificate authority"));
+    assert!(message(&certs[1]).contains("not issued for this host name"));
+    // good.loc's policy is valid and covers mail.loc, in enforce mode.
+    let good = lab.check(&["good.loc"]).remove(0);
+    let ok = good.findings.iter().find(|f| f.id == "mta-sts.ok").unwrap();
+    assert!(ok.message.contains("mode enforce"), "{}", ok.message);
+    assert!(ok.message.contains("mail.loc"), "{}", ok.message);
+}
+
+/// The migration failure MTA-STS exists to catch, and the others around it.
+#[test]
+fn an_enforced_policy_left_behind_by_an_mx_move_fails_with_the_lines_to_add() {
+    let lab = lab();
+    let reports = lab.check(&[
+        "nordhavn-outfitters.dk",
+        "fjellbakeri.no",
+        "butikk.fjellbakeri.no",
+        "gammel.fjellbakeri.no",
+    ]);
+    let moved = &reports[0];
+    let mismatch = moved
+        .findings
+        .iter()
+        .find(|f| f.id == "mta-sts.mx-mismatch")
+        .unwrap_or_else(|| panic!("{:#?}", moved.findings));
+    assert_eq!(mismatch.severity, Severity::Fail);
+    assert!(mismatch
+        .message
+        .contains("nordhavnoutfitters-dk02c.mail.protection.outlook.com"));
+    let fix = mismatch.fix_text().unwrap();
+    assert!(
+        fix.contains("`mx: nordhavnoutfitters-dk02c.mail.protection.outlook.com`"),
+        "{fix}"
+    );
+    assert!(fix.contains("change the id"), "{fix}");
+    // With MTA-STS and no TLS-RPT, nobody hears of the failures: a warning.
+    assert_eq!(
+        family(moved, "tls-rpt."),
+        [("tls-rpt.absent", Severity::Warn)]
+    );
+
+    let fjell = &reports[1];
+    assert_eq!(
+        family(fjell, "mta-sts."),
+        [("mta-sts.max-age-short", Severity::Warn)],
+        "the policy covers all three Google MX hosts; only its max_age is short"
+    );
+    assert_eq!(family(fjell, "tls-rpt."), [("tls-rpt.ok", Severity::Pass)]);
+
+    let shop = &reports[2];
+    assert_eq!(
+        family(shop, "mta-sts."),
+        [("mta-sts.policy-host", Severity::Fail)]
+    );
+    let rpt = family(shop, "tls-rpt.");
+    assert_eq!(rpt, [("tls-rpt.syntax", Severity::Fail)]);
+
+    let old = &reports[3];
+    let redirect = old
+        .findings
+        .iter()
+        .find(|f| f.id == "mta-sts.policy-redirect")
+        .unwrap();
+    assert!(redirect.message.contains("https://www.fjellbakeri.no/"));
+}
+
+/// The command line: `--https-ca` and the port reach the fetch, the findings reach JSON, and
+/// a CA file that holds no certificate is a bad invocation.
+#[test]
+fn check_fetches_the_policy_with_the_given_ca() {
+    let lab = lab();
+    let report = run_json(
+        mailshift()
+            .args(["check", "fjellbakeri.no", "--format", "json"])
+            .args(["--nameserver", &lab.dns.nameserver_arg()])
+            .arg("--https-ca")
+            .arg(lab.https.ca_file())
+            .args(["--https-port", &lab.https.port().to_string()]),
+        1,
+    );
+    let ids: Vec<&str> = report["domains"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"mta-sts.max-age-short"), "{ids:?}");
+    assert!(ids.contains(&"tls-rpt.ok"), "{ids:?}");
+    // Without the test CA the system's roots do not know it: the certificate is refused.
+    let report = run_json(
+        mailshift()
+            .args(["check", "fjellbakeri.no", "--format", "json"])
+            .args(["--nameserver", &lab.dns.nameserver_arg()])
+            .args(["--https-port", &lab.https.port().to_string()]),
+        1,
+    );
+    let refused = report["domains"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["id"] == "mta-sts.policy-certificate");
+    assert!(refused, "{report:#}");
+    let empty = lab._dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let out = mailshift()
+        .args(["check", "fjellbakeri.no", "--https-ca"])
+        .arg(&empty)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("no PEM certificate"), "{stderr}");
+}
