@@ -33,12 +33,7 @@ impl StsRecord {
 /// True when a TXT string is an attempt at an MTA-STS record: senders keep only those that
 /// begin with `v=STSv1` (§3.1).
 pub fn is_sts_record(txt: &str) -> bool {
-    let t = txt.trim_start();
-    t.strip_prefix("v")
-        .map(|rest| rest.trim_start())
-        .and_then(|rest| rest.strip_prefix('='))
-        .and_then(|rest| rest.trim_start().strip_prefix("STSv1"))
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with([';', ' ', '\t']))
+    super::tags::begins_with_version(txt, "STSv1")
 }
 
 /// Parses an `_mta-sts` TXT record: `v=STSv1; id=<1-32 letters or digits>;` plus extensions.

@@ -63,6 +63,18 @@ pub fn split_tags(text: &str) -> (Vec<Tag>, Vec<TagError>) {
     (tags, errors)
 }
 
+/// True when a TXT string begins with `v=<version>` (spaces allowed around `=`) followed by the
+/// end, a `;` or a space: how MTA-STS (RFC 8461 §3.1) and TLS-RPT (RFC 8460 §3) tell their
+/// records from others at the same name (`v=STSv12` is not `v=STSv1`).
+pub fn begins_with_version(txt: &str, version: &str) -> bool {
+    txt.trim_start()
+        .strip_prefix('v')
+        .map(str::trim_start)
+        .and_then(|rest| rest.strip_prefix('='))
+        .and_then(|rest| rest.trim_start().strip_prefix(version))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([';', ' ', '\t']))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,12 +27,7 @@ impl TlsRptRecord {
 
 /// True when a TXT string is an attempt at a TLS-RPT record.
 pub fn is_tls_rpt_record(txt: &str) -> bool {
-    let t = txt.trim_start();
-    t.strip_prefix("v")
-        .map(|rest| rest.trim_start())
-        .and_then(|rest| rest.strip_prefix('='))
-        .and_then(|rest| rest.trim_start().strip_prefix("TLSRPTv1"))
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with([';', ' ', '\t']))
+    super::tags::begins_with_version(txt, "TLSRPTv1")
 }
 
 /// Parses a `_smtp._tls` TXT record.
