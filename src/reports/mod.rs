@@ -174,11 +174,8 @@ pub fn import_paths(
     paths: &[PathBuf],
     opts: &ImportOptions,
 ) -> Vec<Result<FileOutcome, ImportError>> {
-    let _ = history.conn().busy_timeout(LOCK_WAIT);
-    // Room for every statement an import repeats (rows are inserted by five of them).
-    history
-        .conn()
-        .set_prepared_statement_cache_capacity(STATEMENTS);
+    // A lock that cannot be waited for shows in the first file's `BEGIN IMMEDIATE`.
+    let _ = ready_to_import(history.conn());
     // The files in order, and the paths that could not be listed, after the files before them.
     let mut files: Vec<PathBuf> = Vec::new();
     let mut unlisted: Vec<(usize, ImportError)> = Vec::new();
@@ -212,6 +209,13 @@ pub fn import_paths(
     results
 }
 
+/// Sets the connection up for an import: waits for another writer's lock rather than failing,
+/// and keeps room for every statement an import repeats (rows are inserted by five of them).
+fn ready_to_import(conn: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
+    conn.set_prepared_statement_cache_capacity(STATEMENTS);
+    conn.busy_timeout(LOCK_WAIT)
+}
+
 /// Stores files one by one in transactions of [`BATCH`] files, each file in a savepoint.
 /// The transaction is begun and committed by hand (not a [`rusqlite::Transaction`], which
 /// would hold the history borrowed) so that it stays open between the files handed over.
@@ -231,16 +235,6 @@ impl<'h> Writer<'h> {
         }
     }
 
-    fn failed(&self, path: &Path, message: String) -> ImportError {
-        ImportError::History {
-            path: path.to_path_buf(),
-            source: HistoryError::Sql {
-                path: self.database.clone(),
-                message,
-            },
-        }
-    }
-
     fn store(
         &mut self,
         path: &Path,
@@ -253,7 +247,7 @@ impl<'h> Writer<'h> {
             Some(first) => first,
             None => {
                 if let Err(e) = run_cached(conn, &["BEGIN IMMEDIATE"]) {
-                    results.push(Err(self.failed(path, e.to_string())));
+                    results.push(Err(sql_error(path, &self.database, e)));
                     return;
                 }
                 *self.open_from.insert(results.len())
@@ -280,7 +274,7 @@ impl<'h> Writer<'h> {
             let _ = conn.execute_batch("ROLLBACK");
             for r in results.iter_mut().skip(first) {
                 if let Ok(o) = r {
-                    *r = Err(self.failed(&o.path, e.to_string()));
+                    *r = Err(sql_error(&o.path, &self.database, &e));
                 }
             }
         }
@@ -304,13 +298,7 @@ pub fn import_file(
         outcome.already_imported = Some(earlier.imported_at);
         return Ok(outcome);
     }
-    history
-        .conn()
-        .busy_timeout(LOCK_WAIT)
-        .map_err(|e| history_error(history.sql_error(e)))?;
-    history
-        .conn()
-        .set_prepared_statement_cache_capacity(STATEMENTS);
+    ready_to_import(history.conn()).map_err(|e| history_error(history.sql_error(e)))?;
     let database = history.path().to_path_buf();
     let tx = history.write().map_err(history_error)?;
     let outcome = import_in(&tx, &database, path, opts, digested)?;
@@ -512,7 +500,7 @@ fn run_cached(conn: &rusqlite::Connection, statements: &[&str]) -> Result<(), ru
     Ok(())
 }
 
-fn sql_error(path: &Path, database: &Path, e: rusqlite::Error) -> ImportError {
+fn sql_error(path: &Path, database: &Path, e: impl std::fmt::Display) -> ImportError {
     ImportError::History {
         path: path.to_path_buf(),
         source: HistoryError::Sql {
