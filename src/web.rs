@@ -11,6 +11,7 @@
 
 use crate::dns::{QueryType, RecordData, Resolver};
 use crate::domain::DomainName;
+use rustls_pki_types::CertificateDer;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,8 +21,8 @@ use tokio_rustls::rustls;
 /// How HTTPS fetches are made.
 #[derive(Debug, Clone)]
 pub struct WebConfig {
-    /// Trust only these CA certificates (PEM files) instead of the system's roots.
-    pub ca_files: Vec<PathBuf>,
+    /// Trust only these CA certificates instead of the system's roots ([`read_ca_files`]).
+    pub ca_certs: Vec<CertificateDer<'static>>,
     /// The port fetched (443; a test server listens elsewhere).
     pub port: u16,
     /// For the whole fetch: connecting, TLS, and reading the body.
@@ -33,7 +34,7 @@ pub struct WebConfig {
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
-            ca_files: Vec::new(),
+            ca_certs: Vec::new(),
             port: 443,
             timeout: Duration::from_secs(10),
             offline: false,
@@ -113,7 +114,7 @@ impl Web {
 
     async fn tls(&self) -> Result<Arc<rustls::ClientConfig>, String> {
         self.tls
-            .get_or_init(|| async { tls_config(&self.config.ca_files).map(Arc::new) })
+            .get_or_init(|| async { tls_config(&self.config.ca_certs).map(Arc::new) })
             .await
             .clone()
     }
@@ -290,13 +291,43 @@ fn certificate_reason(e: &rustls::CertificateError) -> String {
     }
 }
 
+/// A CA file given to trust (`--https-ca`) that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CaFileError {
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
+    #[error("{}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it", path.display())]
+    NoCertificate { path: PathBuf },
+    #[error("{}: {message}", path.display())]
+    Malformed { path: PathBuf, message: String },
+}
+
+/// Reads the certificates of PEM files, each of which must hold at least one.
+pub fn read_ca_files(paths: &[PathBuf]) -> Result<Vec<CertificateDer<'static>>, CaFileError> {
+    let mut certs = Vec::new();
+    for path in paths {
+        let pem = crate::files::read(path, crate::files::FileKind::Pem)?;
+        let before = certs.len();
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            certs.push(cert.map_err(|e| CaFileError::Malformed {
+                path: path.clone(),
+                message: e.to_string(),
+            })?);
+        }
+        if certs.len() == before {
+            return Err(CaFileError::NoCertificate { path: path.clone() });
+        }
+    }
+    Ok(certs)
+}
+
 /// The TLS client configuration: aws-lc-rs, and the system's roots or only the given CAs.
-fn tls_config(ca_files: &[PathBuf]) -> Result<rustls::ClientConfig, String> {
+fn tls_config(ca_certs: &[CertificateDer<'static>]) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let config = if ca_files.is_empty() {
+    let config = if ca_certs.is_empty() {
         use rustls_platform_verifier::BuilderVerifierExt;
         builder
             .with_platform_verifier()
@@ -304,20 +335,10 @@ fn tls_config(ca_files: &[PathBuf]) -> Result<rustls::ClientConfig, String> {
             .with_no_client_auth()
     } else {
         let mut roots = rustls::RootCertStore::empty();
-        for path in ca_files {
-            let pem =
-                crate::files::read(path, crate::files::FileKind::Pem).map_err(|e| e.to_string())?;
-            let mut found = 0;
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                found += 1;
-            }
-            if found == 0 {
-                return Err(format!("{}: no PEM certificate in it", path.display()));
-            }
+        for cert in ca_certs {
+            roots
+                .add(cert.clone())
+                .map_err(|e| format!("a certificate of --https-ca: {e}"))?;
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };

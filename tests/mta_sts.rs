@@ -9,7 +9,7 @@ use mailshift::dns::{DnsConfig, Resolver};
 use mailshift::domain::{DomainName, DomainRequest};
 use mailshift::engine::{check_domain, CheckOptions, DomainReport};
 use mailshift::finding::Severity;
-use mailshift::web::WebConfig;
+use mailshift::web::{read_ca_files, WebConfig};
 use support::dns_server::TestDnsServer;
 use support::https_server::{Cert, Route, TestHttpsServer};
 use support::{fixtures, mailshift, run_json};
@@ -104,7 +104,7 @@ impl Lab {
             let resolver = Resolver::new(&DnsConfig {
                 nameservers: vec![self.dns.addr()],
                 web: WebConfig {
-                    ca_files: vec![self.https.ca_file().to_path_buf()],
+                    ca_certs: read_ca_files(&[self.https.ca_file().to_path_buf()]).unwrap(),
                     port: self.https.port(),
                     ..WebConfig::default()
                 },

@@ -43,14 +43,6 @@ pub struct DnsArgs {
     pub https_port: u16,
 }
 
-fn web_config(args: &DnsArgs) -> crate::web::WebConfig {
-    crate::web::WebConfig {
-        ca_files: args.https_ca.clone(),
-        port: args.https_port,
-        ..crate::web::WebConfig::default()
-    }
-}
-
 impl DnsArgs {
     pub fn config(&self) -> anyhow::Result<DnsConfig> {
         if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 300.0) {
@@ -59,23 +51,18 @@ impl DnsArgs {
                 self.timeout
             );
         }
-        for path in &self.https_ca {
-            let pem = crate::files::read(path, crate::files::FileKind::Pem)
-                .with_context(|| format!("--https-ca {}", path.display()))?;
-            if !rustls_pemfile::certs(&mut pem.as_slice()).any(|c| c.is_ok()) {
-                bail!(
-                    "--https-ca {}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it",
-                    path.display()
-                );
-            }
-        }
+        let ca_certs = crate::web::read_ca_files(&self.https_ca).context("--https-ca")?;
         Ok(DnsConfig {
             nameservers: self.nameserver.clone(),
             zones: self.zone.clone(),
             offline: self.offline,
             timeout: Duration::from_secs_f64(self.timeout),
             attempts: self.retries.saturating_add(1).min(10),
-            web: web_config(self),
+            web: crate::web::WebConfig {
+                ca_certs,
+                port: self.https_port,
+                ..crate::web::WebConfig::default()
+            },
             ..DnsConfig::default()
         })
     }
