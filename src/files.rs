@@ -245,11 +245,13 @@ pub fn show_size(bytes: u64) -> String {
 /// A file that cannot be used, naming it and saying why.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("cannot read the {kind} {path}: {source}")]
+    /// The reason is part of the message, so it is not also the error's `source()` (which
+    /// `{:#}` would print a second time).
+    #[error("cannot read the {kind} {path}: {error}")]
     Open {
         path: PathBuf,
         kind: FileKind,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: the {kind} is {what}, not a regular file")]
     NotRegular {
@@ -280,7 +282,7 @@ pub enum FileError {
 impl FileError {
     /// True when the file does not exist (callers for which absence is normal check this).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, FileError::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+        matches!(self, FileError::Open { error, .. } if error.kind() == std::io::ErrorKind::NotFound)
     }
 
     pub fn path(&self) -> &Path {
@@ -332,12 +334,12 @@ pub fn open(path: &Path, kind: FileKind) -> Result<(File, u64), FileError> {
     let file = options.open(path).map_err(|source| FileError::Open {
         path: path.to_path_buf(),
         kind,
-        source,
+        error: source,
     })?;
     let meta = file.metadata().map_err(|source| FileError::Open {
         path: path.to_path_buf(),
         kind,
-        source,
+        error: source,
     })?;
     if !meta.is_file() {
         return Err(FileError::NotRegular {
@@ -379,7 +381,7 @@ fn read_capped(
         .map_err(|source| FileError::Open {
             path: path.to_path_buf(),
             kind,
-            source,
+            error: source,
         })?;
     if bytes.len() as u64 > limit {
         return Err(FileError::TooLarge {
@@ -423,7 +425,7 @@ pub fn check_regular_or_absent(path: &Path, kind: FileKind) -> Result<(), FileEr
         Err(source) => Err(FileError::Open {
             path: path.to_path_buf(),
             kind,
-            source,
+            error: source,
         }),
         Ok(meta) if meta.is_file() => Ok(()),
         Ok(meta) => Err(FileError::NotRegular {
@@ -445,7 +447,7 @@ pub fn list_dir(
     let open_error = |source| FileError::Open {
         path: dir.to_path_buf(),
         kind,
-        source,
+        error: source,
     };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(open_error)? {
@@ -461,7 +463,7 @@ pub fn list_dir(
         let meta = std::fs::metadata(&path).map_err(|source| FileError::Open {
             path: path.clone(),
             kind,
-            source,
+            error: source,
         })?;
         if meta.is_dir() {
             continue;

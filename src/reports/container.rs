@@ -162,7 +162,7 @@ fn read_error(path: &Path, source: io::Error) -> FileError {
     FileError::Open {
         path: path.to_path_buf(),
         kind: KIND,
-        source,
+        error: source,
     }
 }
 

@@ -68,7 +68,7 @@ fn classify(path: &Path) -> Result<Input, InputError> {
     let n = read_up_to(&mut file, &mut head).map_err(|source| FileError::Open {
         path: path.to_path_buf(),
         kind: FileKind::Message,
-        source,
+        error: source,
     })?;
     Ok(if &head[..n] == b"From " {
         Input::Mbox(path.to_path_buf())
@@ -87,7 +87,7 @@ fn open_for_streaming(path: &Path) -> Result<File, FileError> {
             let file = File::open(path).map_err(|source| FileError::Open {
                 path: path.to_path_buf(),
                 kind: FileKind::Message,
-                source,
+                error: source,
             })?;
             Ok(file)
         }

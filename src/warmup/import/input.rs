@@ -60,7 +60,7 @@ pub(super) fn read_error(path: &Path, source: io::Error) -> FileError {
     FileError::Open {
         path: path.to_path_buf(),
         kind: FileKind::Evidence,
-        source,
+        error: source,
     }
 }
 
