@@ -8,13 +8,12 @@ mod support;
 use mailshift::dns::{DnsConfig, Resolver};
 use mailshift::domain::{DomainName, DomainRequest};
 use mailshift::engine::{check_domain, CheckOptions, DomainReport};
+use mailshift::fetch::MTA_STS_PATH;
 use mailshift::finding::Severity;
 use mailshift::web::{read_ca_files, WebConfig};
 use support::dns_server::TestDnsServer;
 use support::https_server::{Cert, Route, TestHttpsServer};
 use support::{fixtures, mailshift, run_json};
-
-const POLICY_PATH: &str = "/.well-known/mta-sts.txt";
 
 struct Lab {
     dns: TestDnsServer,
@@ -57,26 +56,26 @@ fn lab() -> Lab {
             body,
             chunked: s["transfer"].as_str() == Some("chunked"),
         };
-        https = https.route(&format!("mta-sts.{domain}"), POLICY_PATH, cert, route);
+        https = https.route(&format!("mta-sts.{domain}"), MTA_STS_PATH, cert, route);
     }
     let moved = "version: STSv1\r\nmode: enforce\r\nmx: aspmx.l.google.com\r\nmx: *.aspmx.l.google.com\r\nmax_age: 1209600\r\n";
     let fjell = "version: STSv1\nmode: enforce\nmx: aspmx.l.google.com\nmx: *.aspmx.l.google.com\nmax_age: 3600\n";
     https = https
         .route(
             "mta-sts.nordhavn-outfitters.dk",
-            POLICY_PATH,
+            MTA_STS_PATH,
             Cert::Good,
             Route::ok("text/plain; charset=utf-8", moved),
         )
         .route(
             "mta-sts.fjellbakeri.no",
-            POLICY_PATH,
+            MTA_STS_PATH,
             Cert::Good,
             Route::ok("text/plain", fjell),
         )
         .route(
             "mta-sts.gammel.fjellbakeri.no",
-            POLICY_PATH,
+            MTA_STS_PATH,
             Cert::Good,
             Route {
                 status: 301,

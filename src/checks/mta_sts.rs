@@ -14,7 +14,7 @@
 //! `mta-sts.inconclusive`.
 
 use crate::dns::{Outcome, QueryType};
-use crate::fetch::{mta_sts_host, mta_sts_name, mx_hosts, DomainRecords};
+use crate::fetch::{mta_sts_host, mta_sts_name, mx_hosts, DomainRecords, MTA_STS_PATH};
 use crate::finding::{Finding, RecordChange, Severity};
 use crate::records::mta_sts::{
     is_sts_record, mx_matches, parse_policy, parse_record, Mode, Policy, MAX_POLICY_BYTES,
@@ -50,8 +50,12 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
         .iter()
         .filter(|t| !is_sts_record(t) && (t.contains("STSv") || t.contains("id=")))
         .collect();
-    let record_fix = |id: &str| vec![RecordChange::add(&name, "TXT", format!("v=STSv1; id={id}"))];
-    let suggested_id = suggested_id(records.mta_sts_policy.as_ref());
+    let new_record = || {
+        format!(
+            "v=STSv1; id={}",
+            suggested_id(records.mta_sts_policy.as_ref())
+        )
+    };
     let record = match (announced.as_slice(), attempts.first()) {
         ([], None) => return vec![absent(records)],
         ([], Some(attempt)) => {
@@ -66,7 +70,7 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
             )
             .evidence(txt.describe())
             .fix(format!("Replace it by a record that begins with `v=STSv1;` at {name}."))
-            .records(record_fix(&suggested_id))];
+            .records(vec![RecordChange::add(&name, "TXT", new_record())])];
         }
         ([one], _) => one,
         (many, _) => {
@@ -96,7 +100,7 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
             )
             .evidence(txt.describe())
             .fix(format!("Publish `v=STSv1; id=...` at {name}, with an id of 1 to 32 letters and digits that changes whenever the policy does."))
-            .records(vec![RecordChange::replace(&name, "TXT", record.as_str(), format!("v=STSv1; id={suggested_id}"))]),
+            .records(vec![RecordChange::replace(&name, "TXT", record.as_str(), new_record())]),
         );
     }
     let Some(fetch) = &records.mta_sts_policy else {
@@ -304,7 +308,7 @@ fn fetch_failure(records: &DomainRecords, fetch: &WebFetch, e: &WebError) -> Fin
             format!("{domain} announces an MTA-STS policy, but {host} has no address, so no sender can fetch it: the policy is void."),
         )
         .evidence(evidence)
-        .fix(format!("Point {host} (A/AAAA or CNAME) at a web server that serves {MTA_STS_FILE} over HTTPS with a certificate for {host}, or remove the {} record.", mta_sts_name(domain))),
+        .fix(format!("Point {host} (A/AAAA or CNAME) at a web server that serves {MTA_STS_PATH} over HTTPS with a certificate for {host}, or remove the {} record.", mta_sts_name(domain))),
         _ => Finding::new(
             "mta-sts.policy-certificate",
             Severity::Fail,
@@ -314,8 +318,6 @@ fn fetch_failure(records: &DomainRecords, fetch: &WebFetch, e: &WebError) -> Fin
         .fix(format!("Serve {} with a certificate for {host} from a public certificate authority (a covering wildcard will do).", fetch.url)),
     }
 }
-
-const MTA_STS_FILE: &str = "/.well-known/mta-sts.txt";
 
 /// A response senders do not accept as a policy (RFC 8461 §3.3), whatever its body.
 fn transport_problem(
@@ -413,7 +415,7 @@ fn absent(records: &DomainRecords) -> Finding {
             .unwrap_or_default(),
     )
     .fix(format!(
-        "To require TLS for mail to {domain}: serve a policy at https://{}{MTA_STS_FILE} (start with mode: testing), publish `v=STSv1; id=...` at {name}, and a TLS-RPT record to hear about failures.",
+        "To require TLS for mail to {domain}: serve a policy at https://{}{MTA_STS_PATH} (start with mode: testing), publish `v=STSv1; id=...` at {name}, and a TLS-RPT record to hear about failures.",
         mta_sts_host(domain)
     ))
 }
