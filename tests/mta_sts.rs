@@ -202,6 +202,21 @@ fn the_resolver_test_suite_scenarios_get_its_verdicts_and_say_why() {
     }
     // 24 scenarios, two of them malformed names that are never looked up.
     assert_eq!(checked, 22);
+    // A record senders ignore is replaced, not joined by a second one.
+    let ignored = lab.check(&["bad-record1.loc"]).remove(0);
+    let fix = ignored
+        .findings
+        .iter()
+        .find(|f| f.id == "mta-sts.record-syntax")
+        .and_then(|f| f.fix.clone())
+        .unwrap();
+    assert_eq!(fix.records.len(), 1);
+    assert_eq!(fix.records[0].name, "_mta-sts.bad-record1.loc");
+    assert_eq!(
+        fix.records[0].old.as_deref(),
+        Some("id=20180907T090909; v=STSv1;")
+    );
+    assert!(fix.records[0].value.starts_with("v=STSv1; id="));
     // The certificate findings name the fault.
     let certs = lab.check(&["bad-cert1.loc", "bad-cert2.loc"]);
     let message = |r: &DomainReport| {

@@ -70,7 +70,7 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
             )
             .evidence(txt.describe())
             .fix(format!("Replace it by a record that begins with `v=STSv1;` at {name}."))
-            .records(vec![RecordChange::add(&name, "TXT", new_record())])];
+            .records(vec![RecordChange::replace(&name, "TXT", attempt.as_str(), new_record())])];
         }
         ([one], _) => one,
         (many, _) => {
