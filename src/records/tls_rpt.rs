@@ -96,16 +96,11 @@ fn parse_uri(uri: &str) -> Result<ReportUri, String> {
         };
     }
     if lower.starts_with("https://") {
-        let host = uri
-            .get(8..)
-            .unwrap_or_default()
-            .split(['/', '?', '#'])
-            .next()
-            .unwrap_or_default()
-            .rsplit('@')
-            .next()
+        let parsed = reqwest::Url::parse(uri).ok();
+        let host = parsed
+            .as_ref()
+            .and_then(|u| u.host_str())
             .unwrap_or_default();
-        let host = host.split(':').next().unwrap_or_default();
         return if crate::domain::DomainName::parse(host).is_ok() && host.contains('.') {
             Ok(ReportUri::Https(uri.to_string()))
         } else {
@@ -143,6 +138,9 @@ mod tests {
         let http = parse_record("v=TLSRPTv1; rua=http://example.com/report");
         assert!(http.problems[0].contains("neither a mailto: nor an https:"));
         assert!(!parse_record("v=TLSRPTv1; rua=mailto:nobody").is_valid());
+        assert!(parse_record("v=TLSRPTv1; rua=https://r@tls.example.com:8443/v1?a=b").is_valid());
+        assert!(!parse_record("v=TLSRPTv1; rua=https:///v1").is_valid());
+        assert!(!parse_record("v=TLSRPTv1; rua=https://localhost/v1").is_valid());
         assert!(is_tls_rpt_record("v=TLSRPTv1; rua=mailto:a@example.com"));
         assert!(!is_tls_rpt_record("v=spf1 -all"));
     }
