@@ -327,10 +327,8 @@ impl History {
             message: e.to_string(),
         };
         let conn = Connection::open(path).map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
+        conn.busy_timeout(OPEN_WAIT).map_err(sql)?;
+        use_wal(&conn, OPEN_WAIT).map_err(sql)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
@@ -832,8 +830,82 @@ impl DriftStore {
     }
 }
 
+/// How long opening the history waits for another process's lock.
+const OPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Puts a database in WAL mode, so readers never block the writer. Converting a new file
+/// needs exclusive access, and SQLite does not run the busy handler for that: several
+/// processes opening one new file at once got "database is locked". So the conversion is
+/// retried, with growing pauses, until `budget` runs out. A file already in WAL mode (every
+/// open after the first) needs no conversion and takes no lock.
+pub(crate) fn use_wal(conn: &Connection, budget: std::time::Duration) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + budget;
+    let mut pause = std::time::Duration::from_millis(2);
+    loop {
+        let current: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if current.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        let converted = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0));
+        let retry = match &converted {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            // Refused without an error: another connection holds the file.
+            Ok(_) => true,
+            Err(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            Err(_) => false,
+        };
+        if !retry || std::time::Instant::now() >= deadline {
+            return converted.and_then(|mode| {
+                Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some(format!("the database stayed in {mode} mode, not WAL")),
+                ))
+            });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(100));
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn many_connections_opening_one_new_history_all_get_it() {
+        // Sixteen connections open one fresh file at once, twenty times over: each must get
+        // a WAL-mode history (converting a new file to WAL does not wait on the busy handler).
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("history.db");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+            let opened: Vec<Result<(), String>> = (0..16)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let history = History::open(&path).map_err(|e| e.to_string())?;
+                        let mode: String = history
+                            .conn()
+                            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                            .map_err(|e| e.to_string())?;
+                        if mode == "wal" {
+                            Ok(())
+                        } else {
+                            Err(format!("journal mode {mode}"))
+                        }
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect();
+            let failed: Vec<&String> = opened.iter().filter_map(|r| r.as_ref().err()).collect();
+            assert!(failed.is_empty(), "round {round}: {failed:?}");
+        }
+    }
     use super::*;
 
     #[test]

@@ -176,11 +176,10 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
         }
     })?;
     let conn = Connection::open(path).map_err(sql)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(sql)?;
+    let wait = std::time::Duration::from_secs(10);
+    conn.busy_timeout(wait).map_err(sql)?;
     // WAL: readers (seed results, the gate) do not block the inbox's writer.
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(sql)?;
+    crate::history::use_wal(&conn, wait).map_err(sql)?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(sql)?;
     conn.execute_batch(SCHEMA).map_err(sql)?;
