@@ -153,6 +153,8 @@ pub struct CheckOptions {
     /// Keep each domain's records and report what changed since the last check
     /// (`check --state DIR`).
     pub drift: Option<Arc<crate::history::DriftStore>>,
+    /// Look the domains and these sending IPs up in DNS blocklists (`--blocklists`, `--ip`).
+    pub blocklists: Option<Arc<crate::fetch::BlocklistRequest>>,
 }
 
 /// What `check --provider` adds: the platform, and where it sends from.
@@ -173,6 +175,7 @@ impl Default for CheckOptions {
             probe: crate::catalog::common_dkim_selectors(),
             provider: None,
             drift: None,
+            blocklists: None,
         }
     }
 }
@@ -217,7 +220,10 @@ pub async fn check_domain_records(
             })
             .collect()
     };
-    let records = fetch_domain(resolver, &request.domain, selectors).await;
+    let mut records = fetch_domain(resolver, &request.domain, selectors).await;
+    if let Some(blocklists) = &options.blocklists {
+        crate::fetch::fetch_blocklists(resolver, blocklists.clone(), &mut records).await;
+    }
     let mut findings = checks::analyse(&records);
     if let Some(provider) = &options.provider {
         let domain = crate::plan::SendingDomain {

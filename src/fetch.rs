@@ -7,6 +7,8 @@
 //! Fetching follows the records (an include names the next record to fetch), so this module
 //! parses SPF and DMARC just enough to know what to ask next; judging them is left to `checks/`.
 
+use crate::catalog::blocklists::{listable, Code};
+use crate::catalog::Blocklist;
 use crate::dns::{Answer, QueryType, Resolver};
 use crate::domain::DomainName;
 use crate::records::dmarc::{is_dmarc_candidate, DmarcRecord};
@@ -47,6 +49,23 @@ pub struct DomainRecords {
     pub spf_truncated: bool,
     /// The MTA-STS policy file, fetched when an `_mta-sts` record announces one.
     pub mta_sts_policy: Option<WebFetch>,
+    /// What was looked up in the DNS blocklists, when the run asked for them.
+    pub blocklists: Option<Arc<BlocklistRequest>>,
+}
+
+/// The blocklist lookups a run asks for: the lists, and the sending IPs with where each came
+/// from. The domain itself is looked up in the lists of domains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlocklistRequest {
+    pub lists: Vec<Blocklist>,
+    pub ips: Vec<SendingAddress>,
+}
+
+/// A sending IP and where the run learnt it (`--ip`, a plan pool).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendingAddress {
+    pub ip: IpAddr,
+    pub from: String,
 }
 
 impl DomainRecords {
@@ -58,6 +77,7 @@ impl DomainRecords {
             selectors: Vec::new(),
             spf_truncated: false,
             mta_sts_policy: None,
+            blocklists: None,
         }
     }
 
@@ -183,6 +203,61 @@ async fn fetch_transport_security(
     );
     answers.extend([a, aaaa]);
     (answers, Some(policy))
+}
+
+/// Looks the domain and the request's IPs up in its blocklists, with each list's two RFC 5782
+/// test entries (asked once per run: the cache shares them between domains), and the TXT
+/// record of every listing, which says why. Private addresses are not asked about: no public
+/// list holds them.
+pub async fn fetch_blocklists(
+    resolver: &Resolver,
+    request: Arc<BlocklistRequest>,
+    records: &mut DomainRecords,
+) {
+    let mut names = Vec::new();
+    for list in &request.lists {
+        let (listed, clean) = list.probes();
+        names.extend(listed.into_iter().chain(clean));
+        names.extend(list.domain_query(&records.domain));
+        for address in request.ips.iter().filter(|a| listable(a.ip)) {
+            names.extend(list.ip_query(address.ip));
+        }
+    }
+    let answers = join_all(names.iter().map(|n| resolver.lookup(n, QueryType::A))).await;
+    let listed: Vec<&Answer> = answers
+        .iter()
+        .map(|a| a.as_ref())
+        .filter(|a| {
+            let Some(list) = request.lists.iter().find(|l| is_under(&a.name, &l.zone)) else {
+                return false;
+            };
+            a.records().iter().any(|r| match r.data {
+                crate::dns::RecordData::A(ip) => {
+                    matches!(list.code(ip), Code::Listed(_) | Code::Unknown)
+                }
+                _ => false,
+            })
+        })
+        .collect();
+    let reasons = join_all(
+        listed
+            .iter()
+            .map(|a| resolver.lookup(&a.name, QueryType::Txt)),
+    )
+    .await;
+    for answer in answers.into_iter().chain(reasons) {
+        records.insert(answer);
+    }
+    records.blocklists = Some(request);
+}
+
+/// True when `name` is `zone` or below it.
+pub fn is_under(name: &DomainName, zone: &DomainName) -> bool {
+    let (name, zone) = (name.as_str(), zone.as_str());
+    name == zone
+        || name
+            .strip_suffix(zone)
+            .is_some_and(|head| head.ends_with('.'))
 }
 
 /// The SPF records among a TXT answer's records (each with its strings joined).

@@ -403,6 +403,9 @@ pub(crate) struct Evidence {
     pub(crate) coexist: Vec<GateFinding>,
     /// Whether the old platform is gone (`old-removed`).
     pub(crate) retired: Vec<GateFinding>,
+    /// The new platforms' IPs and the domains on DNS blocklists (`blocklists`; empty unless
+    /// the stage requires it).
+    pub(crate) blocklists: Vec<GateFinding>,
     pub(crate) dns_stats: DnsStats,
     /// How many distinct answers the checks read, and their digest.
     pub(crate) records_seen: usize,
@@ -476,6 +479,7 @@ pub(crate) async fn gather(
         }
     }
     let before_cutover = plan.before_cutover(stage);
+    let blocklists = plan.stage_requires(stage, &Requirement::Blocklists);
     let options = CheckOptions::default();
     let mut dns = Vec::new();
     let mut coexist = Vec::new();
@@ -487,10 +491,16 @@ pub(crate) async fn gather(
                 let records =
                     fetch_domain(resolver, &d.name, crate::checks::parked::selectors()).await;
                 let findings = crate::checks::parked::analyse(&records);
+                let listed = if blocklists {
+                    blocklist_findings(resolver, plan, catalog, &d.name, Vec::new()).await
+                } else {
+                    Vec::new()
+                };
                 return (
                     apply_overrides(plan, &d.name, findings),
                     Vec::new(),
                     Vec::new(),
+                    listed,
                     seen_lines(&records),
                     observed_of(&[&records]),
                 );
@@ -628,18 +638,39 @@ pub(crate) async fn gather(
                     });
                 }
             }
-            (dns_findings, coexist_findings, retired_findings, seen, observed)
+            let listed = if blocklists {
+                let ips = new_ips
+                    .iter()
+                    .map(|s| crate::fetch::SendingAddress {
+                        ip: s.ip,
+                        from: format!("pool `{}`", s.pool),
+                    })
+                    .collect();
+                blocklist_findings(resolver, plan, catalog, &d.name, ips).await
+            } else {
+                Vec::new()
+            };
+            (
+                dns_findings,
+                coexist_findings,
+                retired_findings,
+                listed,
+                seen,
+                observed,
+            )
         }
     }))
     .await;
     let mut seen = std::collections::BTreeSet::new();
     let mut retired = Vec::new();
+    let mut listed = Vec::new();
     let mut observed = crate::drift::Observed::default();
-    for (d, c, r, lines, o) in per_domain {
+    for (d, c, r, b, lines, o) in per_domain {
         observed.0.extend(o.0);
         dns.extend(d);
         coexist.extend(c);
         retired.extend(r);
+        listed.extend(b);
         seen.extend(lines);
     }
     Ok(Evidence {
@@ -649,8 +680,27 @@ pub(crate) async fn gather(
         dns,
         coexist,
         retired,
+        blocklists: listed,
         dns_stats: resolver.stats(),
     })
+}
+
+/// `domain` and the IPs its new platform sends it from, looked up in the catalog's blocklists.
+/// Each IP is reported under every domain it sends for: a listing hurts each of them.
+async fn blocklist_findings(
+    resolver: &Resolver,
+    plan: &Plan,
+    catalog: &Catalog,
+    domain: &DomainName,
+    ips: Vec<crate::fetch::SendingAddress>,
+) -> Vec<GateFinding> {
+    let request = std::sync::Arc::new(crate::fetch::BlocklistRequest {
+        lists: catalog.blocklists.clone(),
+        ips,
+    });
+    let mut records = crate::fetch::DomainRecords::new(domain.clone());
+    crate::fetch::fetch_blocklists(resolver, request, &mut records).await;
+    apply_overrides(plan, domain, checks::blocklist::analyse(&records))
 }
 
 /// One side of a domain with its platform's profile.
@@ -1078,6 +1128,11 @@ pub async fn evaluate(
                 requirement,
                 &e.retired,
                 "the old platforms' records removed",
+            ),
+            (Requirement::Blocklists, Some(e)) => requirement_from_findings(
+                requirement,
+                &e.blocklists,
+                "the new platforms' sending IPs and the domains on DNS blocklists",
             ),
             (Requirement::DmarcEnforced, Some(e)) => {
                 dmarc_enforced_result(requirement, plan, e, ledger)

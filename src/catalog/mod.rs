@@ -1,14 +1,17 @@
 //! Data that ships inside the binary: the `checks/` directory.
 //!
 //! Check *data* — which DKIM selectors to probe, what each sending platform needs in DNS
-//! (`checks/providers/`), the mailbox providers' bulk-sender rules (`checks/policies/`) — lives
+//! (`checks/providers/`), the mailbox providers' bulk-sender rules (`checks/policies/`), the
+//! DNS blocklists (`checks/blocklists.toml`) — lives
 //! in TOML so it can be read, reviewed and extended without touching code. The files are embedded
 //! at build time; `--checks-dir DIR` adds the user's own (`DIR/providers/*.toml`,
-//! `DIR/policies/*.toml`), which replace embedded ones with the same id.
+//! `DIR/policies/*.toml`, `DIR/blocklists.toml`), which replace embedded ones with the same id.
 
+pub mod blocklists;
 pub mod policies;
 pub mod providers;
 
+pub use blocklists::Blocklist;
 pub use policies::{Policy, Rule, VerifiedBy};
 pub use providers::ProviderProfile;
 
@@ -121,7 +124,7 @@ pub const EMBEDDED_POLICIES: &[(&str, &str)] = &[
 pub enum CatalogError {
     #[error(transparent)]
     Read(#[from] crate::files::FileError),
-    #[error("--checks-dir {path}: not a directory (it should hold providers/*.toml and policies/*.toml)")]
+    #[error("--checks-dir {path}: not a directory (it should hold providers/*.toml, policies/*.toml or blocklists.toml)")]
     NotADirectory { path: PathBuf },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
@@ -132,6 +135,8 @@ pub enum CatalogError {
 pub struct Catalog {
     pub providers: Vec<ProviderProfile>,
     pub policies: Vec<Policy>,
+    /// The DNS blocklists, in the order they are reported.
+    pub blocklists: Vec<Blocklist>,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(text: &str, path: &str) -> Result<T, CatalogError> {
@@ -152,10 +157,15 @@ impl Catalog {
         for (name, text) in EMBEDDED_POLICIES {
             catalog.add_policy(parse(text, &format!("checks/policies/{name}"))?, name)?;
         }
+        catalog.add_blocklists(
+            parse(blocklists::EMBEDDED, "checks/blocklists.toml")?,
+            "checks/blocklists.toml",
+        )?;
         Ok(catalog)
     }
 
-    /// The embedded catalog plus `dir/providers/*.toml` and `dir/policies/*.toml`.
+    /// The embedded catalog plus `dir/providers/*.toml`, `dir/policies/*.toml` and
+    /// `dir/blocklists.toml`.
     pub fn load(checks_dir: Option<&Path>) -> Result<Catalog, CatalogError> {
         let mut catalog = Catalog::embedded()?;
         let Some(dir) = checks_dir else {
@@ -165,6 +175,12 @@ impl Catalog {
             return Err(CatalogError::NotADirectory {
                 path: dir.to_path_buf(),
             });
+        }
+        let lists = dir.join("blocklists.toml");
+        if lists.exists() {
+            let text = files::read_text(&lists, FileKind::Checks)?;
+            let shown = lists.display().to_string();
+            catalog.add_blocklists(parse(&text, &shown)?, &shown)?;
         }
         for (sub, is_provider) in [("providers", true), ("policies", false)] {
             let path = dir.join(sub);
@@ -206,6 +222,28 @@ impl Catalog {
         })?;
         self.policies.retain(|p| p.id != policy.id);
         self.policies.push(policy);
+        Ok(())
+    }
+
+    /// Adds a file's lists: a list with an id already known replaces it, and one with
+    /// `enabled = false` removes it.
+    fn add_blocklists(
+        &mut self,
+        file: blocklists::BlocklistFile,
+        path: &str,
+    ) -> Result<(), CatalogError> {
+        for raw in file.lists {
+            let id = raw.id().to_string();
+            let enabled = raw.enabled();
+            let list = raw.validate().map_err(|message| CatalogError::Invalid {
+                path: path.to_string(),
+                message,
+            });
+            self.blocklists.retain(|l| l.id != id);
+            if enabled {
+                self.blocklists.push(list?);
+            }
+        }
         Ok(())
     }
 

@@ -1,9 +1,10 @@
 //! The analysers: pure functions from fetched records to findings.
 //!
-//! One module per family (`spf`, `dmarc`, `dkim`, `mx`, `mta-sts`, `tls-rpt`, `domain`), each owning its finding ids
+//! One module per family (`spf`, `dmarc`, `dkim`, `mx`, `mta-sts`, `tls-rpt`, `blocklist`, `domain`), each owning its finding ids
 //! (listed in its module doc and in README's catalog). Nothing here does I/O, so every check is
 //! unit-tested with literal records.
 
+pub mod blocklist;
 pub mod coexist;
 pub mod dkim;
 pub mod dmarc;
@@ -30,5 +31,6 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
     findings.extend(mx::analyse(records));
     findings.extend(mta_sts::analyse(records));
     findings.extend(tls_rpt::analyse(records));
+    findings.extend(blocklist::analyse(records));
     findings
 }

@@ -53,6 +53,17 @@ pub struct CheckArgs {
     #[arg(long = "sending-ip", value_name = "IP", requires = "provider")]
     pub sending_ips: Vec<IpAddr>,
 
+    /// Also look the domains up in DNS blocklists (checks/blocklists.toml: Spamhaus ZEN and DBL,
+    /// Barracuda, SpamCop; --checks-dir adds or replaces lists). Off by default: lists refuse
+    /// public resolvers, and the answers say nothing about the records.
+    #[arg(long)]
+    pub blocklists: bool,
+
+    /// A sending IP to look up in the blocklists (repeatable; implies --blocklists). With
+    /// --provider, --sending-ip addresses are looked up too.
+    #[arg(long = "ip", value_name = "IP")]
+    pub ips: Vec<IpAddr>,
+
     #[command(flatten)]
     pub catalog: CatalogArgs,
 
@@ -243,10 +254,14 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
         .map(|s| parse_selector(s).map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let dns = args.dns.config()?;
-    let provider = match &args.provider {
-        None => None,
-        Some(name) => {
-            let catalog = args.catalog.load()?;
+    let wants_blocklists = args.blocklists || !args.ips.is_empty();
+    let catalog = if args.provider.is_some() || wants_blocklists {
+        Some(args.catalog.load()?)
+    } else {
+        None
+    };
+    let provider = match (&args.provider, &catalog) {
+        (Some(name), Some(catalog)) => {
             let Some(profile) = catalog.provider(name) else {
                 let known: Vec<&str> = catalog.providers.iter().map(|p| p.id.as_str()).collect();
                 bail!("unknown provider `{name}` (known: {})", known.join(", "));
@@ -261,6 +276,27 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
                 sending_ips: args.sending_ips.clone(),
             })
         }
+        _ => None,
+    };
+    let blocklists = match &catalog {
+        Some(catalog) if wants_blocklists => {
+            let ips = (args.ips.iter().map(|ip| (ip, "--ip")))
+                .chain(args.sending_ips.iter().map(|ip| (ip, "--sending-ip")));
+            let mut addresses: Vec<crate::fetch::SendingAddress> = Vec::new();
+            for (ip, from) in ips {
+                if !addresses.iter().any(|a| a.ip == *ip) {
+                    addresses.push(crate::fetch::SendingAddress {
+                        ip: *ip,
+                        from: from.to_string(),
+                    });
+                }
+            }
+            Some(std::sync::Arc::new(crate::fetch::BlocklistRequest {
+                lists: catalog.blocklists.clone(),
+                ips: addresses,
+            }))
+        }
+        _ => None,
     };
 
     let to_terminal = to_terminal(args.output.as_deref());
@@ -284,6 +320,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
         selectors,
         provider,
         drift,
+        blocklists,
         ..CheckOptions::default()
     };
     let mut write_error: Option<std::io::Error> = None;

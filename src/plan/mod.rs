@@ -301,10 +301,12 @@ pub enum Requirement {
     /// DMARC enforces (`p=quarantine` or `reject`), and the receivers' aggregate reports show
     /// it is safe: the new platform passing for days in a row, no unlisted sender failing.
     DmarcEnforced,
+    /// The new platforms' pool IPs and the plan's domains are on no DNS blocklist.
+    Blocklists,
 }
 
 impl Requirement {
-    pub const KNOWN: &'static str = "snapshot, dns, coexistence, policies, policy:<id>, seed, warmup, warmup:<cohort>, old-removed, attested:<step>, dmarc-enforced";
+    pub const KNOWN: &'static str = "snapshot, dns, coexistence, policies, policy:<id>, seed, warmup, warmup:<cohort>, old-removed, attested:<step>, dmarc-enforced, blocklists";
 
     pub fn parse(text: &str) -> Option<Requirement> {
         Some(match text.trim() {
@@ -316,6 +318,7 @@ impl Requirement {
             "warmup" => Requirement::Warmup(None),
             "old-removed" => Requirement::OldRemoved,
             "dmarc-enforced" => Requirement::DmarcEnforced,
+            "blocklists" => Requirement::Blocklists,
             other => {
                 let named = |prefix: &str| {
                     other
@@ -350,6 +353,7 @@ impl fmt::Display for Requirement {
             Requirement::OldRemoved => f.write_str("old-removed"),
             Requirement::Attested(step) => write!(f, "attested:{step}"),
             Requirement::DmarcEnforced => f.write_str("dmarc-enforced"),
+            Requirement::Blocklists => f.write_str("blocklists"),
         }
     }
 }
