@@ -155,6 +155,9 @@ pub struct CheckOptions {
     pub drift: Option<Arc<crate::history::DriftStore>>,
     /// Look the domains and these sending IPs up in DNS blocklists (`--blocklists`, `--ip`).
     pub blocklists: Option<Arc<crate::fetch::BlocklistRequest>>,
+    /// Ask every authoritative server of each domain's zone for its copy of the mail records
+    /// (`--propagation`).
+    pub propagation: bool,
 }
 
 /// What `check --provider` adds: the platform, and where it sends from.
@@ -176,6 +179,7 @@ impl Default for CheckOptions {
             provider: None,
             drift: None,
             blocklists: None,
+            propagation: false,
         }
     }
 }
@@ -223,6 +227,9 @@ pub async fn check_domain_records(
     let mut records = fetch_domain(resolver, &request.domain, selectors).await;
     if let Some(blocklists) = &options.blocklists {
         crate::fetch::fetch_blocklists(resolver, blocklists.clone(), &mut records).await;
+    }
+    if options.propagation {
+        crate::fetch::fetch_propagation(resolver, &mut records).await;
     }
     let mut findings = checks::analyse(&records);
     if let Some(provider) = &options.provider {

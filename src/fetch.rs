@@ -51,6 +51,40 @@ pub struct DomainRecords {
     pub mta_sts_policy: Option<WebFetch>,
     /// What was looked up in the DNS blocklists, when the run asked for them.
     pub blocklists: Option<Arc<BlocklistRequest>>,
+    /// Each authoritative server's copy of the mail records, when the run asked for them.
+    pub propagation: Option<ZoneCopies>,
+}
+
+/// Authoritative servers asked directly, at most, per zone (a zone has 2 to 8 in practice;
+/// a hostile NS set must not turn into thousands of questions).
+pub const MAX_AUTHORITATIVE_ADDRESSES: usize = 16;
+/// Mail questions compared between servers, at most.
+pub const MAX_PROPAGATION_QUESTIONS: usize = 16;
+
+/// The copies of one zone its authoritative servers serve, as asked directly.
+#[derive(Debug, Clone)]
+pub struct ZoneCopies {
+    /// The zone holding the domain (where its NS set is), or `None` when none was found.
+    pub zone: Option<DomainName>,
+    /// The NS answer of the zone, or of the last name asked when none was found.
+    pub ns: Option<Arc<Answer>>,
+    /// The questions compared: the SOA, then the mail records the checks read in the zone.
+    pub questions: Vec<(DomainName, QueryType)>,
+    pub servers: Vec<ServerCopy>,
+    /// Addresses of the NS set beyond [`MAX_AUTHORITATIVE_ADDRESSES`], not asked.
+    pub not_asked: usize,
+    /// The zone's answers come from `--zone` files: no server was asked.
+    pub from_zone_file: bool,
+    /// When the servers were asked (seconds since the Unix epoch), for "visible by".
+    pub asked_at: i64,
+}
+
+/// One authoritative server's answers, in the order of [`ZoneCopies::questions`].
+#[derive(Debug, Clone)]
+pub struct ServerCopy {
+    pub host: DomainName,
+    pub address: IpAddr,
+    pub answers: Vec<crate::dns::DirectAnswer>,
 }
 
 /// The blocklist lookups a run asks for: the lists, and the sending IPs with where each came
@@ -78,6 +112,7 @@ impl DomainRecords {
             spf_truncated: false,
             mta_sts_policy: None,
             blocklists: None,
+            propagation: None,
         }
     }
 
@@ -249,6 +284,126 @@ pub async fn fetch_blocklists(
         records.insert(answer);
     }
     records.blocklists = Some(request);
+}
+
+/// Asks every authoritative server of the domain's zone, directly, for the zone's SOA and the
+/// mail records the checks read (those already in `records` that lie in the zone: SPF and
+/// other TXT, MX, DMARC, MTA-STS, TLS-RPT, the DKIM selectors found), so the analyser can say
+/// whether every server serves the same copy, and whether the run's resolver still holds an
+/// older one.
+pub async fn fetch_propagation(resolver: &Resolver, records: &mut DomainRecords) {
+    let asked_at = chrono::Utc::now().timestamp();
+    let mut copies = ZoneCopies {
+        zone: None,
+        ns: None,
+        questions: Vec::new(),
+        servers: Vec::new(),
+        not_asked: 0,
+        from_zone_file: false,
+        asked_at,
+    };
+    // The zone is where the NS set is: the domain or its nearest ancestor that has one.
+    let mut name = Some(records.domain.clone());
+    while let Some(current) = name {
+        if !current.as_str().contains('.') {
+            break;
+        }
+        let ns = resolver.lookup(&current, QueryType::Ns).await;
+        let found = ns.cname_chain.is_empty() && !ns.records().is_empty();
+        let failed = ns.failed().is_some();
+        copies.ns = Some(ns.clone());
+        records.insert(ns.clone());
+        if found {
+            copies.from_zone_file = matches!(ns.source, crate::dns::Source::Zone(_));
+            copies.zone = Some(current);
+            break;
+        }
+        if failed {
+            break;
+        }
+        name = current.parent();
+    }
+    let (Some(zone), Some(ns)) = (copies.zone.clone(), copies.ns.clone()) else {
+        records.propagation = Some(copies);
+        return;
+    };
+    copies.questions.push((zone.clone(), QueryType::Soa));
+    let mut mail: Vec<(DomainName, QueryType)> = records
+        .answers()
+        .filter(|a| is_under(&a.name, &zone) && a.failed().is_none())
+        .filter(|a| {
+            let own = a.name == records.domain;
+            match a.qtype {
+                QueryType::Mx => own,
+                QueryType::Txt => {
+                    own || a.name.as_str().starts_with("_dmarc.")
+                        || a.name.as_str().starts_with("_mta-sts.")
+                        || a.name.as_str().starts_with("_smtp._tls.")
+                        || (a.name.as_str().contains("._domainkey.") && !a.records().is_empty())
+                }
+                _ => false,
+            }
+        })
+        .map(|a| (a.name.clone(), a.qtype))
+        .collect();
+    mail.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
+    mail.truncate(MAX_PROPAGATION_QUESTIONS);
+    copies.questions.extend(mail);
+    if copies.from_zone_file {
+        records.propagation = Some(copies);
+        return;
+    }
+    let hosts: Vec<DomainName> = ns
+        .records()
+        .iter()
+        .filter_map(|r| match &r.data {
+            crate::dns::RecordData::Ns(host) => DomainName::parse(host).ok(),
+            _ => None,
+        })
+        .collect();
+    let lookups = join_all(hosts.iter().map(|h| async move {
+        let (a, aaaa) = futures::join!(
+            resolver.lookup(h, QueryType::A),
+            resolver.lookup(h, QueryType::Aaaa)
+        );
+        (h.clone(), a, aaaa)
+    }))
+    .await;
+    let mut servers: Vec<(DomainName, IpAddr)> = Vec::new();
+    for (host, a, aaaa) in lookups {
+        for answer in [&a, &aaaa] {
+            for record in answer.records() {
+                let ip = match record.data {
+                    crate::dns::RecordData::A(v4) => IpAddr::V4(v4),
+                    crate::dns::RecordData::Aaaa(v6) => IpAddr::V6(v6),
+                    _ => continue,
+                };
+                if !servers.iter().any(|(_, known)| *known == ip) {
+                    servers.push((host.clone(), ip));
+                }
+            }
+        }
+        records.insert(a);
+        records.insert(aaaa);
+    }
+    copies.not_asked = servers.len().saturating_sub(MAX_AUTHORITATIVE_ADDRESSES);
+    servers.truncate(MAX_AUTHORITATIVE_ADDRESSES);
+    let questions = &copies.questions;
+    copies.servers = join_all(servers.into_iter().map(|(host, address)| async move {
+        let answers = join_all(
+            questions
+                .iter()
+                .map(|(name, qtype)| resolver.ask_server(address, name, *qtype)),
+        )
+        .await;
+        ServerCopy {
+            host,
+            address,
+            answers,
+        }
+    }))
+    .await;
+    records.propagation = Some(copies);
 }
 
 /// True when `name` is `zone` or below it.

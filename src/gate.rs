@@ -406,6 +406,9 @@ pub(crate) struct Evidence {
     /// The new platforms' IPs and the domains on DNS blocklists (`blocklists`; empty unless
     /// the stage requires it).
     pub(crate) blocklists: Vec<GateFinding>,
+    /// Each authoritative server's copy of the mail records (`propagation`; empty unless the
+    /// stage requires it).
+    pub(crate) propagation: Vec<GateFinding>,
     pub(crate) dns_stats: DnsStats,
     /// How many distinct answers the checks read, and their digest.
     pub(crate) records_seen: usize,
@@ -480,6 +483,7 @@ pub(crate) async fn gather(
     }
     let before_cutover = plan.before_cutover(stage);
     let blocklists = plan.stage_requires(stage, &Requirement::Blocklists);
+    let propagation = plan.stage_requires(stage, &Requirement::Propagation);
     let options = CheckOptions::default();
     let mut dns = Vec::new();
     let mut coexist = Vec::new();
@@ -496,11 +500,17 @@ pub(crate) async fn gather(
                 } else {
                     Vec::new()
                 };
+                let copies = if propagation {
+                    propagation_findings(resolver, plan, &records).await
+                } else {
+                    Vec::new()
+                };
                 return (
                     apply_overrides(plan, &d.name, findings),
                     Vec::new(),
                     Vec::new(),
                     listed,
+                    copies,
                     seen_lines(&records),
                     observed_of(&[&records]),
                 );
@@ -650,11 +660,17 @@ pub(crate) async fn gather(
             } else {
                 Vec::new()
             };
+            let copies = if propagation {
+                propagation_findings(resolver, plan, &own_records).await
+            } else {
+                Vec::new()
+            };
             (
                 dns_findings,
                 coexist_findings,
                 retired_findings,
                 listed,
+                copies,
                 seen,
                 observed,
             )
@@ -664,8 +680,10 @@ pub(crate) async fn gather(
     let mut seen = std::collections::BTreeSet::new();
     let mut retired = Vec::new();
     let mut listed = Vec::new();
+    let mut copies = Vec::new();
     let mut observed = crate::drift::Observed::default();
-    for (d, c, r, b, lines, o) in per_domain {
+    for (d, c, r, b, p, lines, o) in per_domain {
+        copies.extend(p);
         observed.0.extend(o.0);
         dns.extend(d);
         coexist.extend(c);
@@ -681,6 +699,7 @@ pub(crate) async fn gather(
         coexist,
         retired,
         blocklists: listed,
+        propagation: copies,
         dns_stats: resolver.stats(),
     })
 }
@@ -701,6 +720,49 @@ async fn blocklist_findings(
     let mut records = crate::fetch::DomainRecords::new(domain.clone());
     crate::fetch::fetch_blocklists(resolver, request, &mut records).await;
     apply_overrides(plan, domain, checks::blocklist::analyse(&records))
+}
+
+/// Each authoritative server's copy of the records `records` read, compared.
+async fn propagation_findings(
+    resolver: &Resolver,
+    plan: &Plan,
+    records: &crate::fetch::DomainRecords,
+) -> Vec<GateFinding> {
+    let mut records = records.clone();
+    crate::fetch::fetch_propagation(resolver, &mut records).await;
+    apply_overrides(
+        plan,
+        &records.domain,
+        checks::propagation::analyse(&records),
+    )
+}
+
+/// `propagation`: the findings decide, except that records the resolver does not see yet
+/// (`propagation.pending`, a warning in `check`) keep the gate closed until they are visible
+/// everywhere.
+fn propagation_result(requirement: &Requirement, findings: &[GateFinding]) -> RequirementResult {
+    let mut result = requirement_from_findings(
+        requirement,
+        findings,
+        "the mail records on every authoritative server and at the resolver",
+    );
+    let pending: Vec<&GateFinding> = findings
+        .iter()
+        .filter(|f| f.finding.id == "propagation.pending")
+        .collect();
+    if result.status == RequirementStatus::Passed && !pending.is_empty() {
+        result.status = RequirementStatus::Failed;
+        let by = pending
+            .iter()
+            .filter_map(|f| f.finding.data.as_ref())
+            .filter_map(|d| d["visible_everywhere_by"].as_str())
+            .max();
+        result.summary.push_str(&match by {
+            Some(by) => format!("; not visible everywhere yet: wait until {by}"),
+            None => "; not visible everywhere yet".to_string(),
+        });
+    }
+    result
 }
 
 /// One side of a domain with its platform's profile.
@@ -1129,6 +1191,7 @@ pub async fn evaluate(
                 &e.retired,
                 "the old platforms' records removed",
             ),
+            (Requirement::Propagation, Some(e)) => propagation_result(requirement, &e.propagation),
             (Requirement::Blocklists, Some(e)) => requirement_from_findings(
                 requirement,
                 &e.blocklists,

@@ -1,6 +1,6 @@
 //! The analysers: pure functions from fetched records to findings.
 //!
-//! One module per family (`spf`, `dmarc`, `dkim`, `mx`, `mta-sts`, `tls-rpt`, `blocklist`, `domain`), each owning its finding ids
+//! One module per family (`spf`, `dmarc`, `dkim`, `mx`, `mta-sts`, `tls-rpt`, `blocklist`, `propagation`, `domain`), each owning its finding ids
 //! (listed in its module doc and in README's catalog). Nothing here does I/O, so every check is
 //! unit-tested with literal records.
 
@@ -12,6 +12,7 @@ pub mod domain;
 pub mod mta_sts;
 pub mod mx;
 pub mod parked;
+pub mod propagation;
 pub mod retired;
 pub mod spf;
 pub mod tls_rpt;
@@ -32,5 +33,6 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
     findings.extend(mta_sts::analyse(records));
     findings.extend(tls_rpt::analyse(records));
     findings.extend(blocklist::analyse(records));
+    findings.extend(propagation::analyse(records));
     findings
 }

@@ -59,6 +59,12 @@ pub struct CheckArgs {
     #[arg(long)]
     pub blocklists: bool,
 
+    /// Also ask every authoritative server of each domain's zone (its NS set, each address)
+    /// for the SOA serial and the mail records, and compare their copies with each other and
+    /// with the resolver's: "the new records are visible everywhere".
+    #[arg(long)]
+    pub propagation: bool,
+
     /// A sending IP to look up in the blocklists (repeatable; implies --blocklists). With
     /// --provider, --sending-ip addresses are looked up too.
     #[arg(long = "ip", value_name = "IP")]
@@ -321,6 +327,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
         provider,
         drift,
         blocklists,
+        propagation: args.propagation,
         ..CheckOptions::default()
     };
     let mut write_error: Option<std::io::Error> = None;

@@ -41,6 +41,10 @@ pub struct DnsArgs {
     /// Fetch HTTPS from this port instead of 443 (for test servers).
     #[arg(long, default_value_t = 443, value_name = "PORT", hide = true)]
     pub https_port: u16,
+
+    /// Ask authoritative servers (propagation) on this port instead of 53 (for test servers).
+    #[arg(long, default_value_t = 53, value_name = "PORT", hide = true)]
+    pub authoritative_port: u16,
 }
 
 impl DnsArgs {
@@ -63,6 +67,7 @@ impl DnsArgs {
                 port: self.https_port,
                 ..crate::web::WebConfig::default()
             },
+            authoritative_port: self.authoritative_port,
             ..DnsConfig::default()
         })
     }

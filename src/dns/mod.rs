@@ -53,6 +53,9 @@ pub struct DnsConfig {
     /// The HTTPS fetches records point at (MTA-STS policies): made through this resolver's
     /// answers, so they see the same DNS as the checks.
     pub web: crate::web::WebConfig,
+    /// The port authoritative servers are asked on ([`Resolver::ask_server`]): 53, except for
+    /// test servers on loopback.
+    pub authoritative_port: u16,
 }
 
 /// The default size of the answer cache: far more than the shared answers of a bulk run (the
@@ -71,8 +74,25 @@ impl Default for DnsConfig {
             max_in_flight: 256,
             cache_bytes: DEFAULT_CACHE_BYTES,
             web: crate::web::WebConfig::default(),
+            authoritative_port: 53,
         }
     }
+}
+
+/// Authoritative servers the run keeps sockets open to, at most; past that, each question
+/// opens its own.
+const MAX_AUTHORITATIVE_TRANSPORTS: usize = 64;
+
+/// What one server answered to one question, with nothing followed or cached: how
+/// [`Resolver::ask_server`] compares the copies a zone's authoritative servers hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectAnswer {
+    /// The server answered as authoritative for the name (the AA bit); a server that is not
+    /// (a lame delegation) answers with a referral or not at all.
+    pub authoritative: bool,
+    /// The records of the asked type at the name, or the CNAME there; NXDOMAIN; NODATA; or
+    /// why there was no answer.
+    pub outcome: Outcome,
 }
 
 /// The resolver could not be set up.
@@ -226,6 +246,9 @@ struct Inner {
     zone_answers: AtomicU64,
     cache_hits: AtomicU64,
     web: crate::web::Web,
+    authoritative_port: u16,
+    /// Sockets to the authoritative servers asked directly, by address.
+    authoritative: Mutex<HashMap<SocketAddr, Arc<transport::Transport>>>,
 }
 
 /// The run's resolver. Cheap to clone; clones share the cache and counters.
@@ -283,6 +306,8 @@ impl Resolver {
                     offline: config.offline || config.web.offline,
                     ..config.web.clone()
                 }),
+                authoritative_port: config.authoritative_port,
+                authoritative: Mutex::default(),
             }),
             scope: None,
         })
@@ -381,6 +406,74 @@ impl Resolver {
             cname_conflict: conflict,
             source,
         })
+    }
+
+    /// Asks one server, by address, one question without recursion, as a resolver asks an
+    /// authoritative server: no cache, no CNAME followed, no other server tried. Counted like
+    /// every question sent.
+    pub async fn ask_server(
+        &self,
+        server: std::net::IpAddr,
+        name: &DomainName,
+        qtype: QueryType,
+    ) -> DirectAnswer {
+        let failed = |e: LookupError| DirectAnswer {
+            authoritative: false,
+            outcome: Outcome::Failed(e),
+        };
+        if self.inner.offline {
+            return failed(LookupError::Offline);
+        }
+        let address = SocketAddr::new(server, self.inner.authoritative_port);
+        let known = self
+            .inner
+            .authoritative
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&address)
+            .cloned();
+        let transport = match known {
+            Some(t) => t,
+            None => {
+                let opened = match transport::Transport::authoritative(
+                    address,
+                    self.inner.timeout,
+                    self.inner.attempts,
+                ) {
+                    Ok(t) => Arc::new(t),
+                    Err(e) => {
+                        return failed(LookupError::Network(format!("cannot open a socket: {e}")))
+                    }
+                };
+                let mut open = self
+                    .inner
+                    .authoritative
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if open.len() < MAX_AUTHORITATIVE_TRANSPORTS {
+                    open.entry(address).or_insert(opened).clone()
+                } else {
+                    opened
+                }
+            }
+        };
+        let Some(qname) = wire_name(name.as_str()) else {
+            return failed(LookupError::Network(format!(
+                "`{name}` cannot be asked: an empty label, or one over 63 bytes"
+            )));
+        };
+        let _permit = match self.inner.in_flight.acquire().await {
+            Ok(p) => p,
+            Err(_) => return failed(LookupError::Network("resolver shut down".into())),
+        };
+        self.inner.queries.fetch_add(1, Ordering::Relaxed);
+        match transport
+            .exchange(&Query::query(qname, record_type(qtype)))
+            .await
+        {
+            Ok(message) => direct_answer(name.as_str(), qtype, &message),
+            Err(e) => failed(e),
+        }
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
@@ -490,6 +583,34 @@ impl Resolver {
             Ok(message) => interpret_response(name, qtype, &message),
             Err(e) => failed(e),
         }
+    }
+}
+
+/// Reads one authoritative server's response: the records of the type at the name itself (or
+/// its CNAME), nothing followed.
+fn direct_answer(name: &str, qtype: QueryType, response: &Message) -> DirectAnswer {
+    let wanted = record_type(qtype);
+    let records: Vec<Record> = response
+        .answers
+        .iter()
+        .filter(|r| {
+            (r.record_type() == wanted || r.record_type() == RecordType::CNAME)
+                && zone::name_text(&r.name) == name
+        })
+        .filter_map(|r| {
+            zone::convert_wire_rdata(&r.data).map(|(_, data)| Record { ttl: r.ttl, data })
+        })
+        .collect();
+    let outcome = if !records.is_empty() {
+        Outcome::Records(records.into())
+    } else if response.metadata.response_code == ResponseCode::NXDomain {
+        Outcome::NxDomain
+    } else {
+        Outcome::NoData
+    };
+    DirectAnswer {
+        authoritative: response.metadata.authoritative,
+        outcome,
     }
 }
 

@@ -47,6 +47,9 @@ pub struct Transport {
     next_lane: AtomicUsize,
     timeout: Duration,
     attempts: usize,
+    /// Set the RD bit: a resolver's question. Clear for questions to an authoritative server,
+    /// which answers from its own zones only, as it does for resolvers.
+    recursion_desired: bool,
 }
 
 impl Drop for Transport {
@@ -82,7 +85,19 @@ impl Transport {
             next_lane: AtomicUsize::new(0),
             timeout,
             attempts: attempts.max(1),
+            recursion_desired: true,
         })
+    }
+
+    /// Sockets to one authoritative server: questions go without the RD bit.
+    pub fn authoritative(
+        server: SocketAddr,
+        timeout: Duration,
+        attempts: usize,
+    ) -> std::io::Result<Transport> {
+        let mut transport = Transport::new(vec![server], timeout, attempts)?;
+        transport.recursion_desired = false;
+        Ok(transport)
     }
 
     /// The most one question may wait in all, however many servers are configured: the
@@ -112,7 +127,8 @@ impl Transport {
                 let server = (attempt + k) % n;
                 let result = match self.udp(server, query, wait).await {
                     Ok(message) if message.metadata.truncation => {
-                        tcp_exchange(self.servers[server], query, wait).await
+                        tcp_exchange(self.servers[server], query, wait, self.recursion_desired)
+                            .await
                     }
                     other => other,
                 };
@@ -142,7 +158,7 @@ impl Transport {
             .get(lane_index)
             .ok_or_else(|| LookupError::Network("no socket for the server".into()))?;
         let (id, mut reply) = register(&lane.pending);
-        let bytes = encode(id, query)?;
+        let bytes = encode(id, query, self.recursion_desired)?;
         if let Err(e) = lane.socket.send(&bytes).await {
             lock(&lane.pending).remove(&id);
             return Err(LookupError::Network(format!(
@@ -201,12 +217,14 @@ fn register(pending: &Pending) -> (u16, oneshot::Receiver<Reply>) {
 /// The question in wire form (RFC 1035 §4.1, with an RFC 6891 OPT record advertising
 /// [`EDNS_PAYLOAD`]), written directly: building a hickory `Message` for every question cost
 /// a twentieth of a bulk run's CPU.
-fn encode(id: u16, query: &Query) -> Result<Vec<u8>, LookupError> {
+fn encode(id: u16, query: &Query, recursion_desired: bool) -> Result<Vec<u8>, LookupError> {
     let name = query.name();
     let mut out = Vec::with_capacity(12 + name.len() + 2 + 4 + 11);
     out.extend_from_slice(&id.to_be_bytes());
-    // Flags: a standard query with recursion desired; one question, one additional (OPT).
-    out.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
+    // Flags: a standard query, with or without recursion desired; one question, one
+    // additional (OPT).
+    let rd = u8::from(recursion_desired);
+    out.extend_from_slice(&[rd, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
     for label in name.iter() {
         let len = u8::try_from(label.len())
             .ok()
@@ -332,9 +350,10 @@ async fn tcp_exchange(
     server: SocketAddr,
     query: &Query,
     timeout: Duration,
+    recursion_desired: bool,
 ) -> Result<Message, LookupError> {
     let id: u16 = rand::random();
-    let bytes = encode(id, query)?;
+    let bytes = encode(id, query, recursion_desired)?;
     let io = async {
         let mut stream = TcpStream::connect(server).await?;
         let len =
@@ -418,18 +437,20 @@ mod tests {
             ("mx1.example.net.", RecordType::AAAA),
             ("25.100.51.198.in-addr.arpa.", RecordType::PTR),
         ] {
-            let query = Query::query(Name::from_ascii(name).unwrap(), qtype);
-            let mut message = Message::new(4242, MessageType::Query, OpCode::Query);
-            message.metadata.recursion_desired = true;
-            message.add_query(query.clone());
-            let mut edns = Edns::new();
-            edns.set_max_payload(EDNS_PAYLOAD);
-            message.set_edns(edns);
-            assert_eq!(
-                encode(4242, &query).unwrap(),
-                message.to_vec().unwrap(),
-                "{name}"
-            );
+            for recursion_desired in [true, false] {
+                let query = Query::query(Name::from_ascii(name).unwrap(), qtype);
+                let mut message = Message::new(4242, MessageType::Query, OpCode::Query);
+                message.metadata.recursion_desired = recursion_desired;
+                message.add_query(query.clone());
+                let mut edns = Edns::new();
+                edns.set_max_payload(EDNS_PAYLOAD);
+                message.set_edns(edns);
+                assert_eq!(
+                    encode(4242, &query, recursion_desired).unwrap(),
+                    message.to_vec().unwrap(),
+                    "{name}"
+                );
+            }
         }
     }
 }

@@ -303,10 +303,13 @@ pub enum Requirement {
     DmarcEnforced,
     /// The new platforms' pool IPs and the plan's domains are on no DNS blocklist.
     Blocklists,
+    /// Every authoritative server serves the same mail records, and the resolver sees them:
+    /// the new records are visible everywhere.
+    Propagation,
 }
 
 impl Requirement {
-    pub const KNOWN: &'static str = "snapshot, dns, coexistence, policies, policy:<id>, seed, warmup, warmup:<cohort>, old-removed, attested:<step>, dmarc-enforced, blocklists";
+    pub const KNOWN: &'static str = "snapshot, dns, coexistence, policies, policy:<id>, seed, warmup, warmup:<cohort>, old-removed, attested:<step>, dmarc-enforced, blocklists, propagation";
 
     pub fn parse(text: &str) -> Option<Requirement> {
         Some(match text.trim() {
@@ -319,6 +322,7 @@ impl Requirement {
             "old-removed" => Requirement::OldRemoved,
             "dmarc-enforced" => Requirement::DmarcEnforced,
             "blocklists" => Requirement::Blocklists,
+            "propagation" => Requirement::Propagation,
             other => {
                 let named = |prefix: &str| {
                     other
@@ -354,6 +358,7 @@ impl fmt::Display for Requirement {
             Requirement::Attested(step) => write!(f, "attested:{step}"),
             Requirement::DmarcEnforced => f.write_str("dmarc-enforced"),
             Requirement::Blocklists => f.write_str("blocklists"),
+            Requirement::Propagation => f.write_str("propagation"),
         }
     }
 }

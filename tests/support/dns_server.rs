@@ -63,6 +63,8 @@ pub struct TestDnsServerBuilder {
     blackhole: Vec<String>,
     log_queries: bool,
     worker_threads: usize,
+    address: Ipv4Addr,
+    port: u16,
 }
 
 impl TestDnsServer {
@@ -80,6 +82,8 @@ impl TestDnsServer {
             blackhole: Vec::new(),
             log_queries: true,
             worker_threads: 2,
+            address: Ipv4Addr::LOCALHOST,
+            port: 0,
         }
     }
 
@@ -207,6 +211,16 @@ impl TestDnsServerBuilder {
         self
     }
 
+    /// Listens on `address` (any 127.0.0.0/8 address: Linux answers them all on loopback)
+    /// and `port` (0: any free one) instead of `127.0.0.1:0`. Several servers on one port at
+    /// different loopback addresses stand for a zone's name servers, which resolvers ask on
+    /// one port (`--authoritative-port`).
+    pub fn bind(mut self, address: Ipv4Addr, port: u16) -> Self {
+        self.address = address;
+        self.port = port;
+        self
+    }
+
     /// Queries for this name or any name below it get SERVFAIL. Trailing dot optional,
     /// case-insensitive.
     pub fn servfail(mut self, name: &str) -> Self {
@@ -267,7 +281,7 @@ impl TestDnsServerBuilder {
             state: state.clone(),
         };
 
-        let (udp, tcp) = bind_same_port();
+        let (udp, tcp) = bind_same_port(self.address, self.port);
         let addr = udp.local_addr().expect("test DNS server: udp local_addr");
 
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
@@ -555,7 +569,7 @@ fn zone_origin(path: &Path, parsed_origin: Name, records: &BTreeMap<RrKey, Recor
 /// Binds a UDP socket on `127.0.0.1:0` with a large receive buffer: with hundreds of queries
 /// in flight the default (~208 KiB, i.e. a few hundred small datagrams) overflows whenever the
 /// server task is briefly descheduled, and every dropped query costs the client a timeout.
-fn bind_udp() -> std::net::UdpSocket {
+fn bind_udp(address: Ipv4Addr, port: u16) -> std::net::UdpSocket {
     use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(SockProtocol::UDP))
@@ -564,22 +578,22 @@ fn bind_udp() -> std::net::UdpSocket {
     let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
     let _ = socket.set_send_buffer_size(UDP_RECV_BUFFER);
     socket
-        .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
-        .expect("test DNS server: cannot bind UDP 127.0.0.1:0");
+        .bind(&SocketAddr::from((address, port)).into())
+        .unwrap_or_else(|e| panic!("test DNS server: cannot bind UDP {address}:{port}: {e}"));
     socket.into()
 }
 
-/// Binds UDP on `127.0.0.1:0`, then TCP on the same port (retrying with a new UDP port if that
-/// TCP port is taken).
-fn bind_same_port() -> (std::net::UdpSocket, std::net::TcpListener) {
+/// Binds UDP on `address:port`, then TCP on the same port; with port 0, retries with a new
+/// UDP port if that TCP port is taken.
+fn bind_same_port(address: Ipv4Addr, port: u16) -> (std::net::UdpSocket, std::net::TcpListener) {
     let mut last_error = None;
     for _ in 0..BIND_ATTEMPTS {
-        let udp = bind_udp();
+        let udp = bind_udp(address, port);
         let port = udp
             .local_addr()
             .expect("test DNS server: udp local_addr")
             .port();
-        match std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+        match std::net::TcpListener::bind((address, port)) {
             Ok(tcp) => {
                 udp.set_nonblocking(true)
                     .expect("test DNS server: set UDP socket non-blocking");
