@@ -27,6 +27,7 @@ pub mod changes;
 pub mod checks;
 pub mod cli;
 pub mod dns;
+pub mod dnssec;
 pub mod domain;
 pub mod drift;
 pub mod engine;
