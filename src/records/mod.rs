@@ -6,9 +6,12 @@
 //! its verdict with mail-auth's parser so mailshift never calls a record valid that receivers
 //! running mail-auth would reject.
 
+pub mod bimi;
 pub mod dkim;
 pub mod dmarc;
 pub mod mta_sts;
 pub mod spf;
+pub mod svg_tiny_ps;
 pub mod tags;
 pub mod tls_rpt;
+pub mod vmc;
