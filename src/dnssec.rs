@@ -16,7 +16,8 @@
 //! would otherwise answer SERVFAIL for bogus data, and the failing link could not be named).
 //! The records kept are the answer section *and* the authority section (negative answers carry
 //! their NSEC/NSEC3 proofs and RRSIGs there), RRSIGs included. For a name in zone `Z`:
-//! 1. The anchor: the root's DS (or a configured DS/DNSKEY for some zone `A` above `Z`).
+//! 1. The anchor: the root's key-signing keys ([`anchor::Anchors::root`]), or a configured
+//!    DS/DNSKEY set for some zone `A` above `Z` (`--trust-anchor`, [`anchor::Anchors::parse`]).
 //! 2. For each zone cut from `A` down to `Z` (a cut is where `NAME SOA` is answered by `NAME`
 //!    itself, or the owner of the SOA in a negative answer's authority section): `CUT DS`
 //!    (the DS RRset and its RRSIGs, or the NSEC/NSEC3 records and RRSIGs of the NODATA answer)
@@ -28,6 +29,10 @@
 //! when an answer was expanded from a wildcard (its signature is checked), and the NSEC3
 //! opt-out closest-encloser proof (a covering opt-out NSEC3 is taken as the proof, as hickory's
 //! own validator does).
+//!
+//! `fetch::dnssec` asks those questions (`Resolver::lookup_dnssec`) for `check --dnssec`.
+
+pub mod anchor;
 
 use hickory_proto::dnssec::rdata::{DNSSECRData, DNSKEY, DS, NSEC, NSEC3, RRSIG};
 use hickory_proto::dnssec::{Algorithm, Verifier};

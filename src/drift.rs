@@ -52,8 +52,22 @@ impl Observed {
             };
             self.0.insert(key, seen);
         }
+        // The MTA-STS policy is a file, not a record: its digest stands for it, so the next run
+        // can tell a policy that changed under an unchanged id.
+        if let Some(digest) = crate::fetch::mta_sts_policy_digest(records) {
+            self.0.insert(
+                format!(
+                    "{} {MTA_STS_POLICY}",
+                    crate::fetch::mta_sts_host(&records.domain)
+                ),
+                Seen::Records(vec![digest]),
+            );
+        }
     }
 }
+
+/// The pseudo-type under which the MTA-STS policy's digest is kept.
+const MTA_STS_POLICY: &str = "MTA-STS-POLICY";
 
 impl Observed {
     /// Where this run's lookup failed, keeps what `before` knew: the basis for the next
@@ -88,6 +102,8 @@ pub fn compare(before: &Observed, after: &Observed, since: &str) -> Vec<Drift> {
         }
         let (name, qtype) = key.rsplit_once(' ').unwrap_or((key.as_str(), ""));
         let findings = match qtype {
+            MTA_STS_POLICY => mta_sts_policy(name, before, after, since),
+            "TXT" if name.contains("._bimi.") => bimi(name, old, new, since),
             "TXT" if name.starts_with("_dmarc.") => dmarc(name, old, new, since),
             "TXT" | "CNAME" if name.contains("._domainkey.") => dkim(name, old, new, since),
             "TXT" if spf_of(old).is_some() || spf_of(new).is_some() => spf(name, old, new, since),
@@ -429,6 +445,65 @@ fn dkim_key(seen: &Seen) -> Option<String> {
         .map(|(_, v)| v.split_whitespace().collect::<String>())
 }
 
+/// The policy at `mta-sts.<domain>` changed since the last run: senders fetch a new policy only
+/// when the `_mta-sts` record's id changes (RFC 8461 §3.1), so a new policy under the old id
+/// stays unseen by every sender that cached the old one, for up to its `max_age`.
+fn mta_sts_policy(host: &str, before: &Observed, after: &Observed, since: &str) -> Vec<Finding> {
+    let domain = host.strip_prefix("mta-sts.").unwrap_or(host);
+    let record = format!("_mta-sts.{domain} TXT");
+    let id = |observed: &Observed| {
+        observed
+            .0
+            .get(&record)
+            .and_then(|seen| txt_with(seen, "v=stsv1"))
+            .and_then(|text| crate::records::mta_sts::parse_record(&text).id)
+    };
+    match (id(before), id(after)) {
+        (Some(old), Some(new)) if old == new => vec![Finding::new(
+            "drift.mta-sts-id-unchanged",
+            Severity::Fail,
+            format!(
+                "The MTA-STS policy of {domain} changed since {since}, but its record's id did not ({new}): senders that cached the old policy keep using it until its max_age runs out, and never fetch the new one."
+            ),
+        )
+        .fix(format!(
+            "Change the id in the _mta-sts.{domain} record (e.g. to today's date and time) whenever the policy changes."
+        ))],
+        _ => vec![Finding::new(
+            "drift.mta-sts-policy-changed",
+            Severity::Info,
+            format!("The MTA-STS policy of {domain} changed since {since}, with a new id."),
+        )],
+    }
+}
+
+fn bimi(name: &str, old: &Seen, new: &Seen, since: &str) -> Vec<Finding> {
+    let evidence = before_after(old, new);
+    let (was, is) = (txt_with(old, "v=bimi1"), txt_with(new, "v=bimi1"));
+    let finding = match (was, is) {
+        (Some(_), None) => Finding::new(
+            "drift.bimi-removed",
+            Severity::Warn,
+            format!(
+                "The BIMI record {name} is gone since {since}: receivers stop showing the logo."
+            ),
+        ),
+        (None, Some(_)) => Finding::new(
+            "drift.bimi-added",
+            Severity::Info,
+            format!("The BIMI record {name} is published since {since}."),
+        ),
+        _ => Finding::new(
+            "drift.bimi-changed",
+            Severity::Info,
+            format!(
+                "The BIMI record {name} changed since {since} (a new logo or certificate URL)."
+            ),
+        ),
+    };
+    vec![finding.evidence(evidence)]
+}
+
 fn dkim(name: &str, old: &Seen, new: &Seen, since: &str) -> Vec<Finding> {
     let evidence = before_after(old, new);
     let selector = name.split("._domainkey.").next().unwrap_or(name);
@@ -490,6 +565,92 @@ mod tests {
             .iter()
             .map(|d| (d.name.as_str(), d.finding.id.as_str(), d.finding.severity))
             .collect()
+    }
+
+    #[test]
+    fn an_mta_sts_policy_changed_under_the_same_id_fails_and_a_bimi_record_removed_warns() {
+        let policy = |digest: &str| Seen::Records(vec![format!("sha256:{digest}")]);
+        let sts = |id: &str| txt(&[&format!("v=STSv1; id={id}")]);
+        let bimi = txt(&["v=BIMI1; l=https://bimi.fjellbakeri.no/logo.svg"]);
+        let before = observed(&[
+            ("mta-sts.fjellbakeri.no MTA-STS-POLICY", policy("aa")),
+            ("_mta-sts.fjellbakeri.no TXT", sts("20261101")),
+            ("default._bimi.fjellbakeri.no TXT", bimi.clone()),
+            (
+                "mta-sts.nordhavn-outfitters.dk MTA-STS-POLICY",
+                policy("cc"),
+            ),
+            ("_mta-sts.nordhavn-outfitters.dk TXT", sts("1")),
+        ]);
+        let after = observed(&[
+            ("mta-sts.fjellbakeri.no MTA-STS-POLICY", policy("bb")),
+            ("_mta-sts.fjellbakeri.no TXT", sts("20261101")),
+            ("default._bimi.fjellbakeri.no TXT", Seen::Absent),
+            (
+                "mta-sts.nordhavn-outfitters.dk MTA-STS-POLICY",
+                policy("dd"),
+            ),
+            ("_mta-sts.nordhavn-outfitters.dk TXT", sts("2")),
+        ]);
+        let drift = compare(&before, &after, "2026-11-30");
+        assert_eq!(
+            ids(&drift),
+            [
+                (
+                    "_mta-sts.nordhavn-outfitters.dk",
+                    "drift.record-changed",
+                    Severity::Info
+                ),
+                (
+                    "default._bimi.fjellbakeri.no",
+                    "drift.bimi-removed",
+                    Severity::Warn
+                ),
+                (
+                    "mta-sts.fjellbakeri.no",
+                    "drift.mta-sts-id-unchanged",
+                    Severity::Fail
+                ),
+                (
+                    "mta-sts.nordhavn-outfitters.dk",
+                    "drift.mta-sts-policy-changed",
+                    Severity::Info
+                ),
+            ]
+        );
+        assert!(drift[2]
+            .finding
+            .message
+            .contains("its record's id did not (20261101)"));
+    }
+
+    #[test]
+    fn a_fetched_policy_is_kept_as_its_digest_and_an_unfetched_one_not_at_all() {
+        let domain = crate::domain::DomainName::parse("fjellbakeri.no").unwrap();
+        let mut records = crate::fetch::DomainRecords::new(domain.clone());
+        let response = |status: u16| crate::web::WebFetch {
+            url: "https://mta-sts.fjellbakeri.no/.well-known/mta-sts.txt".into(),
+            result: Ok(crate::web::WebResponse {
+                status,
+                content_type: Some("text/plain".into()),
+                location: None,
+                body: b"version: STSv1\nmode: enforce\n".to_vec(),
+                over_cap: false,
+            }),
+        };
+        records.mta_sts_policy = Some(response(200));
+        let mut seen = Observed::default();
+        seen.add(&records);
+        let Some(Seen::Records(digest)) = seen.0.get("mta-sts.fjellbakeri.no MTA-STS-POLICY")
+        else {
+            panic!("{seen:?}");
+        };
+        assert_eq!(digest.len(), 1);
+        assert!(digest[0].starts_with("sha256:") && digest[0].len() == 7 + 64);
+        records.mta_sts_policy = Some(response(404));
+        let mut seen = Observed::default();
+        seen.add(&records);
+        assert!(seen.0.is_empty(), "{seen:?}");
     }
 
     #[test]

@@ -158,6 +158,12 @@ pub struct CheckOptions {
     /// Ask every authoritative server of each domain's zone for its copy of the mail records
     /// (`--propagation`).
     pub propagation: bool,
+    /// Validate the answers the checks rely on (DNSSEC) from these trust anchors, and look up
+    /// the MX hosts' TLSA records (`--dnssec`, `--trust-anchor`).
+    pub dnssec: Option<Arc<crate::fetch::DnssecRequest>>,
+    /// Connect to each MX host on port 25: banner, EHLO, STARTTLS, the certificate
+    /// (`--probe-smtp`).
+    pub probe_smtp: Option<Arc<crate::smtp_probe::SmtpProber>>,
 }
 
 /// What `check --provider` adds: the platform, and where it sends from.
@@ -180,6 +186,8 @@ impl Default for CheckOptions {
             drift: None,
             blocklists: None,
             propagation: false,
+            dnssec: None,
+            probe_smtp: None,
         }
     }
 }
@@ -231,6 +239,12 @@ pub async fn check_domain_records(
     if options.propagation {
         crate::fetch::fetch_propagation(resolver, &mut records).await;
     }
+    if let Some(request) = &options.dnssec {
+        crate::fetch::fetch_dnssec(resolver, request, &mut records).await;
+    }
+    if let Some(prober) = &options.probe_smtp {
+        crate::smtp_probe::probe_smtp(prober, resolver, &mut records).await;
+    }
     let mut findings = checks::analyse(&records);
     if let Some(provider) = &options.provider {
         let domain = crate::plan::SendingDomain {
@@ -267,6 +281,10 @@ pub async fn check_domain_records(
         };
         let migration = crate::migration::fetch_migration(resolver, &ctx).await;
         findings.extend(checks::coexist::analyse(&migration, &ctx));
+        findings.extend(checks::inbound::mta_sts_covers_new_mx(
+            &records,
+            &provider.profile,
+        ));
         checks::coexist::spf_where_evaluated(&mut findings, &ctx);
     }
     if let Some(store) = &options.drift {

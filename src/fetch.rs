@@ -19,6 +19,9 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+pub mod dnssec;
+pub use dnssec::{fetch_dnssec, DnssecRequest};
+
 /// SPF include/redirect targets fetched per domain at most. Receivers stop at 10 lookups, so
 /// anything past this only shows how far over the limit a record is.
 pub const MAX_SPF_RECORDS: usize = 40;
@@ -53,6 +56,37 @@ pub struct DomainRecords {
     pub blocklists: Option<Arc<BlocklistRequest>>,
     /// Each authoritative server's copy of the mail records, when the run asked for them.
     pub propagation: Option<ZoneCopies>,
+    /// What each MX host said on port 25, when the run asked for it (`--probe-smtp`).
+    pub smtp: Option<crate::smtp_probe::SmtpProbes>,
+    /// Where the BIMI record was found, and the logo and certificate it names, fetched.
+    pub bimi: Option<BimiFetch>,
+    /// Whether the answers validate (DNSSEC), and the MX hosts' TLSA records, when the run
+    /// asked for them (`--dnssec`).
+    pub dnssec: Option<dnssec::DnssecRecords>,
+}
+
+/// The most of a BIMI logo read (SVG Tiny P/S logos are a few KiB; 32 KiB is recommended).
+pub const MAX_LOGO_BYTES: usize = crate::records::svg_tiny_ps::MAX_SVG_BYTES;
+
+/// What BIMI discovery found beyond the TXT answers (which are in the records).
+#[derive(Debug, Clone)]
+pub struct BimiFetch {
+    /// The domain whose `default._bimi` holds the record: the domain itself, or its DMARC
+    /// policy domain when the domain has none (draft §7.2).
+    pub found_at: Option<DomainName>,
+    /// The logo `l=` names, when the record is usable.
+    pub logo: Option<WebFetch>,
+    /// The mark certificate `a=` names.
+    pub authority: Option<WebFetch>,
+    /// The mark certificate roots trusted for this run (embedded and `--bimi-ca`).
+    pub roots: Arc<Vec<rustls_pki_types::CertificateDer<'static>>>,
+    /// When it was fetched (the certificate's validity is judged at this time).
+    pub fetched_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The `default._bimi` name of a domain.
+pub fn bimi_name(domain: &DomainName) -> DomainName {
+    crate::records::bimi::assertion_name(crate::records::bimi::DEFAULT_SELECTOR, domain)
 }
 
 /// Authoritative servers asked directly, at most, per zone (a zone has 2 to 8 in practice;
@@ -113,6 +147,9 @@ impl DomainRecords {
             mta_sts_policy: None,
             blocklists: None,
             propagation: None,
+            smtp: None,
+            bimi: None,
+            dnssec: None,
         }
     }
 
@@ -158,12 +195,14 @@ pub async fn fetch_domain(
     domain: &DomainName,
     selectors: Vec<Selector>,
 ) -> DomainRecords {
-    let (spf, mx, dmarc, dkim, (transport, policy)) = futures::join!(
+    let bimi_here = bimi_name(domain);
+    let (spf, mx, dmarc, dkim, (transport, policy), bimi) = futures::join!(
         fetch_spf_tree(resolver, domain),
         fetch_mx(resolver, domain),
         fetch_dmarc(resolver, domain),
         fetch_dkim(resolver, domain, &selectors),
         fetch_transport_security(resolver, domain),
+        resolver.lookup(&bimi_here, QueryType::Txt),
     );
     let mut records = DomainRecords::new(domain.clone());
     records.selectors = selectors;
@@ -181,7 +220,89 @@ pub async fn fetch_domain(
     {
         records.insert(answer);
     }
+    fetch_bimi(resolver, &mut records, bimi).await;
     records
+}
+
+/// BIMI discovery (draft §7.2) from the answer at the domain's own `default._bimi`: without a
+/// record there, the DMARC policy domain's; then the logo and the certificate the record names.
+/// A domain without BIMI costs one TXT question.
+async fn fetch_bimi(resolver: &Resolver, records: &mut DomainRecords, here: Arc<Answer>) {
+    use crate::records::bimi::{discover, parse_record, Discovery};
+    let mut found = None;
+    let strings = here.txt_strings();
+    let mut chosen = match discover(&strings) {
+        Discovery::None => None,
+        _ => {
+            found = Some(records.domain.clone());
+            Some(strings)
+        }
+    };
+    let failed_here = here.failed().is_some();
+    records.insert(here);
+    if chosen.is_none() && !failed_here {
+        // The policy domain: where the DMARC walk found its record.
+        let policy_domain = records
+            .dmarc_walk
+            .last()
+            .filter(|name| {
+                records
+                    .get(name, QueryType::Txt)
+                    .is_some_and(|a| a.txt_strings().iter().any(|t| is_dmarc_candidate(t)))
+            })
+            .and_then(DomainName::parent)
+            .filter(|p| p != &records.domain);
+        if let Some(policy_domain) = policy_domain {
+            let there = resolver
+                .lookup(&bimi_name(&policy_domain), QueryType::Txt)
+                .await;
+            let strings = there.txt_strings();
+            if !matches!(discover(&strings), Discovery::None) {
+                found = Some(policy_domain);
+                chosen = Some(strings);
+            }
+            records.insert(there);
+        }
+    }
+    let mut fetch = BimiFetch {
+        found_at: found,
+        logo: None,
+        authority: None,
+        roots: Arc::new(Vec::new()),
+        fetched_at: chrono::Utc::now(),
+    };
+    let record = chosen
+        .as_deref()
+        .and_then(|strings| match discover(strings) {
+            Discovery::One(text) => Some(parse_record(text)),
+            _ => None,
+        });
+    if let Some(record) = record.filter(|r| !r.declined) {
+        let web = resolver.web();
+        let (logo, authority) = futures::join!(
+            async {
+                match &record.logo {
+                    Some(url) => Some(web.get_url(resolver, url, MAX_LOGO_BYTES).await),
+                    None => None,
+                }
+            },
+            async {
+                match &record.authority {
+                    Some(url) => Some(
+                        web.get_url(resolver, url, crate::records::vmc::MAX_PEM_BYTES)
+                            .await,
+                    ),
+                    None => None,
+                }
+            }
+        );
+        fetch.logo = logo;
+        fetch.authority = authority;
+        if fetch.authority.is_some() {
+            fetch.roots = Arc::new(web.mark_roots());
+        }
+    }
+    records.bimi = Some(fetch);
 }
 
 /// The `_mta-sts` name of a domain (RFC 8461 §3.1).
@@ -197,6 +318,20 @@ pub fn mta_sts_host(domain: &DomainName) -> DomainName {
 /// The `_smtp._tls` name of a domain (RFC 8460 §3).
 pub fn tls_rpt_name(domain: &DomainName) -> DomainName {
     domain.child("_smtp._tls")
+}
+
+/// The SHA-256 of the MTA-STS policy fetched (`sha256:<hex>`), when one was served: what
+/// drift and snapshots keep of the file, to tell a policy changed under an unchanged id.
+pub fn mta_sts_policy_digest(records: &DomainRecords) -> Option<String> {
+    use sha2::Digest;
+    let response = records.mta_sts_policy.as_ref()?.result.as_ref().ok()?;
+    (response.status == 200).then(|| {
+        let hex: String = sha2::Sha256::digest(&response.body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256:{hex}")
+    })
 }
 
 /// Where the MTA-STS policy is served, under [`mta_sts_host`].

@@ -618,8 +618,14 @@ pub(crate) async fn gather(
                     f
                 }));
             }
-            let coexist_findings =
-                apply_overrides(plan, &d.name, checks::coexist::analyse(&migration, &ctx));
+            let mut coexist_raw = checks::coexist::analyse(&migration, &ctx);
+            if let Some(new) = &ctx.new {
+                coexist_raw.extend(checks::inbound::mta_sts_covers_new_mx(
+                    &own_records,
+                    new.profile,
+                ));
+            }
+            let coexist_findings = apply_overrides(plan, &d.name, coexist_raw);
             let retired_findings = apply_overrides(
                 plan,
                 &d.name,

@@ -47,6 +47,7 @@ pub mod progress;
 pub mod records;
 pub mod reports;
 pub mod seed;
+pub mod smtp_probe;
 pub mod snapshot;
 pub mod verify;
 pub mod warmup;

@@ -184,6 +184,8 @@ pub struct Snapshot {
     pub probed: Vec<String>,
     /// What was not kept or could not be read, one line each, for the header.
     pub notes: Vec<String>,
+    /// The digest of each domain's MTA-STS policy (a file, not a record), for `diff`.
+    pub policies: Vec<(DomainName, String)>,
 }
 
 impl Snapshot {
@@ -269,6 +271,12 @@ pub async fn take(resolver: &Resolver, request: &Request, source: String) -> Sna
     // The most specific root first, so each owner is filed under its own zone.
     roots.sort_by_key(|r| std::cmp::Reverse(r.label_count()));
 
+    let policies: Vec<(DomainName, String)> = per_domain
+        .iter()
+        .filter_map(|(records, _)| {
+            crate::fetch::mta_sts_policy_digest(records).map(|d| (records.domain.clone(), d))
+        })
+        .collect();
     let mut answers: Vec<Arc<Answer>> = Vec::new();
     for (records, extras) in per_domain.into_iter().chain(per_host) {
         answers.extend(records.answers().map(|a| Arc::new(a.clone())));
@@ -400,7 +408,24 @@ pub async fn take(resolver: &Resolver, request: &Request, source: String) -> Sna
         outside: collected.outside.into_iter().collect(),
         probed: probed_lines(request),
         notes,
+        policies,
     }
+}
+
+/// The header line that keeps a policy's digest: `; mta-sts-policy DOMAIN sha256:HEX`.
+const POLICY_LINE: &str = "; mta-sts-policy ";
+
+/// The MTA-STS policy digests a snapshot file's header lists, by domain.
+fn policy_digests(path: &Path) -> BTreeMap<String, String> {
+    let Ok(text) = crate::files::read_text(path, crate::files::FileKind::Zone) else {
+        return BTreeMap::new();
+    };
+    text.lines()
+        .take_while(|l| l.starts_with(';') || l.trim().is_empty())
+        .filter_map(|l| l.strip_prefix(POLICY_LINE))
+        .filter_map(|rest| rest.split_once(' '))
+        .map(|(domain, digest)| (domain.to_string(), digest.trim().to_string()))
+        .collect()
 }
 
 /// One record's TTL and data.
@@ -562,6 +587,9 @@ pub fn render(snapshot: &Snapshot) -> String {
     for line in &snapshot.probed {
         out.push_str(&format!("; {line}\n"));
     }
+    for (domain, digest) in &snapshot.policies {
+        out.push_str(&format!("{POLICY_LINE}{domain} {digest}\n"));
+    }
     if snapshot.notes.is_empty() {
         out.push_str(&format!(
             "; Nothing was left out (at most {MAX_RECORDS_PER_SET} records per name and type, {MAX_RECORDS_PER_ROOT} per domain are kept).\n"
@@ -709,6 +737,32 @@ pub fn diff(old: &Path, new: &Path) -> Result<Vec<Change>, crate::dns::ZoneError
             continue;
         }
         changes.extend(describe(owner, *qtype, a, b));
+    }
+    // A policy changed under the same id is never fetched by senders that cached the old one.
+    let (old_policies, new_policies) = (policy_digests(old), policy_digests(new));
+    for (domain, digest) in &new_policies {
+        let Some(previous) = old_policies.get(domain).filter(|p| *p != digest) else {
+            continue;
+        };
+        let key = (format!("_mta-sts.{domain}"), QueryType::Txt);
+        let id = |m: &Entries| {
+            m.get(&key)
+                .and_then(|set| set.iter().find_map(|t| sts_id(t)))
+        };
+        match (id(&before), id(&after)) {
+            (Some(x), Some(y)) if x == y => changes.push(Change {
+                kind: "changed",
+                name: format!("mta-sts.{domain}"),
+                summary: format!(
+                    "MTA-STS policy of {domain} changed ({previous} → {digest}) but its id did not ({y}): senders that cached the old policy keep it until its max_age runs out; change the id"
+                ),
+            }),
+            _ => changes.push(Change {
+                kind: "changed",
+                name: format!("mta-sts.{domain}"),
+                summary: format!("MTA-STS policy of {domain} changed ({previous} → {digest})"),
+            }),
+        }
     }
     Ok(changes)
 }
@@ -1026,6 +1080,53 @@ mod tests {
             );
         }
         assert!(diff(&old, &old).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_policy_changed_under_the_same_id_is_named_in_the_diff() {
+        let dir = tempfile::tempdir().unwrap();
+        let zone = |policy: &str, id: &str| {
+            format!("; mailshift snapshot of ex.no\n{POLICY_LINE}ex.no sha256:{policy}\n$ORIGIN ex.no.\n_mta-sts.ex.no. 300 IN TXT \"v=STSv1; id={id}\"\n")
+        };
+        let old = write(dir.path(), "old.zone", &zone("aa", "1"));
+        let same_id = write(dir.path(), "same.zone", &zone("bb", "1"));
+        let new_id = write(dir.path(), "new.zone", &zone("bb", "2"));
+        let unchanged = write(dir.path(), "unchanged.zone", &zone("aa", "1"));
+        let summaries = |a: &Path, b: &Path| -> Vec<String> {
+            diff(a, b).unwrap().into_iter().map(|c| c.summary).collect()
+        };
+        assert_eq!(
+            summaries(&old, &same_id),
+            ["MTA-STS policy of ex.no changed (sha256:aa → sha256:bb) but its id did not (1): senders that cached the old policy keep it until its max_age runs out; change the id"]
+        );
+        assert_eq!(
+            summaries(&old, &new_id),
+            [
+                "MTA-STS policy id of ex.no changed: 1 → 2",
+                "MTA-STS policy of ex.no changed (sha256:aa → sha256:bb)"
+            ]
+        );
+        assert!(summaries(&old, &unchanged).is_empty());
+        // The line is written where diff reads it.
+        let mut snapshot = Snapshot {
+            domains: vec![DomainName::parse("ex.no").unwrap()],
+            roots: vec![DomainName::parse("ex.no").unwrap()],
+            policies: vec![(DomainName::parse("ex.no").unwrap(), "sha256:cc".into())],
+            ..Default::default()
+        };
+        snapshot.records.insert(
+            "_mta-sts.ex.no".into(),
+            vec![(
+                QueryType::Txt,
+                300,
+                RecordData::Txt(vec![b"v=STSv1; id=1".to_vec()]),
+            )],
+        );
+        let rendered = write(dir.path(), "rendered.zone", &render(&snapshot));
+        assert_eq!(
+            policy_digests(&rendered).get("ex.no").map(String::as_str),
+            Some("sha256:cc")
+        );
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct WebConfig {
     pub timeout: Duration,
     /// No fetches at all (`--offline`).
     pub offline: bool,
+    /// Mark certificate roots trusted besides the embedded ones (`--bimi-ca`): BIMI
+    /// certificates chain to their own authorities, not to the web's.
+    pub mark_roots: Vec<CertificateDer<'static>>,
 }
 
 impl Default for WebConfig {
@@ -38,6 +41,7 @@ impl Default for WebConfig {
             port: 443,
             timeout: Duration::from_secs(10),
             offline: false,
+            mark_roots: Vec::new(),
         }
     }
 }
@@ -119,6 +123,44 @@ impl Web {
             .clone()
     }
 
+    /// The mark certificate roots a BIMI certificate may chain to: the embedded ones
+    /// (`checks/bimi-roots/`) and `--bimi-ca`'s.
+    pub fn mark_roots(&self) -> Vec<CertificateDer<'static>> {
+        let mut roots = crate::catalog::mark_roots::embedded();
+        roots.extend(self.config.mark_roots.iter().cloned());
+        roots
+    }
+
+    /// GETs an `https:` URL a record names (a BIMI logo or certificate), with its host's
+    /// addresses from `resolver`, reading at most `cap` bytes of the body. The URL's own port,
+    /// or the configured one.
+    pub async fn get_url(&self, resolver: &Resolver, url: &str, cap: usize) -> WebFetch {
+        let refused = |why: String| WebFetch {
+            url: url.to_string(),
+            result: Err(WebError::NotFetched(why)),
+        };
+        let mut parsed = match reqwest::Url::parse(url) {
+            Ok(parsed) => parsed,
+            Err(e) => return refused(format!("`{url}` is not a URL ({e})")),
+        };
+        if parsed.scheme() != "https" {
+            return refused(format!("`{url}` is not an https: URL"));
+        }
+        let Some(host) = parsed.host_str().and_then(|h| DomainName::parse(h).ok()) else {
+            return refused(format!("`{url}` names no host that is a domain name"));
+        };
+        let port = parsed.port().unwrap_or(self.config.port);
+        if port != 443 && parsed.set_port(Some(port)).is_err() {
+            return refused(format!("`{url}` cannot be given port {port}"));
+        }
+        let fetched = parsed.to_string();
+        let result = self.fetch(resolver, &host, &fetched, port, cap).await;
+        WebFetch {
+            url: url.to_string(),
+            result,
+        }
+    }
+
     /// GETs `https://<host>/<path>`, with the host's addresses from `resolver`, reading at most
     /// `cap` bytes of the body.
     pub async fn get(
@@ -133,7 +175,9 @@ impl Web {
         } else {
             format!("https://{host}:{}{path}", self.config.port)
         };
-        let result = self.fetch(resolver, host, &url, cap).await;
+        let result = self
+            .fetch(resolver, host, &url, self.config.port, cap)
+            .await;
         WebFetch { url, result }
     }
 
@@ -142,12 +186,13 @@ impl Web {
         resolver: &Resolver,
         host: &DomainName,
         url: &str,
+        port: u16,
         cap: usize,
     ) -> Result<WebResponse, WebError> {
         if self.config.offline {
             return Err(WebError::Offline);
         }
-        let addrs = addresses(resolver, host, self.config.port).await?;
+        let addrs = addresses(resolver, host, port).await?;
         let tls = self.tls().await.map_err(WebError::NotFetched)?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls((*tls).clone())
@@ -276,7 +321,8 @@ fn classify(host: &str, e: &reqwest::Error) -> WebError {
     }
 }
 
-fn certificate_reason(e: &rustls::CertificateError) -> String {
+/// A refused certificate in plain words ("it has expired").
+pub fn certificate_reason(e: &rustls::CertificateError) -> String {
     use rustls::CertificateError as C;
     match e {
         C::UnknownIssuer => "it is not issued by a trusted certificate authority".into(),
@@ -324,23 +370,36 @@ pub fn read_ca_files(paths: &[PathBuf]) -> Result<Vec<CertificateDer<'static>>, 
 /// The TLS client configuration: aws-lc-rs, and the system's roots or only the given CAs.
 fn tls_config(ca_certs: &[CertificateDer<'static>]) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let verifier = certificate_verifier(ca_certs)?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let config = if ca_certs.is_empty() {
-        use rustls_platform_verifier::BuilderVerifierExt;
-        builder
-            .with_platform_verifier()
-            .map_err(|e| format!("the system's certificate roots: {e}"))?
-            .with_no_client_auth()
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in ca_certs {
-            roots
-                .add(cert.clone())
-                .map_err(|e| format!("a certificate of --https-ca: {e}"))?;
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
     Ok(config)
+}
+
+/// The run's certificate trust: the system's roots through rustls-platform-verifier, or only
+/// the `--https-ca` certificates when given. HTTPS fetches and the SMTP probe
+/// (`crate::smtp_probe`, which records the verdict instead of aborting on it) share it.
+pub fn certificate_verifier(
+    ca_certs: &[CertificateDer<'static>],
+) -> Result<Arc<dyn rustls::client::danger::ServerCertVerifier>, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    if ca_certs.is_empty() {
+        let verifier = rustls_platform_verifier::Verifier::new(provider)
+            .map_err(|e| format!("the system's certificate roots: {e}"))?;
+        return Ok(Arc::new(verifier));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in ca_certs {
+        roots
+            .add(cert.clone())
+            .map_err(|e| format!("a certificate of --https-ca: {e}"))?;
+    }
+    rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map(|v| v as Arc<dyn rustls::client::danger::ServerCertVerifier>)
+        .map_err(|e| format!("the --https-ca certificates: {e}"))
 }

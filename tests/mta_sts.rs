@@ -338,3 +338,56 @@ fn check_fetches_the_policy_with_the_given_ca() {
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(stderr.contains("no PEM certificate"), "{stderr}");
 }
+
+/// An inbound move: fjellbakeri.no still receives at Google with an enforced policy naming
+/// Google's hosts, and is moving to Microsoft 365. The policy must cover Exchange Online's
+/// host before MX changes; after MX changed, `mta-sts.mx-mismatch` judges instead.
+#[test]
+fn the_policy_must_cover_the_new_providers_mx_before_the_move() {
+    let lab = lab();
+    let run = |domain: &str, provider: &str| {
+        run_json(
+            mailshift()
+                .args(["check", domain, "--format", "json", "--provider", provider])
+                .args(["--nameserver", &lab.dns.nameserver_arg()])
+                .arg("--https-ca")
+                .arg(lab.https.ca_file())
+                .args(["--https-port", &lab.https.port().to_string()]),
+            1,
+        )
+    };
+    let find = |report: &serde_json::Value, id: &str| -> Option<serde_json::Value> {
+        report["domains"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id)
+            .cloned()
+    };
+    let report = run("fjellbakeri.no", "microsoft-365");
+    let finding = find(&report, "coexist.mta-sts-new-mx").unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(finding["severity"], "fail");
+    assert_eq!(
+        finding["message"],
+        "The MTA-STS policy of fjellbakeri.no (enforce) does not cover Microsoft 365 (Exchange Online)'s MX host fjellbakeri-no.mail.protection.outlook.com: the moment MX points there, every sender that honours the policy refuses to deliver."
+    );
+    let fix = finding["fix"]["text"].as_str().unwrap();
+    assert!(
+        fix.contains("mx: fjellbakeri-no.mail.protection.outlook.com\nthen change the id in _mta-sts.fjellbakeri.no")
+            && fix.contains("max_age (3600 s)"),
+        "{fix}"
+    );
+    // Staying on Google: the policy already covers it, nothing to say.
+    let report = run("fjellbakeri.no", "google-workspace");
+    assert!(
+        find(&report, "coexist.mta-sts-new-mx").is_none(),
+        "{report:#}"
+    );
+    // Already moved (MX at Exchange Online): mta-sts.mx-mismatch speaks, not this rule.
+    let report = run("nordhavn-outfitters.dk", "microsoft-365");
+    assert!(
+        find(&report, "coexist.mta-sts-new-mx").is_none(),
+        "{report:#}"
+    );
+    assert!(find(&report, "mta-sts.mx-mismatch").is_some(), "{report:#}");
+}

@@ -8,6 +8,7 @@
 //! `DIR/policies/*.toml`, `DIR/blocklists.toml`), which replace embedded ones with the same id.
 
 pub mod blocklists;
+pub mod mark_roots;
 pub mod policies;
 pub mod providers;
 

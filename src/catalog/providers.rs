@@ -153,6 +153,13 @@ pub struct ProviderProfile {
     /// plan's pools nor the SPF networks place it.
     #[serde(default)]
     pub ptr: Vec<String>,
+    /// A mailbox provider's MX hosts: the first is what new customers publish, the others what
+    /// older setups still use, or patterns its hosts match (`*.` for one label, as in MTA-STS);
+    /// `{domain-dashes}` stands for the domain with its dots as dashes
+    /// (`example-com.mail.protection.outlook.com`). An MTA-STS policy must cover the first
+    /// before MX moves there.
+    #[serde(default)]
+    pub mx: Vec<String>,
     /// Anything a migrating user should know (regional variants, rotation, fallbacks).
     #[serde(default)]
     pub notes: Vec<String>,
@@ -190,6 +197,14 @@ impl ProviderProfile {
         for pattern in patterns {
             Regex::new(pattern).map_err(|e| format!("pattern `{pattern}`: {e}"))?;
         }
+        for host in &self.mx {
+            let example = mx_host(
+                host,
+                &crate::domain::DomainName::from_ascii_unchecked("example.com"),
+            );
+            crate::domain::DomainName::parse(example.strip_prefix("*.").unwrap_or(&example))
+                .map_err(|e| format!("mx host `{host}`: {}", e.reason))?;
+        }
         for range in &self.sending_ranges {
             parse_cidr(range).map_err(|e| format!("sending range `{range}`: {e}"))?;
         }
@@ -205,6 +220,11 @@ impl ProviderProfile {
             }
         }
         Ok(())
+    }
+
+    /// The MX hosts `domain` publishes on this provider ([`ProviderProfile::mx`], expanded).
+    pub fn mx_hosts_for(&self, domain: &crate::domain::DomainName) -> Vec<String> {
+        self.mx.iter().map(|h| mx_host(h, domain)).collect()
     }
 
     /// True when `target` matches the profile's DKIM CNAME pattern (anchored, case-insensitive).
@@ -252,4 +272,11 @@ pub fn parse_cidr(text: &str) -> Result<(std::net::IpAddr, u8), String> {
             .ok_or_else(|| format!("prefix must be 0-{max}"))?,
     };
     Ok((addr, prefix))
+}
+
+/// One `mx` entry of a profile for `domain`.
+fn mx_host(pattern: &str, domain: &crate::domain::DomainName) -> String {
+    pattern
+        .replace("{domain-dashes}", &domain.as_str().replace('.', "-"))
+        .to_ascii_lowercase()
 }

@@ -463,3 +463,25 @@ fn suggested_mx_lines(records: &DomainRecords) -> String {
         .map(|h| format!("mx: {h}\n"))
         .collect()
 }
+
+/// The policy senders apply to the domain, if any: one valid `v=STSv1` record, and a policy
+/// fetched, served as a policy (200, text/plain, within the cap) and valid. Other families
+/// (`checks::smtp`) judge by its mode.
+pub fn policy_in_force(records: &DomainRecords) -> Option<Policy> {
+    let txt = records.get(&mta_sts_name(&records.domain), QueryType::Txt)?;
+    let strings = txt.txt_strings();
+    let announced: Vec<&String> = strings.iter().filter(|t| is_sts_record(t)).collect();
+    let [record] = announced.as_slice() else {
+        return None;
+    };
+    if !parse_record(record).is_valid() {
+        return None;
+    }
+    let fetch = records.mta_sts_policy.as_ref()?;
+    let response = fetch.result.as_ref().ok()?;
+    if transport_problem(records, fetch, response).is_some() {
+        return None;
+    }
+    let policy = parse_policy(&String::from_utf8_lossy(&response.body));
+    policy.is_valid().then_some(policy)
+}

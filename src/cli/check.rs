@@ -65,6 +65,24 @@ pub struct CheckArgs {
     #[arg(long)]
     pub propagation: bool,
 
+    /// Also connect to each MX host on port 25 (at most 10 hosts, 2 addresses each, 10 s per
+    /// host): the greeting, EHLO, whether STARTTLS is offered and works, and the certificate,
+    /// checked for the MX name (--https-ca applies) and against the MTA-STS policy. No mail is
+    /// sent. Off by default: it is slow, and many networks block port 25.
+    #[arg(long)]
+    pub probe_smtp: bool,
+
+    /// Also validate the answers the checks rely on with DNSSEC (the domain's TXT and MX, its
+    /// DMARC record) from the root's trust anchor, and check the MX hosts' TLSA records (DANE).
+    /// Off by default: it asks about twice as many questions per domain.
+    #[arg(long)]
+    pub dnssec: bool,
+
+    /// Validate DNSSEC from the DS or DNSKEY records in FILE (zone-file or RFC 3597 form)
+    /// instead of the root's keys: an internal signed zone, or a test zone. Implies --dnssec.
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
+
     /// A sending IP to look up in the blocklists (repeatable; implies --blocklists). With
     /// --provider, --sending-ip addresses are looked up too.
     #[arg(long = "ip", value_name = "IP")]
@@ -328,6 +346,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
         drift,
         blocklists,
         propagation: args.propagation,
+        dnssec: dnssec_request(&args)?,
+        probe_smtp: smtp_prober(&args, &dns)?,
         ..CheckOptions::default()
     };
     let mut write_error: Option<std::io::Error> = None;
@@ -378,4 +398,49 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
         return Err(e).context("cannot write the report");
     }
     Ok(ExitStatus::of(&summary, args.fail_on))
+}
+
+/// The SMTP prober of `--probe-smtp`: the run's trust (`--https-ca`) and `--offline`, and the
+/// hidden test options for the port and the deadline.
+fn smtp_prober(
+    args: &CheckArgs,
+    dns: &crate::dns::DnsConfig,
+) -> anyhow::Result<Option<std::sync::Arc<crate::smtp_probe::SmtpProber>>> {
+    if !args.probe_smtp {
+        return Ok(None);
+    }
+    let deadline = args.dns.smtp_deadline;
+    if !(deadline.is_finite() && deadline > 0.0 && deadline <= 300.0) {
+        bail!("--smtp-deadline must be between 0 and 300 seconds (got {deadline})");
+    }
+    let deadline = std::time::Duration::from_secs_f64(deadline);
+    let defaults = crate::smtp_probe::SmtpConfig::default();
+    Ok(Some(std::sync::Arc::new(
+        crate::smtp_probe::SmtpProber::new(crate::smtp_probe::SmtpConfig {
+            port: args.dns.smtp_port,
+            connect_timeout: defaults.connect_timeout.min(deadline),
+            deadline,
+            ca_certs: dns.web.ca_certs.clone(),
+            offline: dns.offline,
+            ..defaults
+        }),
+    )))
+}
+
+/// What `--dnssec` validates against: the root's keys, or the `--trust-anchor` file's records.
+fn dnssec_request(
+    args: &CheckArgs,
+) -> anyhow::Result<Option<std::sync::Arc<crate::fetch::DnssecRequest>>> {
+    let anchors = match &args.trust_anchor {
+        Some(path) => {
+            let text = files::read_text(path, FileKind::Zone)?;
+            crate::dnssec::anchor::Anchors::parse(&text)
+                .with_context(|| format!("--trust-anchor {}", path.display()))?
+        }
+        None if args.dnssec => crate::dnssec::anchor::Anchors::root(),
+        None => return Ok(None),
+    };
+    Ok(Some(std::sync::Arc::new(crate::fetch::DnssecRequest {
+        anchors,
+    })))
 }

@@ -34,9 +34,15 @@ pub struct DnsArgs {
     pub retries: usize,
 
     /// Trust only the CA certificates in this PEM file (repeatable) for HTTPS fetches such as
-    /// MTA-STS policies, instead of the system's roots: a company's own CA, or a test CA.
+    /// MTA-STS policies, and for the MX hosts' certificates with --probe-smtp, instead of the
+    /// system's roots: a company's own CA, or a test CA.
     #[arg(long, value_name = "PEM")]
     pub https_ca: Vec<PathBuf>,
+
+    /// Trust the mark certificate roots in this PEM file (repeatable) for BIMI certificates,
+    /// besides the embedded DigiCert and Entrust roots: another authority's root, or a test CA.
+    #[arg(long, value_name = "PEM")]
+    pub bimi_ca: Vec<PathBuf>,
 
     /// Fetch HTTPS from this port instead of 443 (for test servers).
     #[arg(long, default_value_t = 443, value_name = "PORT", hide = true)]
@@ -45,6 +51,14 @@ pub struct DnsArgs {
     /// Ask authoritative servers (propagation) on this port instead of 53 (for test servers).
     #[arg(long, default_value_t = 53, value_name = "PORT", hide = true)]
     pub authoritative_port: u16,
+
+    /// Probe SMTP servers (--probe-smtp) on this port instead of 25 (for test servers).
+    #[arg(long, default_value_t = 25, value_name = "PORT", hide = true)]
+    pub smtp_port: u16,
+
+    /// Seconds one MX host may take in all with --probe-smtp (for tests of silent servers).
+    #[arg(long, default_value_t = 10.0, value_name = "SECS", hide = true)]
+    pub smtp_deadline: f64,
 }
 
 impl DnsArgs {
@@ -56,6 +70,7 @@ impl DnsArgs {
             );
         }
         let ca_certs = crate::web::read_ca_files(&self.https_ca).context("--https-ca")?;
+        let mark_roots = crate::web::read_ca_files(&self.bimi_ca).context("--bimi-ca")?;
         Ok(DnsConfig {
             nameservers: self.nameserver.clone(),
             zones: self.zone.clone(),
@@ -64,6 +79,7 @@ impl DnsArgs {
             attempts: self.retries.saturating_add(1).min(10),
             web: crate::web::WebConfig {
                 ca_certs,
+                mark_roots,
                 port: self.https_port,
                 ..crate::web::WebConfig::default()
             },

@@ -7,13 +7,16 @@
 //! CNAMEs are followed here, with loop detection, so analysers see the final data and the chain.
 //! The wire (UDP with EDNS, TCP on truncation, timeouts, retries, fallback between servers) is
 //! [`transport`]; message encoding is hickory-proto's, and the system configuration is read with
-//! hickory-resolver.
+//! hickory-resolver. DNSSEC questions (`check --dnssec`: DO and CD bits, RRSIGs and proofs kept)
+//! take a path of their own, [`Resolver::lookup_dnssec`] in [`secure`].
 
 pub mod answer;
+pub mod secure;
 pub mod transport;
 pub mod zone;
 
 pub use answer::{Answer, LookupError, Outcome, QueryType, Record, RecordData, Source};
+pub use secure::{DnssecAnswer, DnssecOutcome};
 pub use zone::{ZoneError, ZoneOverlay};
 
 use crate::domain::DomainName;
@@ -249,6 +252,10 @@ struct Inner {
     authoritative_port: u16,
     /// Sockets to the authoritative servers asked directly, by address.
     authoritative: Mutex<HashMap<SocketAddr, Arc<transport::Transport>>>,
+    /// Sockets for DNSSEC questions (DO and CD set), opened on the first one.
+    secure_transport: OnceCell<Result<transport::Transport, String>>,
+    /// DNSSEC answers ([`Resolver::lookup_dnssec`]).
+    secure_cache: Mutex<secure::SecureCache>,
 }
 
 /// The run's resolver. Cheap to clone; clones share the cache and counters.
@@ -308,6 +315,8 @@ impl Resolver {
                 }),
                 authoritative_port: config.authoritative_port,
                 authoritative: Mutex::default(),
+                secure_transport: OnceCell::new(),
+                secure_cache: Mutex::new(secure::SecureCache::new(config.cache_bytes / 4)),
             }),
             scope: None,
         })
@@ -457,23 +466,35 @@ impl Resolver {
                 }
             }
         };
-        let Some(qname) = wire_name(name.as_str()) else {
-            return failed(LookupError::Network(format!(
-                "`{name}` cannot be asked: an empty label, or one over 63 bytes"
-            )));
-        };
-        let _permit = match self.inner.in_flight.acquire().await {
-            Ok(p) => p,
-            Err(_) => return failed(LookupError::Network("resolver shut down".into())),
-        };
-        self.inner.queries.fetch_add(1, Ordering::Relaxed);
-        match transport
-            .exchange(&Query::query(qname, record_type(qtype)))
+        match self
+            .send(&transport, name.as_str(), record_type(qtype))
             .await
         {
             Ok(message) => direct_answer(name.as_str(), qtype, &message),
             Err(e) => failed(e),
         }
+    }
+
+    /// Sends one question over `transport`, within the in-flight bound, and counts it.
+    pub(super) async fn send(
+        &self,
+        transport: &transport::Transport,
+        name: &str,
+        rtype: RecordType,
+    ) -> Result<Message, LookupError> {
+        let qname = wire_name(name).ok_or_else(|| {
+            LookupError::Network(format!(
+                "`{name}` cannot be asked: an empty label, or one over 63 bytes"
+            ))
+        })?;
+        let _permit = self
+            .inner
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| LookupError::Network("resolver shut down".into()))?;
+        self.inner.queries.fetch_add(1, Ordering::Relaxed);
+        transport.exchange(&Query::query(qname, rtype)).await
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
@@ -566,20 +587,7 @@ impl Resolver {
             Ok(t) => t,
             Err(e) => return failed(LookupError::Network(e.clone())),
         };
-        let Some(qname) = wire_name(name) else {
-            return failed(LookupError::Network(format!(
-                "`{name}` cannot be asked: an empty label, or one over 63 bytes"
-            )));
-        };
-        let _permit = match self.inner.in_flight.acquire().await {
-            Ok(p) => p,
-            Err(_) => return failed(LookupError::Network("resolver shut down".into())),
-        };
-        self.inner.queries.fetch_add(1, Ordering::Relaxed);
-        match transport
-            .exchange(&Query::query(qname, record_type(qtype)))
-            .await
-        {
+        match self.send(transport, name, record_type(qtype)).await {
             Ok(message) => interpret_response(name, qtype, &message),
             Err(e) => failed(e),
         }

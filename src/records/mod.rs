@@ -14,4 +14,5 @@ pub mod spf;
 pub mod svg_tiny_ps;
 pub mod tags;
 pub mod tls_rpt;
+pub mod tlsa;
 pub mod vmc;

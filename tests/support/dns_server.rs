@@ -8,13 +8,20 @@
 //! background thread with its own tokio runtime, so it can be used from `#[test]`,
 //! `#[tokio::test]` and plain `main()` (benches).
 //!
+//! Signed zones (DNSSEC) are loaded from `*.rfc3597` files, every RDATA in RFC 3597 generic
+//! form (what `fixtures/zones-dnssec/sign.sh` writes: hickory's zone parser refuses DNSKEY,
+//! RRSIG, NSEC and NSEC3), with each RRSIG attached to the RRset it covers; questions with the
+//! DO bit get the signatures, and negative answers the zone's own NSEC or NSEC3 records. A DS
+//! question about the apex of a served zone is answered from its parent zone when that is
+//! served too, as a resolver would ask the parent's servers.
+//!
 //! This file is also included by benches via `#[path]`, so it refers only to std, dependencies
 //! and the `mailshift` library, never to `crate::` or `super::`.
 
 // Not every helper is used by every test crate / bench that includes this file.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -25,11 +32,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use hickory_server::dnssec::NxProofKind;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
+use hickory_server::proto::dnssec::rdata::DNSSECRData;
 use hickory_server::proto::op::{Edns, Header, HeaderCounts, Metadata, ResponseCode};
-use hickory_server::proto::rr::{LowerName, Name, RecordSet, RecordType, RrKey};
-use hickory_server::proto::serialize::binary::BinEncodable;
+use hickory_server::proto::rr::{LowerName, Name, RData, Record, RecordSet, RecordType, RrKey};
+use hickory_server::proto::serialize::binary::{BinDecoder, BinEncodable, Restrict};
 use hickory_server::proto::serialize::txt::Parser;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
@@ -205,7 +214,8 @@ impl TestDnsServerBuilder {
     }
 
     /// Adds one zone file. Its origin is the file name without a trailing `.zone` (unless the
-    /// file sets `$ORIGIN`).
+    /// file sets `$ORIGIN`). A file named `*.rfc3597` is a signed zone in RFC 3597 generic form
+    /// (see the module doc).
     pub fn zone_file(mut self, path: impl AsRef<Path>) -> Self {
         self.zone_files.push(path.as_ref().to_path_buf());
         self
@@ -255,6 +265,7 @@ impl TestDnsServerBuilder {
     pub fn start(self) -> TestDnsServer {
         let mut catalog = Catalog::new();
         let mut loaded: BTreeMap<LowerName, PathBuf> = BTreeMap::new();
+        let mut handlers: Vec<(LowerName, Arc<dyn ZoneHandler>)> = Vec::new();
         for path in &self.zone_files {
             let handler = load_zone(path);
             let origin = handler.origin().clone();
@@ -265,8 +276,11 @@ impl TestDnsServerBuilder {
                     path.display()
                 );
             }
-            catalog.upsert(origin, vec![Arc::new(handler) as Arc<dyn ZoneHandler>]);
+            let handler = Arc::new(handler) as Arc<dyn ZoneHandler>;
+            handlers.push((origin.clone(), handler.clone()));
+            catalog.upsert(origin, vec![handler]);
         }
+        let ds_routes = ds_routes(&handlers);
 
         let state = Arc::new(SharedState {
             total: AtomicU64::new(0),
@@ -276,6 +290,7 @@ impl TestDnsServerBuilder {
         });
         let handler = TestHandler {
             catalog,
+            ds_routes,
             servfail: self.servfail.iter().map(|n| parse_name(n)).collect(),
             blackhole: self.blackhole.iter().map(|n| parse_name(n)).collect(),
             state: state.clone(),
@@ -375,6 +390,10 @@ enum Action {
 
 struct TestHandler {
     catalog: Catalog,
+    /// For each served zone whose parent zone is served too: a catalog of the parent alone,
+    /// which answers DS questions about the zone's apex (the DS RRset, or the NSEC/NSEC3 proof
+    /// that there is none, is the parent's data; the longest match would pick the child).
+    ds_routes: HashMap<LowerName, Catalog>,
     servfail: Vec<LowerName>,
     blackhole: Vec<LowerName>,
     state: Arc<SharedState>,
@@ -458,7 +477,14 @@ impl RequestHandler for TestHandler {
         Box::pin(async move {
             match self.classify(request) {
                 Action::Serve => {
-                    self.catalog
+                    let parent = request
+                        .queries
+                        .queries()
+                        .first()
+                        .filter(|q| q.query_type() == RecordType::DS)
+                        .and_then(|q| self.ds_routes.get(q.name()));
+                    parent
+                        .unwrap_or(&self.catalog)
                         .handle_request::<R, T>(request, response_handle)
                         .await
                 }
@@ -478,8 +504,29 @@ fn parse_name(name: &str) -> LowerName {
     LowerName::new(&parsed)
 }
 
+/// For each zone with a served ancestor, a catalog holding only the closest one (see
+/// [`TestHandler::ds_routes`]).
+fn ds_routes(handlers: &[(LowerName, Arc<dyn ZoneHandler>)]) -> HashMap<LowerName, Catalog> {
+    let mut routes = HashMap::new();
+    for (origin, _) in handlers {
+        let parent = handlers
+            .iter()
+            .filter(|(other, _)| other != origin && other.zone_of(origin))
+            .max_by_key(|(other, _)| other.num_labels());
+        if let Some((parent_origin, parent)) = parent {
+            let mut only_parent = Catalog::new();
+            only_parent.upsert(parent_origin.clone(), vec![parent.clone()]);
+            routes.insert(origin.clone(), only_parent);
+        }
+    }
+    routes
+}
+
 /// Loads one zone file into an in-memory, authoritative zone handler.
 fn load_zone(path: &Path) -> InMemoryZoneHandler {
+    if path.extension().is_some_and(|ext| ext == "rfc3597") {
+        return load_signed_zone(path);
+    }
     let file_name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -512,14 +559,150 @@ fn load_zone(path: &Path) -> InMemoryZoneHandler {
 
     let origin = zone_origin(path, parsed_origin, &records);
     check_encodable(path, &records);
-    InMemoryZoneHandler::new(origin, records, ZoneType::Primary, AxfrPolicy::Deny).unwrap_or_else(
-        |e| {
+    InMemoryZoneHandler::new(origin, records, ZoneType::Primary, AxfrPolicy::Deny, None)
+        .unwrap_or_else(|e| {
             panic!(
                 "test DNS server: failed to load zone file {}: {e}",
                 path.display()
             )
-        },
+        })
+}
+
+/// Loads a signed zone written in RFC 3597 generic form (`OWNER TTL CLASS TYPEnn \# LEN HEX`,
+/// one record a line, as `ldns-read-zone -u TYPE` prints it). Each RRSIG is attached to the
+/// RRset it covers once the handler holds the records (`InMemoryZoneHandler::new` drops
+/// attached signatures, and would keep loose ones as an RRset of their own); the zone's
+/// NSEC3PARAM, or its NSEC records, say how negative answers are proven.
+fn load_signed_zone(path: &Path) -> InMemoryZoneHandler {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "test DNS server: cannot read zone file {}: {e}",
+            path.display()
+        )
+    });
+    let mut records: BTreeMap<RrKey, RecordSet> = BTreeMap::new();
+    let mut signatures: Vec<Record> = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with(';') {
+            continue;
+        }
+        let record = generic_record(line).unwrap_or_else(|e| {
+            panic!(
+                "test DNS server: zone file {}:{}: {e}: {line}",
+                path.display(),
+                number + 1
+            )
+        });
+        if record.record_type() == RecordType::RRSIG {
+            signatures.push(record);
+            continue;
+        }
+        let key = RrKey::new(LowerName::new(&record.name), record.record_type());
+        records
+            .entry(key)
+            .or_insert_with(|| RecordSet::new(record.name.clone(), record.record_type(), 0))
+            .insert(record, 0);
+    }
+    let nx_proof_kind = nx_proof_kind(&records);
+    let origin = zone_origin(path, Name::root(), &records);
+    check_encodable(path, &records);
+    let mut handler = InMemoryZoneHandler::new(
+        origin,
+        records,
+        ZoneType::Primary,
+        AxfrPolicy::Deny,
+        nx_proof_kind,
     )
+    .unwrap_or_else(|e| {
+        panic!(
+            "test DNS server: failed to load zone file {}: {e}",
+            path.display()
+        )
+    });
+    let sets = handler.records_get_mut();
+    for signature in signatures {
+        let RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) = &signature.data else {
+            continue;
+        };
+        let key = RrKey::new(LowerName::new(&signature.name), rrsig.input().type_covered);
+        let Some(set) = sets.get_mut(&key) else {
+            panic!(
+                "test DNS server: zone file {}: an RRSIG over {} {} covers no RRset",
+                path.display(),
+                signature.name,
+                rrsig.input().type_covered
+            );
+        };
+        Arc::make_mut(set).insert_rrsig(signature);
+    }
+    handler
+}
+
+/// One record in RFC 3597 generic form, its RDATA decoded by hickory's wire decoder.
+fn generic_record(line: &str) -> Result<Record, String> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [owner, ttl, _class, record_type, marker, length, hex @ ..] = fields.as_slice() else {
+        return Err("not OWNER TTL CLASS TYPE \\# LENGTH HEX".into());
+    };
+    if *marker != "\\#" {
+        return Err("the RDATA is not in generic form (\\#)".into());
+    }
+    let record_type = record_type
+        .strip_prefix("TYPE")
+        .and_then(|n| n.parse::<u16>().ok())
+        .map(RecordType::from)
+        .ok_or_else(|| format!("`{record_type}` is not TYPEnn"))?;
+    let length: u16 = length
+        .parse()
+        .map_err(|_| format!("bad length `{length}`"))?;
+    let hex: String = hex.concat();
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or_else(|| format!("bad hex `{hex}`"))
+        })
+        .collect::<Result<Vec<u8>, String>>()?;
+    if bytes.len() != usize::from(length) {
+        return Err(format!("{} bytes of RDATA, not {length}", bytes.len()));
+    }
+    let data = RData::read(
+        &mut BinDecoder::new(&bytes),
+        record_type,
+        Restrict::new(length),
+    )
+    .map_err(|e| format!("cannot decode the RDATA: {e}"))?;
+    let ttl: u32 = ttl.parse().map_err(|_| format!("bad TTL `{ttl}`"))?;
+    let mut name = Name::from_str(owner).map_err(|e| format!("bad owner `{owner}`: {e}"))?;
+    name.set_fqdn(true);
+    Ok(Record::from_rdata(name, ttl, data))
+}
+
+/// How the zone proves that names and types do not exist: NSEC3 with its NSEC3PARAM's
+/// parameters, NSEC, or not at all (an unsigned zone).
+fn nx_proof_kind(records: &BTreeMap<RrKey, RecordSet>) -> Option<NxProofKind> {
+    let param = records
+        .values()
+        .filter(|set| set.record_type() == RecordType::NSEC3PARAM)
+        .flat_map(|set| set.records_without_rrsigs())
+        .find_map(|record| match &record.data {
+            RData::DNSSEC(DNSSECRData::NSEC3PARAM(param)) => Some(param.clone()),
+            _ => None,
+        });
+    if let Some(param) = param {
+        return Some(NxProofKind::Nsec3 {
+            algorithm: param.hash_algorithm(),
+            salt: Arc::from(param.salt()),
+            iterations: param.iterations(),
+            opt_out: param.opt_out(),
+        });
+    }
+    records
+        .keys()
+        .any(|key| key.record_type == RecordType::NSEC)
+        .then_some(NxProofKind::Nsec)
 }
 
 /// Encodes every record once so that a record hickory cannot put on the wire (e.g. a TXT

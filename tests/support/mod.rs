@@ -4,6 +4,8 @@
 pub mod dns_server;
 pub mod https_server;
 pub mod inbox;
+pub mod smtp_server;
+pub mod vmc_certs;
 
 use std::path::PathBuf;
 
