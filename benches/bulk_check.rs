@@ -96,6 +96,7 @@ struct Args {
     compare_checkdmarc: bool,
     checkdmarc_python: Option<PathBuf>,
     keep: Option<PathBuf>,
+    baseline_bin: Option<PathBuf>,
 }
 
 const USAGE: &str = "\
@@ -115,7 +116,9 @@ usage: cargo bench --bench bulk_check -- [OPTIONS]
   --nsd-servers N         NSD server processes (default 1)
   --compare-checkdmarc    run checkdmarc on the same set against NSD (implies --nsd)
   --checkdmarc-python P   python with checkdmarc installed (default target/bench-venv/bin/python)
-  --keep DIR              write the zones and domains list to DIR and keep them";
+  --keep DIR              write the zones and domains list to DIR and keep them
+  --baseline-bin PATH     also time another mailshift binary (an earlier build) on the same set,
+                          the two run alternately, and print both medians and their ratio";
 
 fn parse_args() -> Args {
     let mut args = Args {
@@ -133,6 +136,7 @@ fn parse_args() -> Args {
         compare_checkdmarc: false,
         checkdmarc_python: None,
         keep: None,
+        baseline_bin: None,
     };
     let mut it = std::env::args().skip(1);
     let fail = |msg: String| -> ! {
@@ -184,6 +188,7 @@ fn parse_args() -> Args {
                 args.checkdmarc_python = Some(PathBuf::from(value("--checkdmarc-python")))
             }
             "--keep" => args.keep = Some(PathBuf::from(value("--keep"))),
+            "--baseline-bin" => args.baseline_bin = Some(PathBuf::from(value("--baseline-bin"))),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0)
@@ -979,6 +984,70 @@ fn measure_cli(
     Some(best)
 }
 
+/// Times this build's binary and `baseline` alternately on the same set, so the machine's
+/// drift from minute to minute falls on both alike: whether a change made `check` slower.
+fn compare_binaries(
+    set: &BenchSet,
+    server: SocketAddr,
+    concurrency: usize,
+    reps: usize,
+    out_dir: &Path,
+    baseline: &Path,
+) {
+    let current = Path::new(env!("CARGO_BIN_EXE_mailshift"));
+    let run = |exe: &Path| -> Option<(Duration, String)> {
+        let out = out_dir.join("compare.ndjson");
+        let started = Instant::now();
+        let status = Command::new(exe)
+            .arg("check")
+            .arg("--nameserver")
+            .arg(server.to_string())
+            .arg("--domains-file")
+            .arg(&set.domains_file)
+            .args(["--format", "ndjson", "--timeout", "2", "--concurrency"])
+            .arg(concurrency.to_string())
+            .arg("-o")
+            .arg(&out)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?;
+        let wall = started.elapsed();
+        if !matches!(status.code(), Some(0) | Some(1)) {
+            println!("  !! {} exited with {:?}", exe.display(), status.code());
+            return None;
+        }
+        let summary = std::fs::read_to_string(&out)
+            .ok()
+            .and_then(|t| t.lines().last().map(str::to_string))
+            .unwrap_or_default();
+        let doc: serde_json::Value = serde_json::from_str(&summary).unwrap_or_default();
+        Some((wall, doc["summary"]["queries"].to_string()))
+    };
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut our_queries, mut their_queries) = (String::new(), String::new());
+    for _ in 0..reps {
+        let Some((wall, queries)) = run(current) else {
+            return;
+        };
+        ours.push(wall);
+        our_queries = queries;
+        let Some((wall, queries)) = run(baseline) else {
+            return;
+        };
+        theirs.push(wall);
+        their_queries = queries;
+    }
+    let (a, b) = (median(ours), median(theirs));
+    println!(
+        "  this build: median {} ({our_queries} queries); baseline: median {} ({their_queries} queries); this / baseline = {:.2}",
+        secs(a),
+        secs(b),
+        a.as_secs_f64() / b.as_secs_f64()
+    );
+}
+
 /// The questions as wire-format queries (message id = index).
 fn query_packets(questions: &[(String, String)]) -> Vec<Vec<u8>> {
     questions
@@ -1359,6 +1428,13 @@ fn main() {
     if args.cli {
         println!("\n[the mailshift binary against the hickory test server (log off)]");
         let _ = measure_cli(&set, quiet.addr(), main_c, args.reps.min(3), &dir);
+    }
+    if let Some(baseline) = &args.baseline_bin {
+        println!(
+            "\n[this build against {} (alternating runs)]",
+            baseline.display()
+        );
+        compare_binaries(&set, quiet.addr(), main_c, args.reps, &dir, baseline);
     }
     drop(quiet);
 

@@ -11,19 +11,22 @@
 //! inconclusive. Whether the MX names match the policy's `mx` patterns is `mta-sts.mx-mismatch`'s
 //! business, so it is not repeated here.
 //!
-//! Ids: `smtp.ok`, `smtp.no-starttls`, `smtp.certificate`, `smtp.tls-failed`, `smtp.old-tls`,
+//! Ids: `smtp.ok`, `smtp.no-starttls`, `smtp.certificate`, `smtp.tls-failed`, `smtp.dane-mismatch`, `smtp.old-tls`,
 //! `smtp.banner`, `smtp.protocol`, `smtp.unreachable`, `smtp.unchecked`.
 
 use crate::checks::mta_sts::policy_in_force;
 use crate::dns::QueryType;
 use crate::domain::DomainName;
+use crate::fetch::dnssec::Security;
 use crate::fetch::{mx_hosts, DomainRecords};
 use crate::finding::{Finding, Severity};
 use crate::records::mta_sts::Mode;
+use crate::records::tlsa::{dane_ee_record, tlsa_matches, Tlsa};
 use crate::smtp_probe::{
     CertProblem, CertSummary, CertVerdict, HostProbe, ProbeError, SmtpProbe, SmtpProbes, Stage,
     TlsFailureKind, MAX_HOSTS,
 };
+use hickory_proto::rr::RecordType;
 
 pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
     let Some(probes) = &records.smtp else {
@@ -99,8 +102,59 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
 /// `_25._tcp.<host>` (RFC 7672 §2.2), so senders that do DANE require TLS to it and match the
 /// chain it presents (`TlsOutcome::chain`, DER, leaf first) against those records instead of
 /// the web's certificate authorities. Until TLSA records are fetched, nothing is known.
-pub fn dane_required(_records: &DomainRecords, _host: &DomainName) -> bool {
-    false
+pub fn dane_required(records: &DomainRecords, host: &DomainName) -> bool {
+    !usable_tlsa(records, host).is_empty()
+}
+
+/// The TLSA records senders that do DANE use for `host`: only with `--dnssec`, when the
+/// domain's MX answer and the host's TLSA answer are both secure (RFC 7672 §2.2.1), and only
+/// DANE-TA and DANE-EE records (§3.1.3: the PKIX usages are unusable for SMTP).
+fn usable_tlsa(records: &DomainRecords, host: &DomainName) -> Vec<Tlsa> {
+    let Some(dnssec) = &records.dnssec else {
+        return Vec::new();
+    };
+    let mx_secure = dnssec
+        .question(&records.domain, RecordType::MX)
+        .is_some_and(|q| q.security == Security::Secure);
+    let Some(entry) = dnssec.dane.iter().find(|d| &d.host == host) else {
+        return Vec::new();
+    };
+    if !mx_secure || entry.tlsa.security != Security::Secure {
+        return Vec::new();
+    }
+    entry
+        .records
+        .iter()
+        .filter_map(|rdata| Tlsa::parse(rdata).ok())
+        .filter(Tlsa::smtp_usable)
+        .collect()
+}
+
+/// Whether the chain `host` presented matches one of its usable TLSA records.
+fn dane_mismatch(tlsa: &[Tlsa], host: &DomainName, at: &str, chain: &[Vec<u8>]) -> Option<Finding> {
+    if tlsa.is_empty() || tlsa.iter().any(|t| tlsa_matches(t, chain)) {
+        return None;
+    }
+    let name = crate::records::tlsa::smtp_tlsa_name(host);
+    let current = chain
+        .first()
+        .and_then(|leaf| dane_ee_record(leaf))
+        .map(|record| format!(" The certificate it serves now matches `{name}. IN TLSA {record}`."))
+        .unwrap_or_default();
+    Some(
+        Finding::new(
+            "smtp.dane-mismatch",
+            Severity::Fail,
+            format!(
+                "The certificate chain of {at} matches none of the {} usable TLSA record{} at {name}: senders that do DANE do not deliver to it (RFC 7672 §3).{current}",
+                tlsa.len(),
+                if tlsa.len() == 1 { "" } else { "s" }
+            ),
+        )
+        .fix(format!(
+            "Publish the TLSA record for the certificate {host} serves (and keep the old record until every server has the new certificate): a certificate change must be announced in DNS first."
+        )),
+    )
 }
 
 /// How much the domain asks of senders' TLS to `host`, and what a failure then means.
@@ -205,8 +259,9 @@ fn judge_host(
         }
         findings.push(finding);
     }
+    let tlsa = usable_tlsa(records, name);
     for probe in reached {
-        match judge_probe(domain, probes, probe, demand) {
+        match judge_probe(domain, probes, probe, demand, &tlsa) {
             Ok(summary) => good.push((summary, transcript(probe), probe_data(probe))),
             Err(found) => findings.extend(found),
         }
@@ -238,6 +293,7 @@ fn judge_probe(
     probes: &SmtpProbes,
     probe: &SmtpProbe,
     demand: Demand,
+    tlsa: &[Tlsa],
 ) -> Result<String, Vec<Finding>> {
     let host = &probe.host;
     let at = format!("{host} ({})", probe.address.ip());
@@ -377,6 +433,7 @@ fn judge_probe(
             ),
         }
     }
+    found.extend(dane_mismatch(tlsa, host, &at, &tls.chain));
     if let Some(CertVerdict::Invalid { problem, reason }) = &tls.verdict {
         // With TLSA records, the DANE check judges the chain; PKIX trust does not matter there.
         if demand != Demand::Dane {

@@ -295,6 +295,18 @@ fn select(selector: Selector, certificate_der: &[u8]) -> Option<&[u8]> {
 /// verified up to the matching certificate, and the server's name checked (RFC 7672 §3.2);
 /// PKIX usages also need PKIX validation. An empty chain, or a certificate that cannot be read
 /// when the selector needs its key, matches nothing.
+/// The `3 1 1` record (DANE-EE, the public key, SHA-256) that matches a certificate: what to
+/// publish for a server's current certificate. `None` when the certificate cannot be read.
+pub fn dane_ee_record(certificate_der: &[u8]) -> Option<String> {
+    let spki = select(Selector::Spki, certificate_der)?;
+    let digest: String = Matching::Sha256
+        .digest(spki)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Some(format!("3 1 1 {digest}"))
+}
+
 pub fn tlsa_matches<C: AsRef<[u8]>>(record: &Tlsa, chain_der: &[C]) -> bool {
     let candidates: &[C] = if record.usage.is_end_entity() {
         chain_der.get(..1).unwrap_or_default()

@@ -83,6 +83,7 @@ impl SmtpServerBuilder {
         let port = listeners[0].local_addr().unwrap().port();
         let log: Arc<Mutex<Vec<(Ipv4Addr, String)>>> = Arc::default();
         let mut served = Vec::new();
+        let mut leaves = Vec::new();
         for (host, listener) in self.hosts.into_iter().zip(listeners) {
             let acceptor = match host.behaviour {
                 Behaviour::Starttls(cert) => {
@@ -90,7 +91,9 @@ impl SmtpServerBuilder {
                         Cert::Untrusted => (&other, &other_key),
                         _ => (&ca, &ca_key),
                     };
-                    Some(acceptor(&host.name, cert, issuer, key))
+                    let (acceptor, leaf) = acceptor(&host.name, cert, issuer, key);
+                    leaves.push((host.ip, leaf));
+                    Some(acceptor)
                 }
                 _ => None,
             };
@@ -127,6 +130,7 @@ impl SmtpServerBuilder {
         TestSmtpServer {
             port,
             ca_file,
+            leaves,
             log,
             stop: Some(stop),
             thread: Some(thread),
@@ -177,7 +181,7 @@ fn acceptor(
     cert: Cert,
     issuer: &rcgen::Certificate,
     issuer_key: &rcgen::KeyPair,
-) -> tokio_rustls::TlsAcceptor {
+) -> (tokio_rustls::TlsAcceptor, Vec<u8>) {
     let named = match cert {
         Cert::WrongName => format!("www.{}", name.split_once('.').unwrap().1),
         _ => name.to_string(),
@@ -202,7 +206,8 @@ fn acceptor(
             rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
         )
         .unwrap();
-    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    let leaf_der = leaf.der().to_vec();
+    (tokio_rustls::TlsAcceptor::from(Arc::new(config)), leaf_der)
 }
 
 type Log = Arc<Mutex<Vec<(Ipv4Addr, String)>>>;
@@ -394,6 +399,8 @@ fn tls10_server_hello() -> Vec<u8> {
 pub struct TestSmtpServer {
     port: u16,
     ca_file: PathBuf,
+    /// The certificate each STARTTLS host presents (DER), for TLSA records.
+    leaves: Vec<(Ipv4Addr, Vec<u8>)>,
     log: Log,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -412,6 +419,14 @@ impl TestSmtpServer {
     /// The PEM file of the CA that issued the certificates (but the untrusted one).
     pub fn ca_file(&self) -> &Path {
         &self.ca_file
+    }
+
+    /// The certificate the STARTTLS host at `ip` presents (DER).
+    pub fn leaf_der(&self, ip: Ipv4Addr) -> Option<&[u8]> {
+        self.leaves
+            .iter()
+            .find(|(at, _)| *at == ip)
+            .map(|(_, der)| der.as_slice())
     }
 
     /// Every command clients sent to `ip`, in order (`(TLS) QUIT` inside TLS).
