@@ -170,7 +170,14 @@ pub async fn for_stage(
         .get(stage)
         .map(|s| s.name.clone())
         .ok_or_else(|| format!("the plan has no stage {}", stage + 1))?;
-    let evidence = gather(resolver, plan, catalog, stage).await?;
+    let evidence = gather(
+        resolver,
+        plan,
+        catalog,
+        stage,
+        &crate::gate::GateOptions::default(),
+    )
+    .await?;
     // Removing the old platform is asked for only by a stage that requires it.
     let cleanup = plan.stage_requires(stage, &Requirement::OldRemoved);
     // Enforcing DMARC is asked for only by a stage that requires it, once the reports allow.

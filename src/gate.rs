@@ -21,6 +21,7 @@ use crate::migration::{fetch_migration, Context, KeptTerm, SendingIp, Side};
 use crate::plan::{OverrideAction, Plan, Requirement, Stage};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The gate's verdict.
@@ -409,6 +410,9 @@ pub(crate) struct Evidence {
     /// Each authoritative server's copy of the mail records (`propagation`; empty unless the
     /// stage requires it).
     pub(crate) propagation: Vec<GateFinding>,
+    /// DNSSEC and DANE (`dnssec`), and the MX hosts' STARTTLS (`smtp`); empty unless required.
+    pub(crate) dnssec: Vec<GateFinding>,
+    pub(crate) smtp: Vec<GateFinding>,
     pub(crate) dns_stats: DnsStats,
     /// How many distinct answers the checks read, and their digest.
     pub(crate) records_seen: usize,
@@ -464,11 +468,20 @@ fn digest(lines: &std::collections::BTreeSet<String>) -> String {
         .collect()
 }
 
+/// What the opt-in requirements need from the command line: the DNSSEC trust anchor
+/// (`dnssec`), and the SMTP prober with its trust and limits (`smtp`).
+#[derive(Debug, Clone, Default)]
+pub struct GateOptions {
+    pub dnssec: Option<Arc<crate::fetch::DnssecRequest>>,
+    pub smtp: Option<Arc<crate::smtp_probe::SmtpProber>>,
+}
+
 pub(crate) async fn gather(
     resolver: &Resolver,
     plan: &Plan,
     catalog: &Catalog,
     stage: usize,
+    options: &GateOptions,
 ) -> Result<Evidence, String> {
     let profile = |id: &str| {
         catalog
@@ -484,6 +497,19 @@ pub(crate) async fn gather(
     let before_cutover = plan.before_cutover(stage);
     let blocklists = plan.stage_requires(stage, &Requirement::Blocklists);
     let propagation = plan.stage_requires(stage, &Requirement::Propagation);
+    let secure = plan.stage_requires(stage, &Requirement::Dnssec).then(|| {
+        options.dnssec.clone().unwrap_or_else(|| {
+            Arc::new(crate::fetch::DnssecRequest {
+                anchors: crate::dnssec::anchor::Anchors::root(),
+            })
+        })
+    });
+    let probe = if plan.stage_requires(stage, &Requirement::Smtp) {
+        options.smtp.clone()
+    } else {
+        None
+    };
+    let transport = (&secure, &probe);
     let options = CheckOptions::default();
     let mut dns = Vec::new();
     let mut coexist = Vec::new();
@@ -505,12 +531,15 @@ pub(crate) async fn gather(
                 } else {
                     Vec::new()
                 };
+                let (secured, probed) = transport_findings(resolver, plan, &records, transport).await;
                 return (
                     apply_overrides(plan, &d.name, findings),
                     Vec::new(),
                     Vec::new(),
                     listed,
                     copies,
+                    secured,
+                    probed,
                     seen_lines(&records),
                     observed_of(&[&records]),
                 );
@@ -671,12 +700,16 @@ pub(crate) async fn gather(
             } else {
                 Vec::new()
             };
+            let (secured, probed) =
+                transport_findings(resolver, plan, &own_records, transport).await;
             (
                 dns_findings,
                 coexist_findings,
                 retired_findings,
                 listed,
                 copies,
+                secured,
+                probed,
                 seen,
                 observed,
             )
@@ -687,9 +720,12 @@ pub(crate) async fn gather(
     let mut retired = Vec::new();
     let mut listed = Vec::new();
     let mut copies = Vec::new();
+    let (mut secured, mut probed) = (Vec::new(), Vec::new());
     let mut observed = crate::drift::Observed::default();
-    for (d, c, r, b, p, lines, o) in per_domain {
+    for (d, c, r, b, p, s, t, lines, o) in per_domain {
         copies.extend(p);
+        secured.extend(s);
+        probed.extend(t);
         observed.0.extend(o.0);
         dns.extend(d);
         coexist.extend(c);
@@ -706,6 +742,8 @@ pub(crate) async fn gather(
         retired,
         blocklists: listed,
         propagation: copies,
+        dnssec: secured,
+        smtp: probed,
         dns_stats: resolver.stats(),
     })
 }
@@ -719,7 +757,7 @@ async fn blocklist_findings(
     domain: &DomainName,
     ips: Vec<crate::fetch::SendingAddress>,
 ) -> Vec<GateFinding> {
-    let request = std::sync::Arc::new(crate::fetch::BlocklistRequest {
+    let request = Arc::new(crate::fetch::BlocklistRequest {
         lists: catalog.blocklists.clone(),
         ips,
     });
@@ -741,6 +779,37 @@ async fn propagation_findings(
         &records.domain,
         checks::propagation::analyse(&records),
     )
+}
+
+/// DNSSEC and DANE (`dnssec`), then the MX hosts' STARTTLS (`smtp`, which meets DANE when
+/// both are required), for the records `records` read: each family's findings, or none when
+/// the stage does not require it.
+async fn transport_findings(
+    resolver: &Resolver,
+    plan: &Plan,
+    records: &crate::fetch::DomainRecords,
+    (secure, probe): (
+        &Option<Arc<crate::fetch::DnssecRequest>>,
+        &Option<Arc<crate::smtp_probe::SmtpProber>>,
+    ),
+) -> (Vec<GateFinding>, Vec<GateFinding>) {
+    if secure.is_none() && probe.is_none() {
+        return (Vec::new(), Vec::new());
+    }
+    let mut records = records.clone();
+    let mut secured = Vec::new();
+    if let Some(request) = secure {
+        crate::fetch::fetch_dnssec(resolver, request, &mut records).await;
+        let mut found = checks::dnssec::analyse(&records);
+        found.extend(checks::dane::analyse(&records));
+        secured = apply_overrides(plan, &records.domain, found);
+    }
+    let mut probed = Vec::new();
+    if let Some(prober) = probe {
+        crate::smtp_probe::probe_smtp(prober, resolver, &mut records).await;
+        probed = apply_overrides(plan, &records.domain, checks::smtp::analyse(&records));
+    }
+    (secured, probed)
 }
 
 /// `propagation`: the findings decide, except that records the resolver does not see yet
@@ -1115,6 +1184,7 @@ pub async fn evaluate(
     catalog: &Catalog,
     stage: usize,
     ledger: &Ledger,
+    options: &GateOptions,
 ) -> Result<GateReport, String> {
     let started = Instant::now();
     let stage_def = plan
@@ -1131,7 +1201,7 @@ pub async fn evaluate(
         )
     });
     let evidence = if needs_checks {
-        Some(gather(resolver, plan, catalog, stage).await?)
+        Some(gather(resolver, plan, catalog, stage, options).await?)
     } else {
         None
     };
@@ -1198,6 +1268,19 @@ pub async fn evaluate(
                 "the old platforms' records removed",
             ),
             (Requirement::Propagation, Some(e)) => propagation_result(requirement, &e.propagation),
+            (Requirement::Dnssec, Some(e)) => requirement_from_findings(
+                requirement,
+                &e.dnssec,
+                "DNSSEC validation of the domains' answers, and their MX hosts' TLSA records",
+            ),
+            (Requirement::Smtp, Some(_)) if options.smtp.is_none() => {
+                unreachable_requirement(requirement)
+            }
+            (Requirement::Smtp, Some(e)) => requirement_from_findings(
+                requirement,
+                &e.smtp,
+                "STARTTLS and certificates of the domains' MX hosts",
+            ),
             (Requirement::Blocklists, Some(e)) => requirement_from_findings(
                 requirement,
                 &e.blocklists,

@@ -109,6 +109,27 @@ fn check(
     support::json(&output.stdout)
 }
 
+/// The gate of the plan's seed stage, which requires `dnssec` and `smtp`.
+fn gate(
+    dns: &TestDnsServer,
+    smtp: &TestSmtpServer,
+    anchor: &std::path::Path,
+    code: i32,
+) -> serde_json::Value {
+    support::run_json(
+        mailshift()
+            .arg("gate")
+            .arg(fixtures().join("plans/bryggeri.toml"))
+            .args(["--stage", "seed", "--no-record", "--format", "json"])
+            .args(["--trust-anchor", anchor.to_str().unwrap()])
+            .args(["--smtp-port", &smtp.port().to_string()])
+            .arg("--https-ca")
+            .arg(smtp.ca_file())
+            .args(["--timeout", "2", "--nameserver", &dns.nameserver_arg()]),
+        code,
+    )
+}
+
 fn smtp_findings(report: &serde_json::Value) -> Vec<(String, String, String)> {
     report["domains"][0]["findings"]
         .as_array()
@@ -156,6 +177,21 @@ fn the_mx_certificate_must_match_its_secure_tlsa_record() {
         ids.contains(&"dnssec.secure") && ids.contains(&"dane.ok"),
         "{ids:?}"
     );
+    let opened = gate(&dns, &smtp, &dir.path().join("signed/anchor.ds"), 0);
+    assert_eq!(opened["decision"], "open", "{opened:#}");
+    let statuses: Vec<String> = opened["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["requirement"].as_str().unwrap(),
+                r["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(statuses, ["dnssec:passed", "smtp:passed"]);
 
     // The certificate was renewed with a new key, the TLSA record was not: a stale record.
     let stale = "3 1 1 8cb0fc6c527506a053f4f14c8464bebbd6dede2738d11468dd953d7d6a3021f1";
@@ -176,6 +212,16 @@ fn the_mx_certificate_must_match_its_secure_tlsa_record() {
         "{}",
         mismatch[0].2
     );
+    // The gate stays closed on the stale record, and says why.
+    let closed = gate(&dns, &smtp, &dir.path().join("signed/anchor.ds"), 1);
+    assert_eq!(closed["decision"], "closed", "{closed:#}");
+    let smtp_requirement = &closed["requirements"][1];
+    assert_eq!(smtp_requirement["status"], "failed");
+    assert!(smtp_requirement["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["id"] == "smtp.dane-mismatch"));
     // mx2's TLSA record is PKIX-EE (unusable for SMTP): it is judged by its certificate, which
     // the test CA vouches for.
     assert!(

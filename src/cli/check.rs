@@ -5,7 +5,10 @@
 //! the engine pulls domains. A million-line file is never held in memory (standard input,
 //! which cannot be read twice, is).
 
-use super::common::{open_sink, runtime, style, to_terminal, CatalogArgs, ColorChoice, DnsArgs};
+use super::common::{
+    dnssec_request, open_sink, runtime, smtp_prober, style, to_terminal, CatalogArgs, ColorChoice,
+    DnsArgs,
+};
 use crate::dns::Resolver;
 use crate::domain::{parse_selector, DomainLines, DomainName, DomainRequest, InputError};
 use crate::engine::{check_domains, check_domains_streaming, CheckOptions, ProviderCheck, Shard};
@@ -346,8 +349,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
         drift,
         blocklists,
         propagation: args.propagation,
-        dnssec: dnssec_request(&args)?,
-        probe_smtp: smtp_prober(&args, &dns)?,
+        dnssec: dnssec_request(args.trust_anchor.as_deref(), args.dnssec)?,
+        probe_smtp: args
+            .probe_smtp
+            .then(|| smtp_prober(&args.dns, &dns))
+            .transpose()?,
         ..CheckOptions::default()
     };
     let mut write_error: Option<std::io::Error> = None;
@@ -398,49 +404,4 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
         return Err(e).context("cannot write the report");
     }
     Ok(ExitStatus::of(&summary, args.fail_on))
-}
-
-/// The SMTP prober of `--probe-smtp`: the run's trust (`--https-ca`) and `--offline`, and the
-/// hidden test options for the port and the deadline.
-fn smtp_prober(
-    args: &CheckArgs,
-    dns: &crate::dns::DnsConfig,
-) -> anyhow::Result<Option<std::sync::Arc<crate::smtp_probe::SmtpProber>>> {
-    if !args.probe_smtp {
-        return Ok(None);
-    }
-    let deadline = args.dns.smtp_deadline;
-    if !(deadline.is_finite() && deadline > 0.0 && deadline <= 300.0) {
-        bail!("--smtp-deadline must be between 0 and 300 seconds (got {deadline})");
-    }
-    let deadline = std::time::Duration::from_secs_f64(deadline);
-    let defaults = crate::smtp_probe::SmtpConfig::default();
-    Ok(Some(std::sync::Arc::new(
-        crate::smtp_probe::SmtpProber::new(crate::smtp_probe::SmtpConfig {
-            port: args.dns.smtp_port,
-            connect_timeout: defaults.connect_timeout.min(deadline),
-            deadline,
-            ca_certs: dns.web.ca_certs.clone(),
-            offline: dns.offline,
-            ..defaults
-        }),
-    )))
-}
-
-/// What `--dnssec` validates against: the root's keys, or the `--trust-anchor` file's records.
-fn dnssec_request(
-    args: &CheckArgs,
-) -> anyhow::Result<Option<std::sync::Arc<crate::fetch::DnssecRequest>>> {
-    let anchors = match &args.trust_anchor {
-        Some(path) => {
-            let text = files::read_text(path, FileKind::Zone)?;
-            crate::dnssec::anchor::Anchors::parse(&text)
-                .with_context(|| format!("--trust-anchor {}", path.display()))?
-        }
-        None if args.dnssec => crate::dnssec::anchor::Anchors::root(),
-        None => return Ok(None),
-    };
-    Ok(Some(std::sync::Arc::new(crate::fetch::DnssecRequest {
-        anchors,
-    })))
 }

@@ -384,3 +384,47 @@ pub fn imports_table<O: ImportedFile, E: FailedFile>(
     };
     out
 }
+
+/// The SMTP prober of `--probe-smtp` and the `smtp` gate requirement: the run's trust
+/// (`--https-ca`) and `--offline`, and the hidden test options for the port and the deadline.
+pub fn smtp_prober(
+    args: &DnsArgs,
+    dns: &DnsConfig,
+) -> anyhow::Result<std::sync::Arc<crate::smtp_probe::SmtpProber>> {
+    let deadline = args.smtp_deadline;
+    if !(deadline.is_finite() && deadline > 0.0 && deadline <= 300.0) {
+        bail!("--smtp-deadline must be between 0 and 300 seconds (got {deadline})");
+    }
+    let deadline = Duration::from_secs_f64(deadline);
+    let defaults = crate::smtp_probe::SmtpConfig::default();
+    Ok(std::sync::Arc::new(crate::smtp_probe::SmtpProber::new(
+        crate::smtp_probe::SmtpConfig {
+            port: args.smtp_port,
+            connect_timeout: defaults.connect_timeout.min(deadline),
+            deadline,
+            ca_certs: dns.web.ca_certs.clone(),
+            offline: dns.offline,
+            ..defaults
+        },
+    )))
+}
+
+/// What DNSSEC validates against: the `--trust-anchor` file's records, or the root's keys
+/// when `enabled`; `None` otherwise.
+pub fn dnssec_request(
+    trust_anchor: Option<&Path>,
+    enabled: bool,
+) -> anyhow::Result<Option<std::sync::Arc<crate::fetch::DnssecRequest>>> {
+    let anchors = match trust_anchor {
+        Some(path) => {
+            let text = crate::files::read_text(path, crate::files::FileKind::Zone)?;
+            crate::dnssec::anchor::Anchors::parse(&text)
+                .with_context(|| format!("--trust-anchor {}", path.display()))?
+        }
+        None if enabled => crate::dnssec::anchor::Anchors::root(),
+        None => return Ok(None),
+    };
+    Ok(Some(std::sync::Arc::new(crate::fetch::DnssecRequest {
+        anchors,
+    })))
+}

@@ -52,6 +52,11 @@ pub struct GateArgs {
     #[command(flatten)]
     pub dns: DnsArgs,
 
+    /// For the `dnssec` requirement: validate from the DS or DNSKEY records in FILE instead of
+    /// the root's keys (an internal signed zone, or a test zone).
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
+
     #[command(flatten)]
     pub catalog: CatalogArgs,
 }
@@ -79,6 +84,20 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
         },
     };
     let dns = args.dns.config()?;
+    // The opt-in requirements' settings: made only when the stage requires them, so a bad
+    // --trust-anchor does not stop a stage that does not use it.
+    let options = crate::gate::GateOptions {
+        dnssec: if plan.stage_requires(stage, &crate::plan::Requirement::Dnssec) {
+            super::common::dnssec_request(args.trust_anchor.as_deref(), true)?
+        } else {
+            None
+        },
+        smtp: if plan.stage_requires(stage, &crate::plan::Requirement::Smtp) {
+            Some(super::common::smtp_prober(&args.dns, &dns)?)
+        } else {
+            None
+        },
+    };
     if let Some(reason) = &args.force {
         if reason.trim().is_empty() {
             eprintln!("error: --force needs a reason (it is recorded with the opening)");
@@ -148,7 +167,7 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
                 .await,
             );
         }
-        evaluate(&resolver, &plan, &catalog, stage, &ledger)
+        evaluate(&resolver, &plan, &catalog, stage, &ledger, &options)
             .await
             .map_err(anyhow::Error::msg)
     })?;

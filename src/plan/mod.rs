@@ -306,10 +306,16 @@ pub enum Requirement {
     /// Every authoritative server serves the same mail records, and the resolver sees them:
     /// the new records are visible everywhere.
     Propagation,
+    /// The plan's domains' answers validate (DNSSEC), and their MX hosts' TLSA records are
+    /// sound.
+    Dnssec,
+    /// Every MX host of the plan's domains offers STARTTLS with a certificate senders accept
+    /// (and matches its TLSA records, under DANE).
+    Smtp,
 }
 
 impl Requirement {
-    pub const KNOWN: &'static str = "snapshot, dns, coexistence, policies, policy:<id>, seed, warmup, warmup:<cohort>, old-removed, attested:<step>, dmarc-enforced, blocklists, propagation";
+    pub const KNOWN: &'static str = "snapshot, dns, coexistence, policies, policy:<id>, seed, warmup, warmup:<cohort>, old-removed, attested:<step>, dmarc-enforced, blocklists, propagation, dnssec, smtp";
 
     pub fn parse(text: &str) -> Option<Requirement> {
         Some(match text.trim() {
@@ -323,6 +329,8 @@ impl Requirement {
             "dmarc-enforced" => Requirement::DmarcEnforced,
             "blocklists" => Requirement::Blocklists,
             "propagation" => Requirement::Propagation,
+            "dnssec" => Requirement::Dnssec,
+            "smtp" => Requirement::Smtp,
             other => {
                 let named = |prefix: &str| {
                     other
@@ -359,6 +367,8 @@ impl fmt::Display for Requirement {
             Requirement::DmarcEnforced => f.write_str("dmarc-enforced"),
             Requirement::Blocklists => f.write_str("blocklists"),
             Requirement::Propagation => f.write_str("propagation"),
+            Requirement::Dnssec => f.write_str("dnssec"),
+            Requirement::Smtp => f.write_str("smtp"),
         }
     }
 }
