@@ -510,11 +510,22 @@ pub(crate) async fn gather(
         None
     };
     let transport = (&secure, &probe);
+    // The records before the migration, for the rules that say what must survive it.
+    let backup = plan
+        .snapshot
+        .as_ref()
+        .and_then(|path| crate::dns::ZoneOverlay::load(std::slice::from_ref(path)).ok());
+    let backup_name = plan
+        .snapshot
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     let options = CheckOptions::default();
     let mut dns = Vec::new();
     let mut coexist = Vec::new();
     let per_domain = futures::future::join_all(plan.domains.iter().map(|d| {
         let options = &options;
+        let (backup, backup_name) = (&backup, &backup_name);
         async move {
             if !d.sending {
                 // A parked or defensive domain: judged on what protects it.
@@ -648,6 +659,23 @@ pub(crate) async fn gather(
                 }));
             }
             let mut coexist_raw = checks::coexist::analyse(&migration, &ctx);
+            let bimi_before = backup.as_ref().and_then(|overlay| {
+                match overlay.lookup(
+                    crate::fetch::bimi_name(&d.name).as_str(),
+                    crate::dns::QueryType::Txt,
+                ) {
+                    crate::dns::zone::ZoneAnswer::Records(records) => records
+                        .iter()
+                        .filter_map(|r| r.data.txt_joined())
+                        .find(|t| crate::records::bimi::is_bimi_record(t)),
+                    _ => None,
+                }
+            });
+            coexist_raw.extend(checks::bimi::lost_in_migration(
+                &own_records,
+                bimi_before.as_deref(),
+                backup_name,
+            ));
             if let Some(new) = &ctx.new {
                 coexist_raw.extend(checks::inbound::mta_sts_covers_new_mx(
                     &own_records,

@@ -216,3 +216,41 @@ fn a_certificate_from_an_unknown_authority_is_refused() {
         lindqvist[0].2
     );
 }
+
+#[test]
+fn a_bimi_record_lost_at_the_cutover_fails_the_migration_checks() {
+    let dns = TestDnsServer::builder()
+        .zone_dir(fixtures().join("zones-bimi"))
+        .zone_dir(fixtures().join("zones"))
+        .start();
+    let report = run_json(
+        mailshift()
+            .arg("gate")
+            .arg(fixtures().join("plans/sjobod.toml"))
+            .args(["--stage", "cutover", "--no-record", "--format", "json"])
+            .args(["--timeout", "2", "--nameserver", &dns.nameserver_arg()]),
+        1,
+    );
+    let requirement = &report["requirements"][0];
+    assert_eq!(requirement["requirement"], "coexistence");
+    let lost = requirement["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "coexist.bimi-lost")
+        .unwrap_or_else(|| panic!("{requirement:#}"));
+    assert_eq!(lost["severity"], "fail");
+    assert!(
+        lost["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"v=BIMI1; l=https://bimi.sjobod.se/logo.svg; a=https://bimi.sjobod.se/vmc.pem\"), and publishes none now"),
+        "{lost:#}"
+    );
+    let change = &lost["fix"]["records"][0];
+    assert_eq!(change["name"], "default._bimi.sjobod.se");
+    assert_eq!(
+        change["value"],
+        "v=BIMI1; l=https://bimi.sjobod.se/logo.svg; a=https://bimi.sjobod.se/vmc.pem"
+    );
+}

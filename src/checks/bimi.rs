@@ -13,7 +13,7 @@
 //! Ids: `bimi.absent`, `bimi.declined`, `bimi.syntax`, `bimi.multiple`, `bimi.dmarc`,
 //! `bimi.logo-fetch`, `bimi.logo-profile`, `bimi.logo-notes`, `bimi.no-certificate`,
 //! `bimi.certificate-fetch`, `bimi.certificate`, `bimi.logo-mismatch`, `bimi.ok`,
-//! `bimi.unchecked`, `bimi.inconclusive`.
+//! `bimi.unchecked`, `bimi.inconclusive`; in a migration, `coexist.bimi-lost`.
 
 use crate::dns::{Outcome, QueryType};
 use crate::domain::DomainName;
@@ -375,5 +375,36 @@ fn ok(
         "bimi.ok",
         Severity::Pass,
         format!("{}; DMARC enforces.", parts.join(", ")),
+    )
+}
+
+/// A migration must not lose the BIMI record: `before` is the record the plan's snapshot
+/// (taken before any change) holds at the domain's `default._bimi`, if any. When the domain
+/// publishes none now (neither itself nor through its policy domain), the logo is gone from
+/// every inbox; the fix republishes the record the snapshot kept.
+pub fn lost_in_migration(
+    records: &DomainRecords,
+    before: Option<&str>,
+    snapshot: &str,
+) -> Option<Finding> {
+    let before = before?;
+    let fetch = records.bimi.as_ref()?;
+    let here = bimi_name(&records.domain);
+    let answer = records.get(&here, QueryType::Txt)?;
+    if answer.failed().is_some() || fetch.found_at.is_some() {
+        return None;
+    }
+    Some(
+        Finding::new(
+            "coexist.bimi-lost",
+            Severity::Fail,
+            format!(
+                "{} published a BIMI record before the migration ({snapshot}: \"{before}\"), and publishes none now: receivers stop showing its logo.",
+                records.domain
+            ),
+        )
+        .evidence(answer.describe())
+        .fix(format!("Republish the BIMI record at {here} as the snapshot holds it (DMARC must stay at quarantine or reject for it to show)."))
+        .records(vec![RecordChange::add(&here, "TXT", before)]),
     )
 }
