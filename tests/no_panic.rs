@@ -100,3 +100,59 @@ proptest! {
         let _ = ZoneOverlay::load(&[path]);
     }
 }
+
+/// Pieces of the records issue 11 added (MTA-STS, TLS-RPT, BIMI, the MTA-STS policy).
+fn transport_record_like() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("v=STSv1".to_string()),
+        Just("v=TLSRPTv1".to_string()),
+        Just("v=BIMI1".to_string()),
+        Just("id=".to_string()),
+        Just("rua=".to_string()),
+        Just("mailto:".to_string()),
+        Just("https://".to_string()),
+        Just("l=".to_string()),
+        Just("a=".to_string()),
+        Just("avp=".to_string()),
+        Just("version: STSv1\n".to_string()),
+        Just("mode: enforce\n".to_string()),
+        Just("mx: *.".to_string()),
+        Just("max_age: ".to_string()),
+        Just("\r\n".to_string()),
+        Just(";".to_string()),
+        Just(",".to_string()),
+        Just(" ".to_string()),
+        "[a-z0-9.\\-_]{0,12}",
+        "\\PC{0,4}",
+    ];
+    proptest::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn transport_record_parsers_never_panic(text in transport_record_like()) {
+        let _ = mailshift::records::mta_sts::parse_record(&text);
+        let _ = mailshift::records::mta_sts::parse_policy(&text);
+        let _ = mailshift::records::tls_rpt::parse_record(&text);
+        let bimi = mailshift::records::bimi::parse_record(&text);
+        // A record that claims to be usable names its logo.
+        prop_assert!(!bimi.is_valid() || bimi.logo.is_some());
+    }
+
+    #[test]
+    fn tlsa_and_certificate_readers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        if let Ok(record) = mailshift::records::tlsa::Tlsa::parse(&bytes) {
+            let _ = record.smtp_usable();
+            let _ = mailshift::records::tlsa::tlsa_matches(&record, &[bytes.clone()]);
+        }
+        let _ = mailshift::records::tlsa::dane_ee_record(&bytes);
+        let _ = mailshift::records::tlsa::presentation(&bytes);
+    }
+
+    #[test]
+    fn trust_anchor_files_return_errors_not_panics(text in "(\\PC|\\n){0,300}") {
+        let _ = mailshift::dnssec::anchor::Anchors::parse(&text);
+    }
+}
