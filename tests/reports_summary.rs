@@ -199,6 +199,32 @@ fn every_source_is_attributed_and_the_shift_shows_day_by_day() {
         csv.contains("\n2026-10-20,new,\"sendgrid\",24000,23940,23940,23940,0.9975\n"),
         "{csv}"
     );
+
+    // HTML: a page of its own, with the same figures as data attributes.
+    let out = mailshift()
+        .arg("reports")
+        .arg(plan())
+        .args(["--format", "html", "--offline", "--state"])
+        .arg(&state)
+        .arg("--zone")
+        .arg(&zones)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.trim_end().ends_with("</html>"));
+    assert!(page.contains("data-reports=\"54\""), "{page}");
+    assert!(
+        page.contains("<tr data-source=\"new:sendgrid\" data-messages=\"2084400\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("<tr data-ip=\"203.0.113.66\" data-failing=\"120\">"),
+        "{page}"
+    );
+    assert!(page.contains("data-domain=\"northwind.example\" data-safe=\"true\""));
+    // The per-day section is the one `warmup status --html` shows.
+    assert!(page.contains("<tr data-day=\"2026-10-20\">"));
 }
 
 #[test]

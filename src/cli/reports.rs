@@ -34,6 +34,8 @@ pub enum SummaryFormat {
     Json,
     /// One line per day and source.
     Csv,
+    /// A page of its own: the totals, the days, the unknown sources, enforcement.
+    Html,
 }
 
 #[derive(Debug, clap::Args)]
@@ -168,6 +170,7 @@ fn summary(args: SummaryArgs) -> anyhow::Result<ExitStatus> {
             &crate::output::pretty_json(&serde_json::json!({ "reports": view })),
         )?,
         SummaryFormat::Csv => write_report(out, &crate::output::reports::csv(&view))?,
+        SummaryFormat::Html => write_report(out, &crate::output::reports::html_page(&view))?,
         SummaryFormat::Table => write_human(
             out,
             &crate::output::reports::table(&view, plain_style(out).width),

@@ -1,6 +1,6 @@
-//! `mailshift reports PLAN` as a table and as CSV (JSON is the [`View`] serialised): the
-//! platforms side by side over the days of the reports, the unknown sources, and whether
-//! enforcing DMARC is safe.
+//! `mailshift reports PLAN` as a table, as CSV and as an HTML page (JSON is the [`View`]
+//! serialised): the platforms side by side over the days of the reports, the unknown sources,
+//! and whether enforcing DMARC is safe.
 
 use crate::attribution::Side;
 use crate::output::csv::neutralise;
@@ -411,3 +411,130 @@ pub fn html_section(view: &View) -> String {
     out.push_str("</section>\n");
     out
 }
+
+/// The report as a page of its own (`--format html`): what a deliverability lead forwards.
+/// Every text from the reports (reporters, domains, source names) is escaped; the figures are
+/// also `data-` attributes, so a script or a test reads them without parsing the words.
+pub fn html_page(view: &View) -> String {
+    use crate::output::escape::html;
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>DMARC reports: {plan}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <h1>DMARC reports: {plan}</h1>\n",
+        plan = html(&view.plan)
+    );
+    let _ = writeln!(
+        out,
+        "<p class=\"scope\" data-reports=\"{}\">{} {}{}</p>",
+        view.reports,
+        crate::words::count(
+            view.reports as usize,
+            "DMARC aggregate report",
+            "DMARC aggregate reports"
+        ),
+        if view.reporters.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "from {}",
+                view.reporters
+                    .iter()
+                    .map(|r| html(r).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        match (view.first_day, view.last_day) {
+            (Some(a), Some(b)) => format!(", {a} to {b}"),
+            _ => String::new(),
+        }
+    );
+    if view.summary.totals.is_empty() && view.tls.is_empty() {
+        out.push_str("<p>No report rows yet: <code>mailshift reports import PLAN FILES</code>.</p>\n</body>\n</html>\n");
+        return out;
+    }
+    let keys = ordered(view);
+    out.push_str("<h2>All days</h2>\n<table class=\"totals\"><thead><tr><th>Source</th><th>Messages</th><th>DMARC pass</th><th>DKIM aligned</th><th>SPF aligned</th></tr></thead><tbody>\n");
+    for k in &keys {
+        let x: &Totals = &view.summary.totals[*k];
+        let _ = writeln!(
+            out,
+            "<tr data-source=\"{}\" data-messages=\"{}\" data-pass=\"{}\"><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            html(k),
+            x.messages,
+            x.dmarc_pass,
+            html(&source_name(view, k)),
+            thousands(x.messages),
+            share(x.dmarc_pass, x.messages),
+            share(x.dkim_aligned, x.messages),
+            share(x.spf_aligned, x.messages)
+        );
+    }
+    out.push_str("</tbody></table>\n");
+    out.push_str(&html_section(view));
+    let failing: Vec<_> = view
+        .summary
+        .unknown
+        .iter()
+        .filter(|u| u.failing > 0)
+        .collect();
+    if !failing.is_empty() {
+        let _ = writeln!(
+            out,
+            "<h2>Unknown sources failing DMARC ({})</h2>\n<table class=\"unknown\"><thead><tr><th>Source IP</th><th>Failing / messages</th><th>First seen</th><th>Last seen</th><th>As</th><th>What it looks like</th></tr></thead><tbody>",
+            failing.len()
+        );
+        for u in &failing {
+            let ip = match view.reverse_dns.get(&u.ip) {
+                Some(name) => format!("{} ({})", u.ip, html(name)),
+                None => u.ip.to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "<tr data-ip=\"{}\" data-failing=\"{}\"><td>{ip}</td><td class=\"num\">{} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                u.ip,
+                u.failing,
+                thousands(u.failing),
+                thousands(u.messages),
+                u.first_seen,
+                u.last_seen,
+                u.header_from
+                    .iter()
+                    .map(|h| html(h).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if u.looks_legitimate {
+                    "a sender the plan does not list (authenticates as another domain)"
+                } else {
+                    "spoofing or unauthenticated"
+                }
+            );
+        }
+        out.push_str("</tbody></table>\n");
+    }
+    out.push_str("<h2>Enforcing DMARC (dmarc-enforced)</h2>\n<ul class=\"enforcement\">\n");
+    for (domain, e) in &view.enforcement {
+        let _ = writeln!(
+            out,
+            "<li data-domain=\"{}\" data-safe=\"{}\"><strong>{}</strong>: {} — {}</li>",
+            html(domain),
+            e.safe,
+            html(domain),
+            if e.safe { "safe" } else { "not yet" },
+            html(&e.reasons.join("; "))
+        );
+    }
+    out.push_str("</ul>\n");
+    for note in &view.notes {
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", html(note));
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2430}\
+table{border-collapse:collapse;margin:.5rem 0 1.5rem}\
+th,td{border-bottom:1px solid #d8dde6;padding:.3rem .6rem;text-align:left}\
+td.num{text-align:right;font-variant-numeric:tabular-nums}\
+.note{color:#5a6472}";
