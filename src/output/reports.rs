@@ -42,33 +42,31 @@ fn ordered(view: &View) -> Vec<&String> {
     keys
 }
 
+/// "54 DMARC aggregate reports from google.com, Yahoo, 2026-10-20 to 2026-11-06", each
+/// reporter's name through `escape` (for a terminal or for HTML).
+fn scope(view: &View, escape: impl Fn(&str) -> String) -> String {
+    let mut out = crate::words::count(
+        view.reports as usize,
+        "DMARC aggregate report",
+        "DMARC aggregate reports",
+    );
+    if !view.reporters.is_empty() {
+        let names: Vec<String> = view.reporters.iter().map(|r| escape(r)).collect();
+        let _ = write!(out, " from {}", names.join(", "));
+    }
+    if let (Some(a), Some(b)) = (view.first_day, view.last_day) {
+        let _ = write!(out, ", {a} to {b}");
+    }
+    out
+}
+
 pub fn table(view: &View, width: Option<u16>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Reports for \"{}\": {}{}{}",
+        "Reports for \"{}\": {}",
         text(&view.plan),
-        crate::words::count(
-            view.reports as usize,
-            "DMARC aggregate report",
-            "DMARC aggregate reports"
-        ),
-        if view.reporters.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " from {}",
-                view.reporters
-                    .iter()
-                    .map(|r| text(r).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        },
-        match (view.first_day, view.last_day) {
-            (Some(a), Some(b)) => format!(", {a} to {b}"),
-            _ => String::new(),
-        }
+        scope(view, |t| text(t).into_owned())
     );
     if view.summary.totals.is_empty() && view.tls.is_empty() {
         out.push_str("\nNo report rows yet: `mailshift reports import PLAN FILES`.\n");
@@ -426,29 +424,9 @@ pub fn html_page(view: &View) -> String {
     );
     let _ = writeln!(
         out,
-        "<p class=\"scope\" data-reports=\"{}\">{} {}{}</p>",
+        "<p class=\"scope\" data-reports=\"{}\">{}</p>",
         view.reports,
-        crate::words::count(
-            view.reports as usize,
-            "DMARC aggregate report",
-            "DMARC aggregate reports"
-        ),
-        if view.reporters.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "from {}",
-                view.reporters
-                    .iter()
-                    .map(|r| html(r).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        },
-        match (view.first_day, view.last_day) {
-            (Some(a), Some(b)) => format!(", {a} to {b}"),
-            _ => String::new(),
-        }
+        scope(view, |t| html(t).into_owned())
     );
     if view.summary.totals.is_empty() && view.tls.is_empty() {
         out.push_str("<p>No report rows yet: <code>mailshift reports import PLAN FILES</code>.</p>\n</body>\n</html>\n");
