@@ -1019,11 +1019,7 @@ fn clip(text: &str) -> String {
 }
 
 fn clip_to(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        format!("{}…", text.chars().take(max).collect::<String>())
-    }
+    crate::words::clip(text, max)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Plain-English helpers for generated messages: a count with the noun in the right number,
-//! and verbs that agree with it, so messages never read "1 lookups" or "shard(s)".
+//! and verbs that agree with it, so messages never read "1 lookups" or "shard(s)"; and values
+//! cut to a length fit to quote.
 
 /// `1 lookup`, `3 lookups`; `many` is the plural form (`lookups`, `entries`).
 pub fn count(n: usize, one: &str, many: &str) -> String {
@@ -19,9 +20,26 @@ pub fn agree<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     }
 }
 
+/// `text` cut to `max` characters with an ellipsis, for quoting a value in a message: hostile
+/// records and servers can send lines of any length.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_counts_characters_not_bytes() {
+        assert_eq!(clip("åäö", 3), "åäö");
+        assert_eq!(clip("åäöü", 3), "åäö…");
+        assert_eq!(clip("", 0), "");
+    }
 
     #[test]
     fn counts_and_verbs_agree() {

@@ -290,12 +290,7 @@ pub fn mx_matches(pattern: &str, host: &str) -> bool {
 
 /// A value cut for quoting in a message (hostile policies can have very long lines).
 fn clip(text: &str) -> String {
-    const MAX: usize = 80;
-    if text.chars().count() <= MAX {
-        text.to_string()
-    } else {
-        format!("{}…", text.chars().take(MAX).collect::<String>())
-    }
+    crate::words::clip(text, 80)
 }
 
 #[cfg(test)]

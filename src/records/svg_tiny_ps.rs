@@ -779,12 +779,7 @@ fn find_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
 
 /// A value cut for quoting in a message.
 fn clip(text: &str) -> String {
-    const MAX: usize = 80;
-    if text.chars().count() <= MAX {
-        text.to_string()
-    } else {
-        format!("{}…", text.chars().take(MAX).collect::<String>())
-    }
+    crate::words::clip(text, 80)
 }
 
 #[cfg(test)]

@@ -1114,12 +1114,7 @@ pub fn compare_logos(certificate_svg: &[u8], fetched: &[u8]) -> LogoComparison {
 
 /// A value cut for quoting in a message.
 fn clip(text: &str) -> String {
-    const MAX: usize = 120;
-    if text.chars().count() <= MAX {
-        text.to_string()
-    } else {
-        format!("{}…", text.chars().take(MAX).collect::<String>())
-    }
+    crate::words::clip(text, 120)
 }
 
 /// The test chain generator, shared with the integration tests.
