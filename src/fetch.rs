@@ -299,7 +299,7 @@ async fn fetch_bimi(resolver: &Resolver, records: &mut DomainRecords, here: Arc<
         fetch.logo = logo;
         fetch.authority = authority;
         if fetch.authority.is_some() {
-            fetch.roots = Arc::new(web.mark_roots());
+            fetch.roots = web.mark_roots();
         }
     }
     records.bimi = Some(fetch);

@@ -51,6 +51,8 @@ impl Default for WebConfig {
 pub struct Web {
     config: WebConfig,
     tls: tokio::sync::OnceCell<Result<Arc<rustls::ClientConfig>, String>>,
+    /// The mark certificate roots, read once per run.
+    mark_roots: std::sync::OnceLock<Arc<Vec<CertificateDer<'static>>>>,
 }
 
 /// What one fetch found.
@@ -113,6 +115,7 @@ impl Web {
         Web {
             config,
             tls: tokio::sync::OnceCell::new(),
+            mark_roots: std::sync::OnceLock::new(),
         }
     }
 
@@ -125,10 +128,14 @@ impl Web {
 
     /// The mark certificate roots a BIMI certificate may chain to: the embedded ones
     /// (`checks/bimi-roots/`) and `--bimi-ca`'s.
-    pub fn mark_roots(&self) -> Vec<CertificateDer<'static>> {
-        let mut roots = crate::catalog::mark_roots::embedded();
-        roots.extend(self.config.mark_roots.iter().cloned());
-        roots
+    pub fn mark_roots(&self) -> Arc<Vec<CertificateDer<'static>>> {
+        self.mark_roots
+            .get_or_init(|| {
+                let mut roots = crate::catalog::mark_roots::embedded();
+                roots.extend(self.config.mark_roots.iter().cloned());
+                Arc::new(roots)
+            })
+            .clone()
     }
 
     /// GETs an `https:` URL a record names (a BIMI logo or certificate), with its host's
