@@ -423,7 +423,7 @@ pub async fn fetch_blocklists(
 
 /// Asks every authoritative server of the domain's zone, directly, for the zone's SOA and the
 /// mail records the checks read (those already in `records` that lie in the zone: SPF and
-/// other TXT, MX, DMARC, MTA-STS, TLS-RPT, the DKIM selectors found), so the analyser can say
+/// other TXT, MX, DMARC, MTA-STS, TLS-RPT, BIMI, the DKIM selectors found), so the analyser can say
 /// whether every server serves the same copy, and whether the run's resolver still holds an
 /// older one.
 pub async fn fetch_propagation(resolver: &Resolver, records: &mut DomainRecords) {
@@ -474,6 +474,7 @@ pub async fn fetch_propagation(resolver: &Resolver, records: &mut DomainRecords)
                     own || a.name.as_str().starts_with("_dmarc.")
                         || a.name.as_str().starts_with("_mta-sts.")
                         || a.name.as_str().starts_with("_smtp._tls.")
+                        || a.name.as_str().starts_with("default._bimi.")
                         || (a.name.as_str().contains("._domainkey.") && !a.records().is_empty())
                 }
                 _ => false,

@@ -81,10 +81,11 @@ fn servers_in_sync_pass_and_the_gate_opens() {
     );
     assert_eq!(ids(&report), ["propagation.ok"], "{report:#}");
     let ok = &findings(&report, "propagation.ok")[0];
-    // SOA aside: MX, the apex TXT, DMARC, s1 and s2, MTA-STS and TLS-RPT (both absent).
+    // SOA aside: MX, the apex TXT, DMARC, s1 and s2, MTA-STS, TLS-RPT and BIMI (all three
+    // absent).
     assert_eq!(
         ok["message"],
-        "2 name servers of vinterhavn.se (2 addresses) serve serial 2026120202 and the same 7 mail records, and the resolver sees them too."
+        "2 name servers of vinterhavn.se (2 addresses) serve serial 2026120202 and the same 8 mail records, and the resolver sees them too."
     );
     let report = run_json(&mut gate(&ns1, port), 0);
     assert_eq!(report["decision"], "open", "{report:#}");
