@@ -908,6 +908,26 @@ fn split_stages(
     );
 }
 
+/// `check` over the set's domains file against `server`, ndjson to `out`: how the bench runs
+/// every binary it times.
+fn check_args<'c>(
+    cmd: &'c mut Command,
+    set: &BenchSet,
+    server: SocketAddr,
+    concurrency: usize,
+    out: &Path,
+) -> &'c mut Command {
+    cmd.arg("check")
+        .arg("--nameserver")
+        .arg(server.to_string())
+        .arg("--domains-file")
+        .arg(&set.domains_file)
+        .args(["--format", "ndjson", "--timeout", "2", "--concurrency"])
+        .arg(concurrency.to_string())
+        .arg("-o")
+        .arg(out)
+}
+
 /// Times the `mailshift` binary end to end (with `/usr/bin/time` for its peak RSS when present).
 fn measure_cli(
     set: &BenchSet,
@@ -930,15 +950,7 @@ fn measure_cli(
         } else {
             Command::new(exe)
         };
-        cmd.arg("check")
-            .arg("--nameserver")
-            .arg(server.to_string())
-            .arg("--domains-file")
-            .arg(&set.domains_file)
-            .args(["--format", "ndjson", "--timeout", "2", "--concurrency"])
-            .arg(concurrency.to_string())
-            .arg("-o")
-            .arg(&out)
+        check_args(&mut cmd, set, server, concurrency, &out)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -998,16 +1010,8 @@ fn compare_binaries(
     let run = |exe: &Path| -> Option<(Duration, String)> {
         let out = out_dir.join("compare.ndjson");
         let started = Instant::now();
-        let status = Command::new(exe)
-            .arg("check")
-            .arg("--nameserver")
-            .arg(server.to_string())
-            .arg("--domains-file")
-            .arg(&set.domains_file)
-            .args(["--format", "ndjson", "--timeout", "2", "--concurrency"])
-            .arg(concurrency.to_string())
-            .arg("-o")
-            .arg(&out)
+        let mut cmd = Command::new(exe);
+        let status = check_args(&mut cmd, set, server, concurrency, &out)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -151,6 +151,28 @@ pub struct SmtpProbe {
     pub elapsed_ms: u64,
 }
 
+impl SmtpProbe {
+    /// A conversation not yet started, at `stage`.
+    fn new(host: DomainName, address: SocketAddr, stage: Stage) -> SmtpProbe {
+        SmtpProbe {
+            host,
+            address,
+            stage,
+            banner: None,
+            ehlo_name: None,
+            ehlo: None,
+            extensions: Vec::new(),
+            starttls_offered: false,
+            starttls: None,
+            tls: None,
+            error: None,
+            notes: Vec::new(),
+            transcript: Vec::new(),
+            elapsed_ms: 0,
+        }
+    }
+}
+
 /// How far a conversation got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -450,22 +472,7 @@ impl SmtpProber {
         deadline: Instant,
     ) -> SmtpProbe {
         let started = Instant::now();
-        let mut probe = SmtpProbe {
-            host: host.clone(),
-            address,
-            stage: Stage::Connect,
-            banner: None,
-            ehlo_name: None,
-            ehlo: None,
-            extensions: Vec::new(),
-            starttls_offered: false,
-            starttls: None,
-            tls: None,
-            error: None,
-            notes: Vec::new(),
-            transcript: Vec::new(),
-            elapsed_ms: 0,
-        };
+        let mut probe = SmtpProbe::new(host.clone(), address, Stage::Connect);
         let seen: Arc<Mutex<Option<Seen>>> = Arc::default();
         let outcome = tokio::time::timeout_at(deadline, self.converse(&mut probe, &seen)).await;
         let seconds = self.config.deadline.as_secs();
@@ -1079,22 +1086,11 @@ mod tests {
     #[tokio::test]
     async fn smtp_lines_and_replies_are_bounded() {
         let (client, mut server) = tokio::io::duplex(1 << 16);
-        let mut probe = SmtpProbe {
-            host: DomainName::from_ascii_unchecked("mx1.example.fi"),
-            address: "127.0.0.1:25".parse().unwrap(),
-            stage: Stage::Banner,
-            banner: None,
-            ehlo_name: None,
-            ehlo: None,
-            extensions: Vec::new(),
-            starttls_offered: false,
-            starttls: None,
-            tls: None,
-            error: None,
-            notes: Vec::new(),
-            transcript: Vec::new(),
-            elapsed_ms: 0,
-        };
+        let mut probe = SmtpProbe::new(
+            DomainName::from_ascii_unchecked("mx1.example.fi"),
+            "127.0.0.1:25".parse().unwrap(),
+            Stage::Banner,
+        );
         let mut conn = Conn::new(client);
         server
             .write_all(b"220-mx1.example.fi\r\n220 ready\n")
