@@ -118,7 +118,8 @@ usage: cargo bench --bench bulk_check -- [OPTIONS]
   --checkdmarc-python P   python with checkdmarc installed (default target/bench-venv/bin/python)
   --keep DIR              write the zones and domains list to DIR and keep them
   --baseline-bin PATH     also time another mailshift binary (an earlier build) on the same set,
-                          the two run alternately, and print both medians and their ratio";
+                          alternately with this build with and without --skip mta-sts,tls-rpt,bimi,
+                          and print the three medians and the ratios to the baseline";
 
 fn parse_args() -> Args {
     let mut args = Args {
@@ -996,8 +997,10 @@ fn measure_cli(
     Some(best)
 }
 
-/// Times this build's binary and `baseline` alternately on the same set, so the machine's
-/// drift from minute to minute falls on both alike: whether a change made `check` slower.
+/// Times this build's binary, the same with `--skip mta-sts,tls-rpt,bimi` (the families a
+/// bulk run may leave out, one question each per domain), and `baseline` alternately on the
+/// same set, so the machine's drift from minute to minute falls on all alike: whether a change
+/// made `check` slower, and what the skippable families cost.
 fn compare_binaries(
     set: &BenchSet,
     server: SocketAddr,
@@ -1007,11 +1010,12 @@ fn compare_binaries(
     baseline: &Path,
 ) {
     let current = Path::new(env!("CARGO_BIN_EXE_mailshift"));
-    let run = |exe: &Path| -> Option<(Duration, String)> {
+    let run = |exe: &Path, extra: &[&str]| -> Option<(Duration, String)> {
         let out = out_dir.join("compare.ndjson");
         let started = Instant::now();
         let mut cmd = Command::new(exe);
         let status = check_args(&mut cmd, set, server, concurrency, &out)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -1029,26 +1033,43 @@ fn compare_binaries(
         let doc: serde_json::Value = serde_json::from_str(&summary).unwrap_or_default();
         Some((wall, doc["summary"]["queries"].to_string()))
     };
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    let (mut our_queries, mut their_queries) = (String::new(), String::new());
+    const SKIP: [&str; 2] = ["--skip", "mta-sts,tls-rpt,bimi"];
+    let mut walls: [Vec<Duration>; 3] = Default::default();
+    let mut queries: [String; 3] = Default::default();
     for _ in 0..reps {
-        let Some((wall, queries)) = run(current) else {
-            return;
-        };
-        ours.push(wall);
-        our_queries = queries;
-        let Some((wall, queries)) = run(baseline) else {
-            return;
-        };
-        theirs.push(wall);
-        their_queries = queries;
+        for (k, (exe, extra)) in [
+            (current, &[][..]),
+            (current, &SKIP[..]),
+            (baseline, &[][..]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let Some((wall, asked)) = run(exe, extra) else {
+                return;
+            };
+            walls[k].push(wall);
+            queries[k] = asked;
+        }
     }
-    let (a, b) = (median(ours), median(theirs));
+    let [ours, skipping, theirs] = walls.map(median);
+    let ratio = |a: Duration| a.as_secs_f64() / theirs.as_secs_f64();
     println!(
-        "  this build: median {} ({our_queries} queries); baseline: median {} ({their_queries} queries); this / baseline = {:.2}",
-        secs(a),
-        secs(b),
-        a.as_secs_f64() / b.as_secs_f64()
+        "  this build: median {} ({} queries), this / baseline = {:.2}",
+        secs(ours),
+        queries[0],
+        ratio(ours)
+    );
+    println!(
+        "  this build with --skip mta-sts,tls-rpt,bimi: median {} ({} queries), this / baseline = {:.2}",
+        secs(skipping),
+        queries[1],
+        ratio(skipping)
+    );
+    println!(
+        "  baseline: median {} ({} queries)",
+        secs(theirs),
+        queries[2]
     );
 }
 

@@ -70,14 +70,20 @@ impl Observed {
 const MTA_STS_POLICY: &str = "MTA-STS-POLICY";
 
 impl Observed {
-    /// Where this run's lookup failed, keeps what `before` knew: the basis for the next
-    /// comparison stays the last known records.
+    /// Where this run's lookup failed, keeps what `before` knew, and so for the names this
+    /// run did not ask about (a family left out with `check --skip`, selectors not named this
+    /// time): the basis for the next comparison stays the last known records.
     pub fn keep_known(&mut self, before: &Observed) {
         for (key, seen) in self.0.iter_mut() {
             if *seen == Seen::Failed {
                 if let Some(known) = before.0.get(key).filter(|k| **k != Seen::Failed) {
                     *seen = known.clone();
                 }
+            }
+        }
+        for (key, known) in &before.0 {
+            if !self.0.contains_key(key) {
+                self.0.insert(key.clone(), known.clone());
             }
         }
     }

@@ -13,7 +13,7 @@
 use crate::checks;
 use crate::dns::Resolver;
 use crate::domain::{DomainRequest, InputError};
-use crate::fetch::{fetch_domain, probe_selectors, DomainRecords, Selector};
+use crate::fetch::{fetch_domain_skipping, probe_selectors, DomainRecords, Selector};
 use crate::finding::{Finding, Status};
 use futures::StreamExt;
 use serde::Serialize;
@@ -67,6 +67,10 @@ pub struct Summary {
     /// For a merged report (`check merge`): what was joined.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub merged: Option<crate::merge::MergeInfo>,
+    /// The record families the run left out (`check --skip`): their absence from the
+    /// findings says nothing about the domains.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub skipped: Vec<crate::fetch::Family>,
 }
 
 /// One part of a sharded run: domains whose stable hash falls in part `index` of `of`.
@@ -164,6 +168,8 @@ pub struct CheckOptions {
     /// Connect to each MX host on port 25: banner, EHLO, STARTTLS, the certificate
     /// (`--probe-smtp`).
     pub probe_smtp: Option<Arc<crate::smtp_probe::SmtpProber>>,
+    /// Record families left out (`--skip`): not asked about, so not judged.
+    pub skip: Vec<crate::fetch::Family>,
 }
 
 /// What `check --provider` adds: the platform, and where it sends from.
@@ -188,6 +194,7 @@ impl Default for CheckOptions {
             propagation: false,
             dnssec: None,
             probe_smtp: None,
+            skip: Vec::new(),
         }
     }
 }
@@ -232,7 +239,8 @@ pub async fn check_domain_records(
             })
             .collect()
     };
-    let mut records = fetch_domain(resolver, &request.domain, selectors).await;
+    let mut records =
+        fetch_domain_skipping(resolver, &request.domain, selectors, &options.skip).await;
     if let Some(blocklists) = &options.blocklists {
         crate::fetch::fetch_blocklists(resolver, blocklists.clone(), &mut records).await;
     }
@@ -361,6 +369,7 @@ pub async fn check_domains_streaming(
     counts.queries = dns.queries;
     counts.zone_answers = dns.zone_answers;
     counts.elapsed_ms = started.elapsed().as_millis() as u64;
+    counts.skipped = options.skip.clone();
     counts
 }
 

@@ -189,20 +189,72 @@ pub fn probe_selectors(catalog: &[(String, String)]) -> Vec<Selector> {
         .collect()
 }
 
+/// A family of records a `check` may leave out (`check --skip`): each costs a question per
+/// domain, and an HTTPS fetch where it is published, which a run over many domains that only
+/// wants SPF, DKIM and DMARC need not pay. Gates and snapshots never skip: their verdicts
+/// need every record.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// `_mta-sts` and its policy (RFC 8461).
+    MtaSts,
+    /// `_smtp._tls` (RFC 8460).
+    TlsRpt,
+    /// `default._bimi`, its logo and mark certificate.
+    Bimi,
+}
+
+impl Family {
+    /// The name `--skip` takes, and the family's finding-id prefix.
+    pub fn id(self) -> &'static str {
+        match self {
+            Family::MtaSts => "mta-sts",
+            Family::TlsRpt => "tls-rpt",
+            Family::Bimi => "bimi",
+        }
+    }
+}
+
 /// Fetches everything the checks of `domain` need.
 pub async fn fetch_domain(
     resolver: &Resolver,
     domain: &DomainName,
     selectors: Vec<Selector>,
 ) -> DomainRecords {
+    fetch_domain_skipping(resolver, domain, selectors, &[]).await
+}
+
+/// [`fetch_domain`], without the families in `skip`: none of their questions is asked, so
+/// their analysers find nothing to judge and say nothing.
+pub async fn fetch_domain_skipping(
+    resolver: &Resolver,
+    domain: &DomainName,
+    selectors: Vec<Selector>,
+    skip: &[Family],
+) -> DomainRecords {
+    let wants = |family| !skip.contains(&family);
     let bimi_here = bimi_name(domain);
+    let bimi = async {
+        if wants(Family::Bimi) {
+            Some(resolver.lookup(&bimi_here, QueryType::Txt).await)
+        } else {
+            None
+        }
+    };
     let (spf, mx, dmarc, dkim, (transport, policy), bimi) = futures::join!(
         fetch_spf_tree(resolver, domain),
         fetch_mx(resolver, domain),
         fetch_dmarc(resolver, domain),
         fetch_dkim(resolver, domain, &selectors),
-        fetch_transport_security(resolver, domain),
-        resolver.lookup(&bimi_here, QueryType::Txt),
+        fetch_transport_security(
+            resolver,
+            domain,
+            wants(Family::MtaSts),
+            wants(Family::TlsRpt)
+        ),
+        bimi,
     );
     let mut records = DomainRecords::new(domain.clone());
     records.selectors = selectors;
@@ -220,7 +272,9 @@ pub async fn fetch_domain(
     {
         records.insert(answer);
     }
-    fetch_bimi(resolver, &mut records, bimi).await;
+    if let Some(bimi) = bimi {
+        fetch_bimi(resolver, &mut records, bimi).await;
+    }
     records
 }
 
@@ -337,22 +391,30 @@ pub fn mta_sts_policy_digest(records: &DomainRecords) -> Option<String> {
 /// Where the MTA-STS policy is served, under [`mta_sts_host`].
 pub const MTA_STS_PATH: &str = "/.well-known/mta-sts.txt";
 
-/// The MTA-STS and TLS-RPT records, and the MTA-STS policy with its host's addresses when a
-/// record announces one. A domain without them costs two TXT questions and no HTTPS.
+/// The MTA-STS and TLS-RPT records (those wanted), and the MTA-STS policy with its host's
+/// addresses when a record announces one. A domain without them costs two TXT questions and
+/// no HTTPS.
 async fn fetch_transport_security(
     resolver: &Resolver,
     domain: &DomainName,
+    mta_sts: bool,
+    tls_rpt: bool,
 ) -> (Vec<Arc<Answer>>, Option<WebFetch>) {
     let (sts_name, rpt_name) = (mta_sts_name(domain), tls_rpt_name(domain));
-    let (sts, rpt) = futures::join!(
-        resolver.lookup(&sts_name, QueryType::Txt),
-        resolver.lookup(&rpt_name, QueryType::Txt),
-    );
-    let announced = sts
-        .txt_strings()
-        .iter()
-        .any(|t| crate::records::mta_sts::is_sts_record(t));
-    let mut answers = vec![sts, rpt];
+    let wanted = |wanted: bool, name: DomainName| async move {
+        if wanted {
+            Some(resolver.lookup(&name, QueryType::Txt).await)
+        } else {
+            None
+        }
+    };
+    let (sts, rpt) = futures::join!(wanted(mta_sts, sts_name), wanted(tls_rpt, rpt_name));
+    let announced = sts.as_ref().is_some_and(|sts| {
+        sts.txt_strings()
+            .iter()
+            .any(|t| crate::records::mta_sts::is_sts_record(t))
+    });
+    let mut answers: Vec<Arc<Answer>> = sts.into_iter().chain(rpt).collect();
     if !announced {
         return (answers, None);
     }

@@ -85,11 +85,18 @@ pub fn merge(
         total.zone_answers += summary.zone_answers;
         // The shards ran side by side: the run took as long as the slowest.
         total.elapsed_ms = total.elapsed_ms.max(summary.elapsed_ms);
+        // A family one shard skipped is missing from the merged report's domains too.
+        for family in &summary.skipped {
+            if !total.skipped.contains(family) {
+                total.skipped.push(*family);
+            }
+        }
         match summary.shard {
             Some(Shard { index, of }) => shards.entry(of).or_default().push(index),
             None => unsharded += 1,
         }
     }
+    total.skipped.sort();
     let mut info = MergeInfo {
         files: paths.len(),
         ..MergeInfo::default()

@@ -155,6 +155,10 @@ fn the_next_gate_run_reports_what_changed_in_the_records_since_the_last() {
 }
 
 fn check(state: &Path, zones: &Path) -> (i32, Vec<String>) {
+    check_with(state, zones, &[])
+}
+
+fn check_with(state: &Path, zones: &Path, extra: &[&str]) -> (i32, Vec<String>) {
     let out = mailshift()
         .args([
             "check",
@@ -163,7 +167,9 @@ fn check(state: &Path, zones: &Path) -> (i32, Vec<String>) {
             "--format",
             "json",
         ])
-        .args(["--selector", "s1", "--selector", "s2", "--state"])
+        .args(["--selector", "s1", "--selector", "s2"])
+        .args(extra)
+        .arg("--state")
         .arg(state)
         .arg("--zone")
         .arg(zones)
@@ -208,6 +214,31 @@ fn check_with_a_state_directory_reports_drift_per_domain() {
     let (_, ids) = check(&state, &after);
     assert_eq!(ids, ["drift.dmarc-reports-dropped warn"]);
     // Kept: the next check compares with the records without s2.
+    let (_, ids) = check(&state, &after);
+    assert_eq!(ids, Vec::<String>::new());
+}
+
+/// A check that left a family out (`--skip`) read nothing of it, so it neither reports a
+/// change there nor forgets what the runs before it saw: the next full check compares with
+/// the last record known.
+#[test]
+fn a_skipped_family_keeps_its_last_known_records_for_the_next_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let before = dir.path().join("before");
+    zones(&before, |t| t);
+    let after = dir.path().join("after");
+    zones(&after, |t| {
+        format!(
+            "{t}\ndefault._bimi IN TXT \"v=BIMI1; l=https://northwind.example/bimi/logo.svg\"\n"
+        )
+    });
+    let (_, ids) = check(&state, &before);
+    assert_eq!(ids, Vec::<String>::new());
+    let (_, ids) = check_with(&state, &after, &["--skip", "bimi"]);
+    assert_eq!(ids, Vec::<String>::new(), "BIMI was not read");
+    let (_, ids) = check(&state, &after);
+    assert_eq!(ids, ["drift.bimi-added info"]);
     let (_, ids) = check(&state, &after);
     assert_eq!(ids, Vec::<String>::new());
 }

@@ -391,3 +391,108 @@ fn the_policy_must_cover_the_new_providers_mx_before_the_move() {
     );
     assert!(find(&report, "mta-sts.mx-mismatch").is_some(), "{report:#}");
 }
+
+/// `check --skip`: a bulk run may leave MTA-STS, TLS-RPT and BIMI out. None of their questions
+/// reaches the server (nor the policy fetch), none of their findings is reported, and the
+/// summary and the table say what was left out, so silence is not read as "all clear". A
+/// family it does not know is a bad invocation.
+#[test]
+fn check_skip_leaves_the_families_out_and_says_so() {
+    let lab = lab();
+    let dns = TestDnsServer::builder()
+        .zone_dir(fixtures().join("zones-mta-sts"))
+        .log_queries(true)
+        .start();
+    let run = |extra: &[&str]| {
+        dns.clear_queries();
+        let out = mailshift()
+            .args(["check", "fjellbakeri.no", "--format", "json"])
+            .args(["--nameserver", &dns.nameserver_arg()])
+            .arg("--https-ca")
+            .arg(lab.https.ca_file())
+            .args(["--https-port", &lab.https.port().to_string()])
+            .args(extra)
+            .output()
+            .unwrap();
+        let report = support::json(&out.stdout);
+        let ids: Vec<String> = report["domains"][0]["findings"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{report:#}"))
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect();
+        let asked: Vec<String> = dns.queries().into_iter().map(|(name, _)| name).collect();
+        (report, ids, asked)
+    };
+    let in_families = |id: &str| {
+        ["mta-sts.", "tls-rpt.", "bimi."]
+            .iter()
+            .any(|p| id.starts_with(p))
+    };
+    let family_names = |name: &str| {
+        ["_mta-sts.", "mta-sts.", "_smtp._tls.", "default._bimi."]
+            .iter()
+            .any(|p| name.starts_with(p))
+    };
+
+    let (full, ids, asked) = run(&[]);
+    for prefix in ["mta-sts.", "tls-rpt.", "bimi."] {
+        assert!(
+            ids.iter().any(|id| id.starts_with(prefix)),
+            "{prefix}: {ids:?}"
+        );
+    }
+    assert!(asked.iter().any(|n| family_names(n)), "{asked:?}");
+    assert!(
+        full["summary"].get("skipped").is_none(),
+        "{:#}",
+        full["summary"]
+    );
+
+    let (skipped, ids, asked) = run(&["--skip", "mta-sts,tls-rpt", "--skip", "bimi"]);
+    assert!(!ids.iter().any(|id| in_families(id)), "{ids:?}");
+    assert!(ids.iter().any(|id| id.starts_with("spf.")), "{ids:?}");
+    assert!(!asked.iter().any(|n| family_names(n)), "{asked:?}");
+    assert_eq!(
+        skipped["summary"]["skipped"],
+        serde_json::json!(["mta-sts", "tls-rpt", "bimi"])
+    );
+    let saved = full["summary"]["queries"].as_u64().unwrap()
+        - skipped["summary"]["queries"].as_u64().unwrap();
+    assert!(saved >= 3, "{saved} fewer questions");
+
+    // One family only: the others are still judged.
+    let (_, ids, _) = run(&["--skip", "bimi"]);
+    assert!(!ids.iter().any(|id| id.starts_with("bimi.")), "{ids:?}");
+    assert!(ids.iter().any(|id| id.starts_with("mta-sts.")), "{ids:?}");
+    assert!(ids.iter().any(|id| id.starts_with("tls-rpt.")), "{ids:?}");
+
+    let out = mailshift()
+        .args([
+            "check",
+            "fjellbakeri.no",
+            "--format",
+            "table",
+            "--color",
+            "never",
+        ])
+        .args(["--nameserver", &dns.nameserver_arg()])
+        .args(["--skip", "bimi,tls-rpt,mta-sts"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("Not checked (--skip): mta-sts, tls-rpt, bimi."),
+        "{table}"
+    );
+
+    let out = mailshift()
+        .args(["check", "fjellbakeri.no", "--skip", "dkim"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("mta-sts") && stderr.contains("bimi"),
+        "{stderr}"
+    );
+}

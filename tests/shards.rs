@@ -242,3 +242,42 @@ fn invalid_lines_are_found_before_anything_is_checked_and_belong_to_one_shard() 
     }
     assert_eq!(invalid, 3);
 }
+
+/// Shards that left families out: the merged summary names every family any shard skipped,
+/// since the merged report's domains may lack them.
+#[test]
+fn a_merge_names_the_families_any_shard_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (domains, _) = domains_file(dir.path());
+    let one = dir.path().join("one.ndjson");
+    let two = dir.path().join("two.ndjson");
+    check(&domains, &["--shard", "1/2", "--skip", "bimi"], &one);
+    check(
+        &domains,
+        &["--shard", "2/2", "--skip", "bimi,mta-sts"],
+        &two,
+    );
+    assert_eq!(lines(&one).1["skipped"], serde_json::json!(["bimi"]));
+    let merged = dir.path().join("merged.ndjson");
+    mailshift()
+        .args(["check", "merge"])
+        .args([&one, &two])
+        .arg("-o")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert_eq!(
+        lines(&merged).1["skipped"],
+        serde_json::json!(["mta-sts", "bimi"])
+    );
+    let out = mailshift()
+        .args(["check", "merge", "--format", "table"])
+        .args([&one, &two])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("Not checked (--skip): mta-sts, bimi."),
+        "{table}"
+    );
+}

@@ -86,6 +86,13 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub trust_anchor: Option<PathBuf>,
 
+    /// Leave these record families out (repeatable, or comma-separated): mta-sts, tls-rpt,
+    /// bimi. Each costs a DNS question per domain (and an HTTPS fetch where published); a bulk
+    /// run that only wants SPF, DKIM and DMARC can spare them. The summary names what was left
+    /// out. Gates and snapshots never skip.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "FAMILY")]
+    pub skip: Vec<SkipFamily>,
+
     /// A sending IP to look up in the blocklists (repeatable; implies --blocklists). With
     /// --provider, --sending-ip addresses are looked up too.
     #[arg(long = "ip", value_name = "IP")]
@@ -354,6 +361,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
             .probe_smtp
             .then(|| smtp_prober(&args.dns, &dns))
             .transpose()?,
+        skip: skipped(&args.skip),
         ..CheckOptions::default()
     };
     let mut write_error: Option<std::io::Error> = None;
@@ -404,4 +412,28 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
         return Err(e).context("cannot write the report");
     }
     Ok(ExitStatus::of(&summary, args.fail_on))
+}
+
+/// A record family `check --skip` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SkipFamily {
+    MtaSts,
+    TlsRpt,
+    Bimi,
+}
+
+/// The families to skip, each once, in a stable order.
+fn skipped(families: &[SkipFamily]) -> Vec<crate::fetch::Family> {
+    use crate::fetch::Family;
+    let mut out: Vec<Family> = families
+        .iter()
+        .map(|f| match f {
+            SkipFamily::MtaSts => Family::MtaSts,
+            SkipFamily::TlsRpt => Family::TlsRpt,
+            SkipFamily::Bimi => Family::Bimi,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }

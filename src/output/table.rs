@@ -110,6 +110,15 @@ impl RunFormatter for TableFormatter {
         };
         out.push_str(&super::wrap(&line.to_string(), self.style.width, ""));
         out.push('\n');
+        if !s.skipped.is_empty() {
+            let ids: Vec<&str> = s.skipped.iter().map(|f| f.id()).collect();
+            let note = format!(
+                "Not checked (--skip): {}. No finding about them says nothing of the domains.",
+                ids.join(", ")
+            );
+            out.push_str(&super::wrap(&note, self.style.width, ""));
+            out.push('\n');
+        }
         out
     }
 }

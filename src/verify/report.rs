@@ -66,6 +66,7 @@ impl VerifySummary {
             elapsed_ms: self.elapsed_ms,
             shard: None,
             merged: None,
+            skipped: Vec::new(),
         }
     }
 }
