@@ -658,3 +658,42 @@ fn files_read_ahead_on_worker_threads_are_stored_as_when_read_one_by_one() {
     assert_eq!(alone.0.len(), ahead.0.len());
     assert_eq!(alone.1, ahead.1);
 }
+
+/// The plan is read, and the history opened, while the workers read the first files: a plan
+/// that is not valid still stops the import before anything is stored (exit 2, no history),
+/// and a history that cannot be opened is the error returned, with nothing imported.
+#[test]
+fn a_bad_plan_or_history_stops_the_import_before_anything_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("broken.toml");
+    std::fs::write(&plan, "[migration\nname = \"half a plan\"\n").unwrap();
+    let state = dir.path().join("state");
+    let out = mailshift()
+        .args(["reports", "import"])
+        .arg(&plan)
+        .arg(report("parsedmarc/aggregate"))
+        .arg("--state")
+        .arg(&state)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.toml"), "{stderr}");
+    assert!(!state.join("history.db").exists());
+
+    let files = all_fixture_reports();
+    assert!(files.len() > 8, "enough files for the workers");
+    for workers in [0, 2] {
+        let opts = ImportOptions {
+            workers: Some(workers),
+            ..ImportOptions::default()
+        };
+        let result = mailshift::reports::import_paths_opening(
+            || Err::<History, _>("no history here"),
+            &files,
+            &opts,
+        );
+        assert_eq!(result.err(), Some("no history here"), "{workers} workers");
+    }
+}

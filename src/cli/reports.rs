@@ -185,11 +185,21 @@ fn summary(args: SummaryArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn import(args: ImportArgs) -> anyhow::Result<ExitStatus> {
-    if load_plan(&args.plan, &args.catalog)?.is_none() {
-        return Ok(ExitStatus::BadInput);
-    }
-    let mut history = args.state.open(&args.plan)?;
-    let results = reports::import_paths(&mut history, &args.files, &ImportOptions::default());
+    // The plan is read, and the history opened, while the first files are read ahead.
+    let mut bad_plan = false;
+    let open = || {
+        if load_plan(&args.plan, &args.catalog)?.is_none() {
+            bad_plan = true;
+            anyhow::bail!("the plan is not valid");
+        }
+        args.state.open(&args.plan)
+    };
+    let results = match reports::import_paths_opening(open, &args.files, &ImportOptions::default())
+    {
+        Ok(results) => results,
+        Err(_) if bad_plan => return Ok(ExitStatus::BadInput),
+        Err(e) => return Err(e),
+    };
     let clean = imports_clean(&results);
     match args.format {
         ListFormat::Json => write_report(None, &imports_json(&results))?,

@@ -174,8 +174,24 @@ pub fn import_paths(
     paths: &[PathBuf],
     opts: &ImportOptions,
 ) -> Vec<Result<FileOutcome, ImportError>> {
-    // A lock that cannot be waited for shows in the first file's `BEGIN IMMEDIATE`.
-    let _ = ready_to_import(history.conn());
+    match import_paths_opening(|| Ok::<_, std::convert::Infallible>(history), paths, opts) {
+        Ok(results) => results,
+        Err(never) => match never {},
+    }
+}
+
+/// [`import_paths`] into the history `open` gives, called once the workers are reading the
+/// first files: opening a history (and whatever the caller checks first, such as the plan)
+/// takes a few milliseconds that they need not wait for. When `open` fails, nothing is
+/// imported and its error is returned.
+pub fn import_paths_opening<H, E>(
+    open: impl FnOnce() -> Result<H, E>,
+    paths: &[PathBuf],
+    opts: &ImportOptions,
+) -> Result<Vec<Result<FileOutcome, ImportError>>, E>
+where
+    H: std::borrow::BorrowMut<History>,
+{
     // The files in order, and the paths that could not be listed, after the files before them.
     let mut files: Vec<PathBuf> = Vec::new();
     let mut unlisted: Vec<(usize, ImportError)> = Vec::new();
@@ -185,28 +201,46 @@ pub fn import_paths(
             Err(e) => unlisted.push((files.len(), e)),
         }
     }
-    // Only workers skip files by digest before the write lock is taken.
     let workers = prefetch::workers(opts, files.len());
-    let known = if workers == 0 {
-        Default::default()
-    } else {
-        history.import_digests().unwrap_or_default()
-    };
+    // Only workers skip files by digest before the write lock is taken.
+    let known = std::sync::OnceLock::new();
     let mut unlisted = unlisted.into_iter().peekable();
     let mut results = Vec::new();
-    let mut writer = Writer::new(history);
+    let mut writer = Writer::default();
     let mut stored = 0;
+    let start = || {
+        open().map(|mut history| {
+            // A lock that cannot be waited for shows in the first file's `BEGIN IMMEDIATE`.
+            let _ = ready_to_import(history.borrow_mut().conn());
+            if workers > 0 {
+                let _ = known.set(history.borrow().import_digests().unwrap_or_default());
+            }
+            history
+        })
+    };
     // Each file is stored as soon as it is ready, so the workers read ahead while it is.
-    prefetch::each(&files, workers, opts, &known, |path, prepared| {
-        while let Some((_, e)) = unlisted.next_if(|(before, _)| *before <= stored) {
-            results.push(Err(e));
-        }
-        writer.store(path, prepared, opts, &mut results);
-        stored += 1;
-    });
-    writer.commit(&mut results);
+    let opened = prefetch::each(
+        &files,
+        workers,
+        opts,
+        &known,
+        start,
+        |opened, path, prepared| {
+            let Ok(history) = opened else {
+                return std::ops::ControlFlow::Break(());
+            };
+            while let Some((_, e)) = unlisted.next_if(|(before, _)| *before <= stored) {
+                results.push(Err(e));
+            }
+            writer.store(history.borrow(), path, prepared, opts, &mut results);
+            stored += 1;
+            std::ops::ControlFlow::Continue(())
+        },
+    );
+    let history = opened?;
+    writer.commit(history.borrow(), &mut results);
     results.extend(unlisted.map(|(_, e)| Err(e)));
-    results
+    Ok(results)
 }
 
 /// Sets the connection up for an import: waits for another writer's lock rather than failing,
@@ -219,35 +253,28 @@ fn ready_to_import(conn: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
 /// Stores files one by one in transactions of [`BATCH`] files, each file in a savepoint.
 /// The transaction is begun and committed by hand (not a [`rusqlite::Transaction`], which
 /// would hold the history borrowed) so that it stays open between the files handed over.
-struct Writer<'h> {
-    history: &'h History,
-    database: PathBuf,
+#[derive(Default)]
+struct Writer {
     /// Where the open transaction's files begin in the results.
     open_from: Option<usize>,
 }
 
-impl<'h> Writer<'h> {
-    fn new(history: &'h History) -> Writer<'h> {
-        Writer {
-            history,
-            database: history.path().to_path_buf(),
-            open_from: None,
-        }
-    }
-
+impl Writer {
     fn store(
         &mut self,
+        history: &History,
         path: &Path,
         prepared: prefetch::Prepared,
         opts: &ImportOptions,
         results: &mut Vec<Result<FileOutcome, ImportError>>,
     ) {
-        let conn = self.history.conn();
+        let conn = history.conn();
+        let database = history.path();
         let first = match self.open_from {
             Some(first) => first,
             None => {
                 if let Err(e) = run_cached(conn, &["BEGIN IMMEDIATE"]) {
-                    results.push(Err(sql_error(path, &self.database, e)));
+                    results.push(Err(sql_error(path, database, e)));
                     return;
                 }
                 *self.open_from.insert(results.len())
@@ -257,24 +284,24 @@ impl<'h> Writer<'h> {
             prefetch::Prepared::Ready(digested) => Ok(*digested),
             prefetch::Prepared::Later => Digested::of(path),
         };
-        results.push(digested.and_then(|file| import_in(conn, &self.database, path, opts, file)));
+        results.push(digested.and_then(|file| import_in(conn, database, path, opts, file)));
         if results.len() - first >= BATCH {
-            self.commit(results);
+            self.commit(history, results);
         }
     }
 
     /// Commits the open transaction; when that fails, nothing of it was kept, and each of its
     /// files that looked imported says so.
-    fn commit(&mut self, results: &mut [Result<FileOutcome, ImportError>]) {
+    fn commit(&mut self, history: &History, results: &mut [Result<FileOutcome, ImportError>]) {
         let Some(first) = self.open_from.take() else {
             return;
         };
-        let conn = self.history.conn();
+        let conn = history.conn();
         if let Err(e) = run_cached(conn, &["COMMIT"]) {
             let _ = conn.execute_batch("ROLLBACK");
             for r in results.iter_mut().skip(first) {
                 if let Ok(o) = r {
-                    *r = Err(sql_error(&o.path, &self.database, &e));
+                    *r = Err(sql_error(&o.path, history.path(), &e));
                 }
             }
         }
