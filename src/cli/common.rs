@@ -324,6 +324,28 @@ pub trait FailedFile: std::fmt::Display {
     fn file(&self) -> &Path;
 }
 
+/// Writes an import command's results as `format` asks (the table with `file` for each file
+/// and `rejected` naming what may be rejected, see [`imports_table`]) and returns its exit
+/// status: passed when every file was imported (or had been) with nothing rejected, bad input
+/// otherwise.
+pub fn write_imports<O: ImportedFile, E: FailedFile>(
+    format: super::providers::ListFormat,
+    results: &[Result<O, E>],
+    file: impl Fn(&mut String, &O),
+    rejected: &str,
+) -> anyhow::Result<crate::exit::ExitStatus> {
+    use super::providers::ListFormat;
+    match format {
+        ListFormat::Json => write_report(None, &imports_json(results))?,
+        ListFormat::Table => write_human(None, &imports_table(results, file, rejected), false)?,
+    }
+    Ok(if imports_clean(results) {
+        crate::exit::ExitStatus::Passed
+    } else {
+        crate::exit::ExitStatus::BadInput
+    })
+}
+
 /// True when every file was imported (or had been) with nothing rejected.
 pub fn imports_clean<O: ImportedFile, E>(results: &[Result<O, E>]) -> bool {
     results

@@ -5,8 +5,8 @@
 //! attributed to a platform of the plan.
 
 use super::common::{
-    imports_clean, imports_json, imports_table, plain_style, runtime, write_human, write_report,
-    CatalogArgs, DnsArgs, FailedFile, ImportedFile, StateArgs,
+    plain_style, runtime, write_human, write_imports, write_report, CatalogArgs, DnsArgs,
+    FailedFile, ImportedFile, StateArgs,
 };
 use super::plan::load_plan;
 use super::providers::ListFormat;
@@ -200,24 +200,12 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitStatus> {
         Err(_) if bad_plan => return Ok(ExitStatus::BadInput),
         Err(e) => return Err(e),
     };
-    let clean = imports_clean(&results);
-    match args.format {
-        ListFormat::Json => write_report(None, &imports_json(&results))?,
-        ListFormat::Table => write_human(
-            None,
-            &imports_table(
-                &results,
-                file,
-                "rejected reports or records (the good ones are kept)",
-            ),
-            false,
-        )?,
-    }
-    Ok(if clean {
-        ExitStatus::Passed
-    } else {
-        ExitStatus::BadInput
-    })
+    write_imports(
+        args.format,
+        &results,
+        file,
+        "rejected reports or records (the good ones are kept)",
+    )
 }
 
 impl ImportedFile for FileOutcome {

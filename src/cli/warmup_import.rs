@@ -2,10 +2,7 @@
 //! totals, Postmaster Tools and SNDS data — into the plan's history, each file once, and say per
 //! file what was counted, what was already there and which rows were refused.
 
-use super::common::{
-    imports_clean, imports_json, imports_table, write_human, write_report, CatalogArgs, FailedFile,
-    ImportedFile, StateArgs,
-};
+use super::common::{write_imports, CatalogArgs, FailedFile, ImportedFile, StateArgs};
 use super::plan::load_plan;
 use super::providers::ListFormat;
 use crate::exit::ExitStatus;
@@ -76,20 +73,12 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitStatus> {
     }
     let mut history = args.state.open(&args.plan)?;
     let results = import::import_files(&mut history, &args.files, args.kind, &opts);
-    let clean = imports_clean(&results);
-    match args.format {
-        ListFormat::Json => write_report(None, &imports_json(&results))?,
-        ListFormat::Table => write_human(
-            None,
-            &imports_table(&results, file, "rejected rows (their good rows are kept)"),
-            false,
-        )?,
-    }
-    Ok(if clean {
-        ExitStatus::Passed
-    } else {
-        ExitStatus::BadInput
-    })
+    write_imports(
+        args.format,
+        &results,
+        file,
+        "rejected rows (their good rows are kept)",
+    )
 }
 
 impl ImportedFile for FileOutcome {
