@@ -7,6 +7,8 @@
 //! cargo bench --bench reports_import                       # 1,000 reports × 20 records; one of 100,000
 //! cargo bench --bench reports_import -- --reports 200 --big 20000
 //! cargo bench --bench reports_import -- --compare-parsedmarc   # + the mailshift command, parsedmarc
+//! cargo bench --bench reports_import -- --compare-parsedmarc --runs 12 --parsedmarc-runs 3
+//! #   parsedmarc three times, each after a third of the command's runs: the medians compared
 //! cargo bench --bench reports_import -- --keep /tmp/reports-bench  # leave the files, to profile
 //! # one-time setup for the comparison (parsedmarc in a venv under target/):
 //! #   python3 -m venv target/bench-venv && target/bench-venv/bin/pip install parsedmarc==11.1.0
@@ -151,7 +153,7 @@ const TARGET_RATIO: f64 = 50.0;
 const TARGET_PEAK_BYTES: u64 = 100_000_000;
 
 const USAGE: &str = "usage: --reports N --records N --big N [--runs N] [--compare-parsedmarc] \
-                     [--parsedmarc-python PATH] [--keep DIR]";
+                     [--parsedmarc-runs N] [--parsedmarc-python PATH] [--keep DIR]";
 
 struct Args {
     reports: u64,
@@ -162,6 +164,9 @@ struct Args {
     /// the machine's moment, parsedmarc's runs of seconds are not.
     runs: usize,
     compare_parsedmarc: bool,
+    /// parsedmarc runs this many times (the median counts), each after its share of the
+    /// mailshift command's runs, so a change in the machine's speed falls on both alike.
+    parsedmarc_runs: usize,
     parsedmarc_python: Option<PathBuf>,
     keep: Option<PathBuf>,
 }
@@ -173,6 +178,7 @@ fn parse_args() -> Args {
         big: 100_000,
         runs: 5,
         compare_parsedmarc: false,
+        parsedmarc_runs: 1,
         parsedmarc_python: None,
         keep: None,
     };
@@ -194,6 +200,9 @@ fn parse_args() -> Args {
             "--big" => parsed.big = number("--big"),
             "--runs" => parsed.runs = number("--runs").max(1) as usize,
             "--compare-parsedmarc" => parsed.compare_parsedmarc = true,
+            "--parsedmarc-runs" => {
+                parsed.parsedmarc_runs = number("--parsedmarc-runs").max(1) as usize
+            }
             "--parsedmarc-python" => {
                 parsed.parsedmarc_python = Some(PathBuf::from(value("--parsedmarc-python")))
             }
@@ -253,6 +262,24 @@ struct Parsedmarc {
     seconds: f64,
     startup_seconds: Option<f64>,
     peak_mib: Option<f64>,
+    /// How many runs the median was taken from, the fastest and the slowest.
+    runs: (usize, f64, f64),
+}
+
+impl Parsedmarc {
+    /// The run of median time (the upper one of an even count), the highest peak.
+    fn median(mut runs: Vec<Parsedmarc>) -> Option<Parsedmarc> {
+        runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+        let (first, last) = (runs.first()?.seconds, runs.last()?.seconds);
+        let peak_mib = runs.iter().filter_map(|r| r.peak_mib).reduce(f64::max);
+        let count = runs.len();
+        let middle = runs.swap_remove(count / 2);
+        Some(Parsedmarc {
+            peak_mib,
+            runs: (count, first, last),
+            ..middle
+        })
+    }
 }
 
 fn main() {
@@ -339,8 +366,8 @@ fn main() {
     };
     if args.compare_parsedmarc {
         let expect = (reports, records, expected_messages);
-        workload.command = run_mailshift_commands(&args, dir.path(), &files, expect);
-        workload.parsedmarc = run_parsedmarc(&args, &files, expect);
+        (workload.command, workload.parsedmarc) =
+            run_commands_interleaved(&args, dir.path(), &files, expect);
     }
     workloads.push(workload);
     drop(dir);
@@ -404,8 +431,8 @@ fn main() {
     };
     if args.compare_parsedmarc {
         let expect = (1, big, expected);
-        workload.command = run_mailshift_commands(&args, dir.path(), &path, expect);
-        workload.parsedmarc = run_parsedmarc(&args, &path, expect);
+        (workload.command, workload.parsedmarc) =
+            run_commands_interleaved(&args, dir.path(), &path, expect);
     }
     workloads.push(workload);
     drop(dir);
@@ -422,17 +449,48 @@ fn main() {
     }
 }
 
-/// [`run_mailshift_command`] `--runs` times, each into a fresh state directory: the median.
-fn run_mailshift_commands(
+/// [`run_mailshift_command`] `--runs` times, each into a fresh state directory, and
+/// parsedmarc `--parsedmarc-runs` times, each after its share of the command's runs: the
+/// medians. The two alternate so that the machine's speed, which drifts from minute to
+/// minute, falls on both alike.
+fn run_commands_interleaved(
     args: &Args,
     dir: &Path,
     input: &Path,
     expect: (u64, u64, u64),
-) -> Option<Run> {
-    let runs = (0..args.runs)
-        .map(|run| run_mailshift_command(dir, input, expect, run))
-        .collect::<Option<Vec<Run>>>()?;
-    Run::median(runs)
+) -> (Option<Run>, Option<Parsedmarc>) {
+    let rounds = args.parsedmarc_runs.max(1);
+    let (mut commands, mut parsedmarcs) = (Vec::new(), Vec::new());
+    let (mut command_failed, mut parsedmarc_failed) = (false, false);
+    for round in 0..rounds {
+        let share = args.runs * (round + 1) / rounds - args.runs * round / rounds;
+        for _ in 0..share {
+            if command_failed {
+                break;
+            }
+            match run_mailshift_command(dir, input, expect, commands.len()) {
+                Some(run) => commands.push(run),
+                None => command_failed = true,
+            }
+        }
+        if !parsedmarc_failed {
+            match run_parsedmarc(args, input, expect) {
+                Some(run) => parsedmarcs.push(run),
+                None => parsedmarc_failed = true,
+            }
+        }
+    }
+    let command = if command_failed {
+        None
+    } else {
+        Run::median(commands)
+    };
+    let parsedmarc = if parsedmarc_failed {
+        None
+    } else {
+        Parsedmarc::median(parsedmarcs)
+    };
+    (command, parsedmarc)
 }
 
 /// Runs `mailshift reports import` on `input` into a fresh state directory under `dir`,
@@ -568,11 +626,13 @@ fn run_parsedmarc(args: &Args, input: &Path, expect: (u64, u64, u64)) -> Option<
         println!("  parsedmarc: run not counted: {}", doc["problems"]);
         return None;
     }
+    let seconds = doc["seconds"].as_f64()?;
     Some(Parsedmarc {
         version: doc["version"].as_str().unwrap_or("?").to_string(),
-        seconds: doc["seconds"].as_f64()?,
+        seconds,
         startup_seconds: doc["startup_seconds"].as_f64(),
         peak_mib: doc["peak_rss_mib"].as_f64(),
+        runs: (1, seconds, seconds),
     })
 }
 
@@ -615,12 +675,13 @@ fn compare(workloads: &[Workload]) {
             println!("  parsedmarc: no figures (see above)");
             continue;
         };
-        line(
-            "parsedmarc --offline (command)",
-            p.seconds,
-            w.records,
-            p.peak_mib.map_or("?".into(), |m| format!("{m:.1} MiB")),
-        );
+        line("parsedmarc --offline (command)", p.seconds, w.records, {
+            let peak = p.peak_mib.map_or("?".into(), |m| format!("{m:.1} MiB"));
+            match p.runs {
+                (1, _, _) => peak,
+                (n, a, b) => format!("{peak}, median of {n}, runs {a:.3}–{b:.3} s"),
+            }
+        });
         let ratio = p.seconds / w.mailshift.seconds;
         let mut text = format!("  ratio {ratio:.0}× (in-process)");
         if let Some(c) = &w.command {
