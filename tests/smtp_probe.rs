@@ -53,6 +53,11 @@ fn lab() -> Lab {
         // 127.0.0.32 (tunturi.fi): nothing listens there.
         .host(ip(33), "mx.molenwerf.nl", Behaviour::StarttlsRefused)
         .host(ip(34), "mx.pakkasherra.fi", Behaviour::Tls10Only)
+        .host(
+            ip(35),
+            "mx.koffiebranderij-dam.nl",
+            Behaviour::Starttls(Cert::ExpiringSoon),
+        )
         .start(dir.path());
     let path = mailshift::fetch::MTA_STS_PATH;
     let https = TestHttpsServer::builder()
@@ -63,6 +68,15 @@ fn lab() -> Lab {
             Route::ok(
                 "text/plain",
                 "version: STSv1\nmode: enforce\nmx: mx1.lumimarja.fi\nmx: mx2.lumimarja.fi\nmax_age: 1209600\n",
+            ),
+        )
+        .route(
+            "mta-sts.koffiebranderij-dam.nl",
+            path,
+            https_server::Cert::Good,
+            Route::ok(
+                "text/plain",
+                "version: STSv1\nmode: enforce\nmx: mx.koffiebranderij-dam.nl\nmax_age: 1209600\n",
             ),
         )
         .route(
@@ -215,6 +229,30 @@ fn expired_and_misnamed_certificates_are_named_and_still_read() {
     );
     // The chain was kept (leaf and CA) although the certificate was refused: what DANE needs.
     assert_eq!(misnamed[0]["data"]["chain_length"], 2);
+}
+
+/// A certificate that is valid but runs out within days, under an enforced MTA-STS policy: a
+/// warning with its date and the renewal to do, beside the pass it still earns.
+#[test]
+fn a_certificate_about_to_expire_warns_with_its_date() {
+    let lab = lab();
+    let (report, _) = lab.check(&["koffiebranderij-dam.nl"]);
+    let found = smtp(&report, "koffiebranderij-dam.nl");
+    assert_eq!(
+        ids(&found),
+        ["smtp.certificate-expiring:warn", "smtp.ok:pass"],
+        "{found:#?}"
+    );
+    let text = message(&found[0]);
+    assert!(
+        text.starts_with("The certificate of mx.koffiebranderij-dam.nl (127.0.0.35) expires on ")
+            && (text.contains("(in 4 days)") || text.contains("(in 5 days)"))
+            && text.contains("enforce the domain's MTA-STS policy refuse to deliver"),
+        "{text}"
+    );
+    assert!(found[0]["fix"]["text"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("Renew the certificate of mx.koffiebranderij-dam.nl")));
 }
 
 /// The same MX host with a certificate from a CA no sender trusts: a failure for the domain

@@ -11,7 +11,8 @@
 //! inconclusive. Whether the MX names match the policy's `mx` patterns is `mta-sts.mx-mismatch`'s
 //! business, so it is not repeated here.
 //!
-//! Ids: `smtp.ok`, `smtp.no-starttls`, `smtp.certificate`, `smtp.tls-failed`, `smtp.dane-mismatch`, `smtp.old-tls`,
+//! Ids: `smtp.ok`, `smtp.no-starttls`, `smtp.certificate`, `smtp.certificate-expiring`,
+//! `smtp.tls-failed`, `smtp.dane-mismatch`, `smtp.old-tls`,
 //! `smtp.banner`, `smtp.protocol`, `smtp.unreachable`, `smtp.unchecked`.
 
 use crate::checks::mta_sts::policy_in_force;
@@ -262,10 +263,68 @@ fn judge_host(
     let tlsa = usable_tlsa(records, name);
     for probe in reached {
         match judge_probe(domain, probes, probe, demand, &tlsa) {
-            Ok(summary) => good.push((summary, transcript(probe), probe_data(probe))),
+            Ok(summary) => {
+                findings.extend(expiring(probes, probe, demand));
+                good.push((summary, transcript(probe), probe_data(probe)));
+            }
             Err(found) => findings.extend(found),
         }
     }
+}
+
+/// A certificate valid now that expires within this many days is worth a warning: automated
+/// renewal (ACME) renews a month ahead, so one this close has missed its renewal.
+pub const EXPIRY_WARNING_DAYS: i64 = 14;
+
+/// `smtp.certificate-expiring`: the certificate of a host that passed expires within
+/// [`EXPIRY_WARNING_DAYS`] of the probe.
+fn expiring(probes: &SmtpProbes, probe: &SmtpProbe, demand: Demand) -> Option<Finding> {
+    let leaf = probe.tls.as_ref()?.leaf.as_ref()?;
+    let left = leaf.not_after - probes.probed_at;
+    if !(0..EXPIRY_WARNING_DAYS * 86_400).contains(&left) {
+        return None;
+    }
+    let days = left / 86_400;
+    let when = match days {
+        0 => "within a day".to_string(),
+        1 => "in 1 day".to_string(),
+        n => format!("in {n} days"),
+    };
+    let (severity, then) = match demand {
+        Demand::Enforce => (
+            Severity::Warn,
+            "senders that enforce the domain's MTA-STS policy refuse to deliver",
+        ),
+        Demand::Testing => (
+            Severity::Warn,
+            "senders report failures under the MTA-STS policy (testing), and refuse to deliver once it is enforced",
+        ),
+        Demand::Dane => (
+            Severity::Warn,
+            "senders doing DANE with a trust-anchor record (usage 2) refuse to deliver (DANE-EE records, usage 3, ignore the dates)",
+        ),
+        Demand::Opportunistic => (
+            Severity::Info,
+            "senders that encrypt opportunistically still deliver without checking it, but no MTA-STS policy could be enforced",
+        ),
+    };
+    Some(
+        Finding::new(
+            "smtp.certificate-expiring",
+            severity,
+            format!(
+                "The certificate of {} ({}) expires on {} ({when}); once it has, {then}.",
+                probe.host,
+                probe.address.ip(),
+                date(leaf.not_after)
+            ),
+        )
+        .evidence(transcript(probe))
+        .fix(format!(
+            "Renew the certificate of {} now, and check that its automatic renewal works (ACME clients renew 30 days ahead).",
+            probe.host
+        )),
+    )
 }
 
 /// Why a probe never got a word from the server, or `None` when it did.
@@ -704,6 +763,40 @@ mod tests {
         assert_eq!(ids(&f), ["smtp.ok:pass"]);
         assert!(f[0].message.contains("TLS 1.3"), "{}", f[0].message);
         assert!(f[0].message.contains("mx1.posti.example.fi (192.0.2.1)"));
+    }
+
+    /// A valid certificate that runs out within two weeks of the probe: a warning where a
+    /// policy makes senders check it, a note otherwise; a day outside the window, nothing.
+    #[test]
+    fn smtp_a_certificate_about_to_expire_is_named_with_its_date() {
+        let probed_at = 1_780_000_000;
+        let with_expiry = |not_after: i64| {
+            let mut p = base("mx1.posti.example.fi", "192.0.2.1");
+            if let Some(leaf) = p.tls.as_mut().and_then(|t| t.leaf.as_mut()) {
+                leaf.not_after = not_after;
+            }
+            p
+        };
+        let soon = with_expiry(probed_at + 3 * 86_400 + 600);
+        for (policy, expected) in [
+            (None, "smtp.certificate-expiring:info"),
+            (Some(TESTING), "smtp.certificate-expiring:warn"),
+            (Some(ENFORCE), "smtp.certificate-expiring:warn"),
+        ] {
+            let f = analyse(&records("example.fi", vec![soon.clone()], policy));
+            assert_eq!(ids(&f), [expected, "smtp.ok:pass"], "{policy:?}");
+        }
+        let f = analyse(&records("example.fi", vec![soon], Some(ENFORCE)));
+        assert!(
+            f[0].message.contains("expires on 2026-05-31 (in 3 days)")
+                && f[0].message.contains("refuse to deliver"),
+            "{}",
+            f[0].message
+        );
+        assert!(f[0].fix.as_ref().is_some_and(|x| x.text.contains("Renew")));
+        let later = with_expiry(probed_at + EXPIRY_WARNING_DAYS * 86_400 + 1);
+        let f = analyse(&records("example.fi", vec![later], Some(ENFORCE)));
+        assert_eq!(ids(&f), ["smtp.ok:pass"]);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum Cert {
     Good,
     /// From the test CA, for the host's name, but valid only in 2020.
     Expired,
+    /// From the test CA, for the host's name, valid until five days from now.
+    ExpiringSoon,
     /// From the test CA, for `www.` + the host's parent domain.
     WrongName,
     /// From a CA the client does not trust.
@@ -194,6 +196,15 @@ fn acceptor(
     if cert == Cert::Expired {
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
         params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
+    if cert == Cert::ExpiringSoon {
+        use chrono::Datelike;
+        let day = |days: i64| {
+            let t = chrono::Utc::now() + chrono::Duration::days(days);
+            rcgen::date_time_ymd(t.year(), t.month() as u8, t.day() as u8)
+        };
+        params.not_before = day(-80);
+        params.not_after = day(5);
     }
     let leaf = params.signed_by(&key, issuer, issuer_key).unwrap();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
