@@ -12,8 +12,9 @@
 //!
 //! Ids: `bimi.absent`, `bimi.declined`, `bimi.syntax`, `bimi.multiple`, `bimi.dmarc`,
 //! `bimi.logo-fetch`, `bimi.logo-profile`, `bimi.logo-notes`, `bimi.no-certificate`,
-//! `bimi.certificate-fetch`, `bimi.certificate`, `bimi.logo-mismatch`, `bimi.ok`,
-//! `bimi.unchecked`, `bimi.inconclusive`; in a migration, `coexist.bimi-lost`.
+//! `bimi.certificate-fetch`, `bimi.certificate`, `bimi.certificate-expiring`,
+//! `bimi.logo-mismatch`, `bimi.ok`, `bimi.unchecked`, `bimi.inconclusive`; in a migration,
+//! `coexist.bimi-lost`.
 
 use crate::dns::{Outcome, QueryType};
 use crate::domain::DomainName;
@@ -283,7 +284,13 @@ fn logo_and_certificate(
                     fetch.fetched_at,
                     &fetch.roots,
                 );
-                findings.extend(certificate_findings(&report, authority, whose, logo_bytes));
+                findings.extend(certificate_findings(
+                    &report,
+                    authority,
+                    whose,
+                    logo_bytes,
+                    fetch.fetched_at,
+                ));
                 certificate = Some(report);
             }
             Fetched::Failed(finding) => findings.push(*finding),
@@ -300,13 +307,39 @@ fn logo_and_certificate(
     (findings, certificate)
 }
 
+/// A valid mark certificate that runs out within this many days is worth a warning: a VMC or
+/// CMC is renewed with the mark authority by hand, and its validation takes days or weeks.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
 fn certificate_findings(
     report: &VmcReport,
     authority: &WebFetch,
     whose: &str,
     logo: Option<&[u8]>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let left = report.not_after_seconds.map(|t| t - now.timestamp());
+    if report.is_valid() && left.is_some_and(|s| (0..EXPIRY_WARNING_DAYS * 86_400).contains(&s)) {
+        let days = left.unwrap_or_default() / 86_400;
+        let when = match days {
+            0 => "within a day".to_string(),
+            1 => "in 1 day".to_string(),
+            n => format!("in {n} days"),
+        };
+        findings.push(
+            Finding::new(
+                "bimi.certificate-expiring",
+                Severity::Warn,
+                format!(
+                    "The mark certificate of {whose} ({}) expires on {} ({when}): once it has, Gmail and Apple Mail stop showing the logo.",
+                    authority.url,
+                    report.not_after.as_deref().unwrap_or("?")
+                ),
+            )
+            .fix("Renew the certificate with the mark authority now (its validation can take weeks), and publish the new PEM at the a= URL."),
+        );
+    }
     if !report.is_valid() {
         let problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
         findings.push(
@@ -407,4 +440,58 @@ pub fn lost_in_migration(
         .fix(format!("Republish the BIMI record at {here} as the snapshot holds it (DMARC must stay at quarantine or reject for it to show)."))
         .records(vec![RecordChange::add(&here, "TXT", before)]),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::WebResponse;
+
+    fn authority() -> WebFetch {
+        WebFetch {
+            url: "https://bimi.lindqvist-kaffe.se/vmc.pem".into(),
+            result: Ok(WebResponse {
+                status: 200,
+                content_type: Some("application/pem-certificate-chain".into()),
+                location: None,
+                body: Vec::new(),
+                over_cap: false,
+            }),
+        }
+    }
+
+    /// A valid mark certificate within 30 days of its end: a warning with the date; further
+    /// out, or already refused for another reason, nothing of the kind.
+    #[test]
+    fn a_mark_certificate_about_to_expire_is_named_with_its_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let report = |days: i64| VmcReport {
+            not_after: Some("2026-12-12 10:00 UTC".into()),
+            not_after_seconds: Some(now.timestamp() + days * 86_400 + 60),
+            ..VmcReport::default()
+        };
+        let ids = |r: &VmcReport| -> Vec<String> {
+            certificate_findings(r, &authority(), "lindqvist-kaffe.se", None, now)
+                .iter()
+                .map(|f| format!("{}:{}", f.id, f.severity))
+                .collect()
+        };
+        assert_eq!(ids(&report(10)), ["bimi.certificate-expiring:warn"]);
+        let f = certificate_findings(&report(10), &authority(), "lindqvist-kaffe.se", None, now);
+        assert!(
+            f[0].message
+                .contains("expires on 2026-12-12 10:00 UTC (in 10 days)")
+                && f[0].message.contains("stop showing the logo"),
+            "{}",
+            f[0].message
+        );
+        assert!(ids(&report(EXPIRY_WARNING_DAYS)).is_empty());
+        let mut refused = report(10);
+        refused
+            .problems
+            .push(vmc::VmcProblem::Pem(vmc::PemError::NoCertificate));
+        assert_eq!(ids(&refused), ["bimi.certificate:fail"]);
+    }
 }

@@ -520,6 +520,8 @@ pub struct VmcReport {
     /// Its validity period, `YYYY-MM-DD HH:MM UTC`.
     pub not_before: Option<String>,
     pub not_after: Option<String>,
+    /// The end of its validity, in seconds since the Unix epoch.
+    pub not_after_seconds: Option<i64>,
     /// Its subjectAltName DNS names, lower-cased.
     pub dns_names: Vec<String>,
     /// Its certificate policy OIDs.
@@ -611,6 +613,7 @@ pub fn check_chain(
     report.issuer = Some(leaf.issuer().to_string());
     report.not_before = Some(date(leaf.validity().not_before.timestamp()));
     report.not_after = Some(date(leaf.validity().not_after.timestamp()));
+    report.not_after_seconds = Some(leaf.validity().not_after.timestamp());
 
     check_validity(&parsed, now, &mut report);
     let eku_problem = check_ekus(&parsed, leaf_index, &mut report);
