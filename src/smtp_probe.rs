@@ -109,6 +109,9 @@ pub struct SmtpProbes {
     pub deadline_secs: u64,
     /// When the probe ran (seconds since the Unix epoch): certificates are judged then.
     pub probed_at: i64,
+    /// The domain publishes no MX record, so its own name was probed: senders deliver to
+    /// it as the implicit MX (RFC 5321 §5.1).
+    pub implicit_mx: bool,
 }
 
 /// One MX host and the probes of its addresses.
@@ -385,19 +388,23 @@ impl SmtpProber {
             offline: self.config.offline,
             deadline_secs: self.config.deadline.as_secs(),
             probed_at: chrono::Utc::now().timestamp(),
+            implicit_mx: false,
         };
         if self.config.offline {
             return probes;
         }
         let mut hosts: Vec<DomainName> = Vec::new();
-        for host in records
-            .get(&records.domain, QueryType::Mx)
-            .map(mx_hosts)
-            .unwrap_or_default()
-        {
+        let mx = records.get(&records.domain, QueryType::Mx);
+        for host in mx.map(mx_hosts).unwrap_or_default() {
             if !hosts.contains(&host) {
                 hosts.push(host);
             }
+        }
+        // No MX records at all (not a null MX, not a failed lookup): senders deliver to the
+        // domain's own address, "an implicit MX RR, with a preference of 0" (RFC 5321 §5.1).
+        if mx.is_some_and(|a| a.outcome == crate::dns::Outcome::NoData) {
+            hosts.push(records.domain.clone());
+            probes.implicit_mx = true;
         }
         probes.hosts_not_probed = hosts.len().saturating_sub(MAX_HOSTS);
         hosts.truncate(MAX_HOSTS);

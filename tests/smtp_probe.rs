@@ -58,6 +58,7 @@ fn lab() -> Lab {
             "mx.koffiebranderij-dam.nl",
             Behaviour::Starttls(Cert::ExpiringSoon),
         )
+        .host(ip(36), "vevstua.no", Behaviour::Starttls(Cert::Good))
         .start(dir.path());
     let path = mailshift::fetch::MTA_STS_PATH;
     let https = TestHttpsServer::builder()
@@ -229,6 +230,29 @@ fn expired_and_misnamed_certificates_are_named_and_still_read() {
     );
     // The chain was kept (leaf and CA) although the certificate was refused: what DANE needs.
     assert_eq!(misnamed[0]["data"]["chain_length"], 2);
+}
+
+/// No MX record: senders deliver to the domain's own address (RFC 5321 §5.1), so that is
+/// what is probed, and the report says why it probed the domain's name.
+#[test]
+fn without_an_mx_record_the_domain_itself_is_probed_as_its_implicit_mx() {
+    let lab = lab();
+    let (report, _) = lab.check(&["vevstua.no"]);
+    let found = smtp(&report, "vevstua.no");
+    assert_eq!(
+        ids(&found),
+        ["smtp.implicit-mx:info", "smtp.ok:pass"],
+        "{found:#?}"
+    );
+    assert!(message(&found[0]).contains("implicit MX of RFC 5321"));
+    assert!(message(&found[1]).contains("vevstua.no (127.0.0.36) TLS 1.3"));
+    assert_eq!(lab.smtp.commands(ip(36))[1..], ["STARTTLS", "(TLS) QUIT"]);
+
+    // A null MX is not "no MX": the domain accepts no mail, and its address is not probed.
+    let (report, _) = lab.check(&["hiljaisuus.fi"]);
+    let found = smtp(&report, "hiljaisuus.fi");
+    assert_eq!(ids(&found), ["smtp.unchecked:info"], "{found:#?}");
+    assert!(message(&found[0]).contains("no MX host to connect to"));
 }
 
 /// A certificate that is valid but runs out within days, under an enforced MTA-STS policy: a

@@ -12,7 +12,7 @@
 //! business, so it is not repeated here.
 //!
 //! Ids: `smtp.ok`, `smtp.no-starttls`, `smtp.certificate`, `smtp.certificate-expiring`,
-//! `smtp.tls-failed`, `smtp.dane-mismatch`, `smtp.old-tls`,
+//! `smtp.implicit-mx`, `smtp.tls-failed`, `smtp.dane-mismatch`, `smtp.old-tls`,
 //! `smtp.banner`, `smtp.protocol`, `smtp.unreachable`, `smtp.unchecked`.
 
 use crate::checks::mta_sts::policy_in_force;
@@ -47,7 +47,9 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
         let has_mx = records
             .get(domain, QueryType::Mx)
             .is_some_and(|a| !mx_hosts(a).is_empty());
-        let why = if has_mx {
+        let why = if probes.implicit_mx {
+            "it has no MX record, and no address of its own that senders could use instead"
+        } else if has_mx {
             "none of its MX hosts has an address to connect to"
         } else {
             "it has no MX host to connect to"
@@ -68,6 +70,16 @@ pub fn analyse(records: &DomainRecords) -> Vec<Finding> {
                 probes.hosts_not_probed
             ),
         ));
+    }
+    if probes.implicit_mx {
+        findings.push(
+            Finding::new(
+                "smtp.implicit-mx",
+                Severity::Info,
+                format!("{domain} publishes no MX record, so senders deliver to its own address (the implicit MX of RFC 5321 §5.1): that server was probed."),
+            )
+            .fix(format!("Publish an MX record naming the server that accepts mail for {domain}, or a null MX ({domain}. MX 0 .) if it accepts none (RFC 7505).")),
+        );
     }
     let policy = policy_in_force(records).and_then(|p| p.mode);
     let mut good: Vec<(String, String, serde_json::Value)> = Vec::new();
@@ -725,6 +737,7 @@ mod tests {
             offline: false,
             deadline_secs: 10,
             probed_at: 1_780_000_000,
+            implicit_mx: false,
         });
         rec
     }
