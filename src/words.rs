@@ -20,6 +20,16 @@ pub fn agree<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     }
 }
 
+/// How soon something `seconds` away happens, in whole days: "within a day", "in 1 day",
+/// "in 12 days".
+pub fn in_days(seconds: i64) -> String {
+    match seconds / 86_400 {
+        days if days <= 0 => "within a day".to_string(),
+        1 => "in 1 day".to_string(),
+        days => format!("in {days} days"),
+    }
+}
+
 /// `text` cut to `max` characters with an ellipsis, for quoting a value in a message: hostile
 /// records and servers can send lines of any length.
 pub fn clip(text: &str, max: usize) -> String {
@@ -33,6 +43,13 @@ pub fn clip(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_ahead_are_whole_days() {
+        assert_eq!(in_days(3_600), "within a day");
+        assert_eq!(in_days(86_400 + 5), "in 1 day");
+        assert_eq!(in_days(12 * 86_400 + 86_399), "in 12 days");
+    }
 
     #[test]
     fn clip_counts_characters_not_bytes() {

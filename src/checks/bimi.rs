@@ -321,12 +321,7 @@ fn certificate_findings(
     let mut findings = Vec::new();
     let left = report.not_after_seconds.map(|t| t - now.timestamp());
     if report.is_valid() && left.is_some_and(|s| (0..EXPIRY_WARNING_DAYS * 86_400).contains(&s)) {
-        let days = left.unwrap_or_default() / 86_400;
-        let when = match days {
-            0 => "within a day".to_string(),
-            1 => "in 1 day".to_string(),
-            n => format!("in {n} days"),
-        };
+        let when = crate::words::in_days(left.unwrap_or_default());
         findings.push(
             Finding::new(
                 "bimi.certificate-expiring",

@@ -296,12 +296,7 @@ fn expiring(probes: &SmtpProbes, probe: &SmtpProbe, demand: Demand) -> Option<Fi
     if !(0..EXPIRY_WARNING_DAYS * 86_400).contains(&left) {
         return None;
     }
-    let days = left / 86_400;
-    let when = match days {
-        0 => "within a day".to_string(),
-        1 => "in 1 day".to_string(),
-        n => format!("in {n} days"),
-    };
+    let when = crate::words::in_days(left);
     let (severity, then) = match demand {
         Demand::Enforce => (
             Severity::Warn,
