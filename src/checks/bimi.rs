@@ -319,7 +319,7 @@ fn certificate_findings(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let left = report.not_after_seconds.map(|t| t - now.timestamp());
+    let left = report.not_after.map(|t| t - now.timestamp());
     if report.is_valid() && left.is_some_and(|s| (0..EXPIRY_WARNING_DAYS * 86_400).contains(&s)) {
         let when = crate::words::in_days(left.unwrap_or_default());
         findings.push(
@@ -329,7 +329,7 @@ fn certificate_findings(
                 format!(
                     "The mark certificate of {whose} ({}) expires on {} ({when}): once it has, Gmail and Apple Mail stop showing the logo.",
                     authority.url,
-                    report.not_after.as_deref().unwrap_or("?")
+                    report.not_after.map_or("?".into(), vmc::date)
                 ),
             )
             .fix("Renew the certificate with the mark authority now (its validation can take weeks), and publish the new PEM at the a= URL."),
@@ -396,7 +396,7 @@ fn ok(
         parts.push(format!(
             "{kind} issued by {} valid until {}",
             report.issuer.as_deref().unwrap_or("?"),
-            report.not_after.as_deref().unwrap_or("?")
+            report.not_after.map_or("?".into(), vmc::date)
         ));
     }
     Finding::new(
@@ -463,8 +463,7 @@ mod tests {
             .unwrap()
             .with_timezone(&chrono::Utc);
         let report = |days: i64| VmcReport {
-            not_after: Some("2026-12-12 10:00 UTC".into()),
-            not_after_seconds: Some(now.timestamp() + days * 86_400 + 60),
+            not_after: Some(now.timestamp() + days * 86_400),
             ..VmcReport::default()
         };
         let ids = |r: &VmcReport| -> Vec<String> {

@@ -517,11 +517,9 @@ pub struct VmcReport {
     /// The mark certificate's subject and issuer, as distinguished names.
     pub subject: Option<String>,
     pub issuer: Option<String>,
-    /// Its validity period, `YYYY-MM-DD HH:MM UTC`.
-    pub not_before: Option<String>,
-    pub not_after: Option<String>,
-    /// The end of its validity, in seconds since the Unix epoch.
-    pub not_after_seconds: Option<i64>,
+    /// Its validity period, in seconds since the Unix epoch (shown by [`date`]).
+    pub not_before: Option<i64>,
+    pub not_after: Option<i64>,
     /// Its subjectAltName DNS names, lower-cased.
     pub dns_names: Vec<String>,
     /// Its certificate policy OIDs.
@@ -611,9 +609,8 @@ pub fn check_chain(
 
     report.subject = Some(leaf.subject().to_string());
     report.issuer = Some(leaf.issuer().to_string());
-    report.not_before = Some(date(leaf.validity().not_before.timestamp()));
-    report.not_after = Some(date(leaf.validity().not_after.timestamp()));
-    report.not_after_seconds = Some(leaf.validity().not_after.timestamp());
+    report.not_before = Some(leaf.validity().not_before.timestamp());
+    report.not_after = Some(leaf.validity().not_after.timestamp());
 
     check_validity(&parsed, now, &mut report);
     let eku_problem = check_ekus(&parsed, leaf_index, &mut report);
@@ -644,7 +641,8 @@ fn describe(cert: &X509Certificate<'_>) -> String {
     clip(&named.unwrap_or_else(|| subject.to_string()))
 }
 
-fn date(timestamp: i64) -> String {
+/// A certificate date as reports show it: `YYYY-MM-DD HH:MM UTC`.
+pub fn date(timestamp: i64) -> String {
     DateTime::<Utc>::from_timestamp(timestamp, 0)
         .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| format!("{timestamp} (seconds since 1970)"))
@@ -1178,7 +1176,7 @@ mod tests {
             compare_logos(&embedded.svg, &logo()),
             LogoComparison::Identical
         );
-        assert!(r.not_after.unwrap().starts_with("2026-12-31"));
+        assert!(date(r.not_after.unwrap()).starts_with("2026-12-31"));
     }
 
     #[test]
