@@ -8,21 +8,11 @@ mod support;
 
 use mailshift::records::tlsa::dane_ee_record;
 use std::net::Ipv4Addr;
-use std::process::Command;
 use support::dns_server::TestDnsServer;
+use support::signed_zones::sign_and_serve;
 use support::smtp_server::{Behaviour, Cert, TestSmtpServer};
 use support::{fixtures, mailshift};
 
-const ZONES: [&str; 8] = [
-    "bryggeri.se",
-    "post.bryggeri.se",
-    "lager.bryggeri.se",
-    "kall.lager.bryggeri.se",
-    "osignerad.bryggeri.se",
-    "utgangen.bryggeri.se",
-    "fel-ds.bryggeri.se",
-    "andrad.bryggeri.se",
-];
 const MX1: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 51);
 const MX2: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 52);
 
@@ -60,23 +50,8 @@ fn signed(tlsa: &str) -> (tempfile::TempDir, TestDnsServer) {
         .map(|line| line + "\n")
         .collect();
     std::fs::write(&post, text).unwrap();
-    let out = dir.path().join("signed");
-    let run = Command::new("bash")
-        .arg(fixtures().join("zones-dnssec/sign.sh"))
-        .arg(&out)
-        .env("ZONES_SRC", &source)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "sign.sh failed: {}\n(install the Debian package ldnsutils; .ci/run does)",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let mut builder = TestDnsServer::builder();
-    for zone in ZONES {
-        builder = builder.zone_file(out.join(format!("{zone}.rfc3597")));
-    }
-    (dir, builder.start())
+    let server = sign_and_serve(&dir.path().join("signed"), Some(&source));
+    (dir, server)
 }
 
 fn check(

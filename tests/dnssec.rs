@@ -7,20 +7,9 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Command;
 use support::dns_server::TestDnsServer;
+use support::signed_zones::sign_and_serve;
 use support::{fixtures, json, mailshift};
-
-const ZONES: [&str; 8] = [
-    "bryggeri.se",
-    "post.bryggeri.se",
-    "lager.bryggeri.se",
-    "kall.lager.bryggeri.se",
-    "osignerad.bryggeri.se",
-    "utgangen.bryggeri.se",
-    "fel-ds.bryggeri.se",
-    "andrad.bryggeri.se",
-];
 
 /// The zones signed into a temporary directory, and a server for them.
 struct Signed {
@@ -31,26 +20,8 @@ struct Signed {
 impl Signed {
     fn new() -> Signed {
         let dir = tempfile::tempdir().unwrap();
-        let script = fixtures().join("zones-dnssec/sign.sh");
-        let run = Command::new("bash")
-            .arg(&script)
-            .arg(dir.path())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            run.status.success(),
-            "{} failed ({}): {}\nThe DNSSEC tests sign their zones with ldns-keygen and \
-             ldns-signzone: install the Debian package ldnsutils (.ci/run does).",
-            script.display(),
-            run.status,
-            String::from_utf8_lossy(&run.stderr)
-        );
-        let mut builder = TestDnsServer::builder();
-        for zone in ZONES {
-            builder = builder.zone_file(dir.path().join(format!("{zone}.rfc3597")));
-        }
         Signed {
-            server: builder.start(),
+            server: sign_and_serve(dir.path(), None),
             dir,
         }
     }
