@@ -213,7 +213,8 @@ impl rustls::server::ResolvesServerCert for BySni {
     }
 }
 
-fn make_ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
+/// A test certificate authority named `name`: its self-signed certificate and key.
+pub fn make_ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);

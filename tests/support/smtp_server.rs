@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+use super::https_server::make_ca;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -161,20 +162,6 @@ fn bind_all(hosts: &[Host]) -> Vec<std::net::TcpListener> {
         }
     }
     panic!("no port free on every test address");
-}
-
-fn make_ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-    ];
-    (params.self_signed(&key).unwrap(), key)
 }
 
 /// The TLS side of a STARTTLS host: its certificate (with the issuer), whatever the SNI.
