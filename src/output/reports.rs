@@ -118,12 +118,7 @@ pub fn table(view: &View, width: Option<u16>) -> String {
     }
     let _ = writeln!(out, "\nPer day (messages, DMARC pass):\n{t}");
 
-    let failing: Vec<_> = view
-        .summary
-        .unknown
-        .iter()
-        .filter(|u| u.failing > 0)
-        .collect();
+    let failing: Vec<_> = view.summary.unknown_failing().collect();
     if !failing.is_empty() {
         let mut t = crate::output::new_table(false, width);
         t.set_header([
@@ -286,12 +281,7 @@ pub fn receivers(view: &View, days: usize, width: Option<u16>) -> String {
         }
         let _ = writeln!(out, "{t}");
     }
-    let failing = view
-        .summary
-        .unknown
-        .iter()
-        .filter(|u| u.failing > 0)
-        .count();
+    let failing = view.summary.unknown_failing().count();
     if failing > 0 {
         let _ = writeln!(
             out,
@@ -451,12 +441,7 @@ pub fn html_page(view: &View) -> String {
     }
     out.push_str("</tbody></table>\n");
     out.push_str(&html_section(view));
-    let failing: Vec<_> = view
-        .summary
-        .unknown
-        .iter()
-        .filter(|u| u.failing > 0)
-        .collect();
+    let failing: Vec<_> = view.summary.unknown_failing().collect();
     if !failing.is_empty() {
         let _ = writeln!(
             out,

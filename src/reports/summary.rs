@@ -286,6 +286,13 @@ pub struct Summary {
     pub unknown: Vec<UnknownSource>,
 }
 
+impl Summary {
+    /// The unknown sources with messages failing DMARC: the spoofers and forgotten senders.
+    pub fn unknown_failing(&self) -> impl Iterator<Item = &UnknownSource> {
+        self.unknown.iter().filter(|u| u.failing > 0)
+    }
+}
+
 /// The key a source is listed under: `new:sendgrid`, `old:mailchimp`, `kept:Help desk`,
 /// `unknown`.
 fn key(a: &Attribution) -> String {
