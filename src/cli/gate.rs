@@ -232,8 +232,8 @@ pub fn run(args: GateArgs) -> anyhow::Result<ExitStatus> {
         if report.decision == Decision::Open {
             history.record_opening(&plan.name, &GateState::opening(&report))?;
         }
-        // What this run read is the next run's basis for drift; a lookup that failed now keeps
-        // what was read before it.
+        // What this run read is the next run's basis for drift; a lookup that failed now, or a
+        // name not read this time, keeps what was read before (`Observed::keep_known`).
         if let Some(mut observed) = report.observed.take() {
             if let Some((_, before)) = &ledger.observed_before {
                 observed.keep_known(before);
