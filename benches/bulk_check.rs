@@ -1506,6 +1506,13 @@ fn main() {
                         if ratio <= 2.5 { "met" } else { "NOT met" }
                     );
                 }
+                if let Some(baseline) = &args.baseline_bin {
+                    println!(
+                        "\n[this build against {} on NSD (alternating runs)]",
+                        baseline.display()
+                    );
+                    compare_binaries(&set, args.nsd_addr, main_c, args.reps, &dir, baseline);
+                }
                 if args.compare_checkdmarc {
                     run_checkdmarc(&args, &set, args.nsd_addr);
                 }
