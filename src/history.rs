@@ -386,44 +386,45 @@ impl History {
     }
 
     fn migrate(&mut self) -> Result<(), HistoryError> {
-        loop {
-            // Each step re-reads the version inside its own write transaction, so two
-            // processes opening an old database at once apply each migration once.
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| HistoryError::Sql {
-                    path: self.path.clone(),
-                    message: e.to_string(),
-                })?;
-            let version: i64 = tx
-                .query_row("PRAGMA user_version", [], |r| r.get(0))
-                .map_err(|e| HistoryError::Sql {
-                    path: self.path.clone(),
-                    message: e.to_string(),
-                })?;
-            if version > SCHEMA_VERSION {
-                return Err(HistoryError::TooNew {
-                    path: self.path.clone(),
-                    found: version,
-                    known: SCHEMA_VERSION,
-                });
-            }
-            let Some(step) = usize::try_from(version)
-                .ok()
-                .and_then(|v| MIGRATIONS.get(v))
-            else {
-                return Ok(());
-            };
-            let apply = tx
-                .execute_batch(step)
-                .and_then(|_| tx.pragma_update(None, "user_version", version + 1))
-                .and_then(|_| tx.commit());
-            apply.map_err(|e| HistoryError::Sql {
+        let sql = |e: rusqlite::Error| HistoryError::Sql {
+            path: self.path.clone(),
+            message: e.to_string(),
+        };
+        // The version is read inside the write transaction, so two processes opening an old
+        // database at once apply each migration once. Every pending step goes in that one
+        // transaction: a new history is created with one commit, not one per step.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let found: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql)?;
+        if found > SCHEMA_VERSION {
+            return Err(HistoryError::TooNew {
                 path: self.path.clone(),
-                message: format!("migrating to schema version {}: {e}", version + 1),
-            })?;
+                found,
+                known: SCHEMA_VERSION,
+            });
         }
+        let mut version = found;
+        while let Some(step) = usize::try_from(version)
+            .ok()
+            .and_then(|v| MIGRATIONS.get(v))
+        {
+            tx.execute_batch(step)
+                .and_then(|_| tx.pragma_update(None, "user_version", version + 1))
+                .map_err(|e| HistoryError::Sql {
+                    path: self.path.clone(),
+                    message: format!("migrating to schema version {}: {e}", version + 1),
+                })?;
+            version += 1;
+        }
+        if version == found {
+            // Nothing to do: end the read without a commit.
+            return tx.rollback().map_err(sql);
+        }
+        tx.commit().map_err(sql)
     }
 
     /// Every row `sql` returns, each through `row`.

@@ -338,4 +338,45 @@ mod tests {
             .to_string();
         assert!(err.contains("bad.toml"), "{err}");
     }
+
+    #[test]
+    fn a_pattern_that_does_not_parse_is_refused_with_its_file_and_text() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("providers")).unwrap();
+        let original = super::EMBEDDED_PROVIDERS[0].1;
+        let text = original.replacen("ptr = [", "ptr = ['mta(.*\\.example\\.net', ", 1);
+        assert_ne!(
+            text, original,
+            "the first embedded profile lists ptr patterns"
+        );
+        std::fs::write(dir.path().join("providers/broken.toml"), text).unwrap();
+        let err = super::Catalog::load(Some(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("broken.toml"), "{err}");
+        assert!(err.contains("mta(.*"), "{err}");
+    }
+
+    #[test]
+    fn every_embedded_pattern_compiles_as_the_checks_use_it() {
+        // Loading only parses patterns; the checks compile them (anchored, case-insensitive).
+        let catalog = super::Catalog::embedded().unwrap_or_else(|e| panic!("{e}"));
+        let mut seen = 0;
+        for (name, _) in super::EMBEDDED_PROVIDERS {
+            let p = catalog.provider(name.trim_end_matches(".toml")).unwrap();
+            let patterns = p
+                .dkim
+                .iter()
+                .flat_map(|d| d.cname_target.iter().chain(d.cname_targets.values()))
+                .chain(p.return_path.iter().filter_map(|r| r.target.as_ref()))
+                .chain(p.tracking.iter().map(|t| &t.target))
+                .chain(p.ptr.iter());
+            for pattern in patterns {
+                regex::Regex::new(&format!("(?i)^(?:{pattern})$"))
+                    .unwrap_or_else(|e| panic!("{name}: `{pattern}`: {e}"));
+                seen += 1;
+            }
+        }
+        assert!(seen > 20, "only {seen} patterns found");
+    }
 }

@@ -194,8 +194,12 @@ impl ProviderProfile {
             .chain(self.return_path.iter().filter_map(|r| r.target.as_deref()))
             .chain(self.tracking.iter().map(|t| t.target.as_str()))
             .chain(self.ptr.iter().map(String::as_str));
+        // Parsed as the regex crate parses them, not compiled: compiling every embedded
+        // profile's patterns was most of loading the catalog, which every command does.
         for pattern in patterns {
-            Regex::new(pattern).map_err(|e| format!("pattern `{pattern}`: {e}"))?;
+            regex_syntax::Parser::new()
+                .parse(pattern)
+                .map_err(|e| format!("pattern `{pattern}`: {e}"))?;
         }
         for host in &self.mx {
             let example = mx_host(
