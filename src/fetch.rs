@@ -282,19 +282,24 @@ pub async fn fetch_domain_skipping(
 /// record there, the DMARC policy domain's; then the logo and the certificate the record names.
 /// A domain without BIMI costs one TXT question.
 async fn fetch_bimi(resolver: &Resolver, records: &mut DomainRecords, here: Arc<Answer>) {
-    use crate::records::bimi::{discover, parse_record, Discovery};
-    let mut found = None;
-    let strings = here.txt_strings();
-    let mut chosen = match discover(&strings) {
-        Discovery::None => None,
-        _ => {
-            found = Some(records.domain.clone());
-            Some(strings)
+    use crate::records::bimi::{discover, parse_record, BimiRecord, Discovery};
+    // `None` without a BIMI record at the name; `Some(None)` with several (receivers use none);
+    // `Some(Some(record))` with exactly one.
+    let pick = |answer: &Answer| -> Option<Option<BimiRecord>> {
+        match discover(&answer.txt_strings()) {
+            Discovery::None => None,
+            Discovery::One(text) => Some(Some(parse_record(text))),
+            Discovery::Several(_) => Some(None),
         }
     };
+    let mut found = None;
+    let mut picked = pick(&here);
+    if picked.is_some() {
+        found = Some(records.domain.clone());
+    }
     let failed_here = here.failed().is_some();
     records.insert(here);
-    if chosen.is_none() && !failed_here {
+    if picked.is_none() && !failed_here {
         // The policy domain: where the DMARC walk found its record.
         let policy_domain = records
             .dmarc_walk
@@ -310,10 +315,9 @@ async fn fetch_bimi(resolver: &Resolver, records: &mut DomainRecords, here: Arc<
             let there = resolver
                 .lookup(&bimi_name(&policy_domain), QueryType::Txt)
                 .await;
-            let strings = there.txt_strings();
-            if !matches!(discover(&strings), Discovery::None) {
+            picked = pick(&there);
+            if picked.is_some() {
                 found = Some(policy_domain);
-                chosen = Some(strings);
             }
             records.insert(there);
         }
@@ -325,12 +329,7 @@ async fn fetch_bimi(resolver: &Resolver, records: &mut DomainRecords, here: Arc<
         roots: Arc::new(Vec::new()),
         fetched_at: chrono::Utc::now(),
     };
-    let record = chosen
-        .as_deref()
-        .and_then(|strings| match discover(strings) {
-            Discovery::One(text) => Some(parse_record(text)),
-            _ => None,
-        });
+    let record = picked.flatten();
     if let Some(record) = record.filter(|r| !r.declined) {
         let web = resolver.web();
         let (logo, authority) = futures::join!(

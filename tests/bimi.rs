@@ -11,13 +11,14 @@ use support::https_server::{Cert, Route, TestHttpsServer};
 use support::vmc_certs::{MarkPki, MarkSpec};
 use support::{fixtures, mailshift, run_json};
 
-const DOMAINS: [&str; 6] = [
+const DOMAINS: [&str; 7] = [
     "lindqvist-kaffe.se",
     "news.lindqvist-kaffe.se",
     "nordlys-sko.no",
     "bryggan.fi",
     "halvmane.dk",
     "ekorre.fi",
+    "hvalross.no",
 ];
 
 struct Lab {
@@ -191,6 +192,18 @@ fn every_way_a_logo_stops_showing() {
 
     let halvmane = bimi(&report, "halvmane.dk");
     assert_eq!(ids(&halvmane), ["bimi.logo-mismatch:fail"], "{halvmane:#?}");
+
+    // Two records: receivers use neither. The HTTPS server has no route for either logo, so
+    // a fetch would add a finding of its own.
+    let hvalross = bimi(&report, "hvalross.no");
+    assert_eq!(ids(&hvalross), ["bimi.multiple:fail"], "{hvalross:#?}");
+    assert!(
+        hvalross[0]
+            .2
+            .starts_with("default._bimi.hvalross.no holds 2 BIMI records"),
+        "{}",
+        hvalross[0].2
+    );
 
     let ekorre = bimi(&report, "ekorre.fi");
     assert_eq!(
