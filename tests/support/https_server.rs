@@ -137,8 +137,7 @@ impl HttpsServerBuilder {
         TestHttpsServer {
             addr,
             ca_file,
-            stop: Some(stop),
-            thread: Some(thread),
+            _thread: super::server_thread::ServerThread::new(stop, thread),
         }
     }
 }
@@ -232,8 +231,8 @@ pub fn make_ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
 pub struct TestHttpsServer {
     addr: SocketAddr,
     ca_file: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Stops the server when the handle is dropped.
+    _thread: super::server_thread::ServerThread,
 }
 
 impl TestHttpsServer {
@@ -248,16 +247,5 @@ impl TestHttpsServer {
     /// The PEM file of the CA that issued the good certificates.
     pub fn ca_file(&self) -> &Path {
         &self.ca_file
-    }
-}
-
-impl Drop for TestHttpsServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }

@@ -17,19 +17,8 @@ pub struct TestInbox {
     pub addr: SocketAddr,
     /// The inbox's resolver (a handle on the same cache).
     pub resolver: Resolver,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for TestInbox {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+    /// Stops the server when the handle is dropped.
+    _thread: super::server_thread::ServerThread,
 }
 
 pub fn start_inbox(
@@ -100,8 +89,7 @@ pub fn start_inbox_full(
     TestInbox {
         addr,
         resolver,
-        stop: Some(stop_tx),
-        thread: Some(thread),
+        _thread: super::server_thread::ServerThread::new(stop_tx, thread),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod dns_server;
 pub mod https_server;
 pub mod inbox;
+pub mod server_thread;
 pub mod signed_zones;
 pub mod smtp_server;
 pub mod vmc_certs;

@@ -135,8 +135,7 @@ impl SmtpServerBuilder {
             ca_file,
             leaves,
             log,
-            stop: Some(stop),
-            thread: Some(thread),
+            _thread: super::server_thread::ServerThread::new(stop, thread),
         }
     }
 }
@@ -400,8 +399,8 @@ pub struct TestSmtpServer {
     /// The certificate each STARTTLS host presents (DER), for TLSA records.
     leaves: Vec<(Ipv4Addr, Vec<u8>)>,
     log: Log,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Stops the server when the handle is dropped.
+    _thread: super::server_thread::ServerThread,
 }
 
 impl TestSmtpServer {
@@ -446,16 +445,5 @@ impl TestSmtpServer {
             .iter()
             .map(|(_, line)| line.clone())
             .collect()
-    }
-}
-
-impl Drop for TestSmtpServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
