@@ -571,12 +571,24 @@ impl<S: Events> Parser<S> {
     }
 }
 
-/// A record made ready to be stored: checked, and its lists in JSON.
+/// A record made ready to be stored: checked, its lists in JSON, and only what is stored.
+/// What is not stored (the lists themselves, the IP and count as read) is let go where the row
+/// is made: on a worker thread for reports read ahead, so the importing thread, the import's
+/// critical path, frees a few strings per row instead of a few dozen.
 #[derive(Debug)]
 pub struct Row {
-    pub record: Record,
+    /// 1-based position in the report.
+    pub index: usize,
+    /// The line its `<record>` starts on.
+    pub line: usize,
     /// The source IP (as text) and count, or why the record cannot be counted.
     pub checked: Result<(String, u64), String>,
+    pub disposition: Option<String>,
+    pub dkim: Option<String>,
+    pub spf: Option<String>,
+    pub header_from: Option<String>,
+    pub envelope_from: Option<String>,
+    pub envelope_to: Option<String>,
     pub dkim_results: String,
     pub spf_results: String,
     pub reasons: String,
@@ -585,21 +597,39 @@ pub struct Row {
 impl Row {
     pub fn new(record: Record) -> Row {
         let json = |value: Result<String, serde_json::Error>| value.unwrap_or_else(|_| "[]".into());
-        match record.check() {
-            Ok((ip, count)) => Row {
-                checked: Ok((ip.to_string(), count)),
-                dkim_results: json(serde_json::to_string(&record.dkim_results)),
-                spf_results: json(serde_json::to_string(&record.spf_results)),
-                reasons: json(serde_json::to_string(&record.reasons)),
-                record,
-            },
-            Err(why) => Row {
-                checked: Err(why),
-                dkim_results: String::new(),
-                spf_results: String::new(),
-                reasons: String::new(),
-                record,
-            },
+        let (checked, dkim_results, spf_results, reasons) = match record.check() {
+            Ok((ip, count)) => (
+                Ok((ip.to_string(), count)),
+                json(serde_json::to_string(&record.dkim_results)),
+                json(serde_json::to_string(&record.spf_results)),
+                json(serde_json::to_string(&record.reasons)),
+            ),
+            Err(why) => (Err(why), String::new(), String::new(), String::new()),
+        };
+        let Record {
+            index,
+            line,
+            disposition,
+            dkim,
+            spf,
+            header_from,
+            envelope_from,
+            envelope_to,
+            ..
+        } = record;
+        Row {
+            index,
+            line,
+            checked,
+            disposition,
+            dkim,
+            spf,
+            header_from,
+            envelope_from,
+            envelope_to,
+            dkim_results,
+            spf_results,
+            reasons,
         }
     }
 }

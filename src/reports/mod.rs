@@ -501,16 +501,15 @@ fn insert_rows(
         let Ok((ip, count)) = &row.checked else {
             continue;
         };
-        let record = &row.record;
         bind(&report)?;
         bind(ip)?;
         bind(&sql_int(*count))?;
-        bind(&record.disposition)?;
-        bind(&record.dkim)?;
-        bind(&record.spf)?;
-        bind(&record.header_from)?;
-        bind(&record.envelope_from)?;
-        bind(&record.envelope_to)?;
+        bind(&row.disposition)?;
+        bind(&row.dkim)?;
+        bind(&row.spf)?;
+        bind(&row.header_from)?;
+        bind(&row.envelope_from)?;
+        bind(&row.envelope_to)?;
         bind(&row.dkim_results)?;
         bind(&row.spf_results)?;
         bind(&row.reasons)?;
@@ -748,12 +747,8 @@ impl Session<'_> {
                 Ok((_, count)) => *count,
                 Err(why) => {
                     if rejects.len() < MAX_PROBLEMS {
-                        let record = &row.record;
                         rejects.push((
-                            within(
-                                at,
-                                format!("record {} (line {})", record.index, record.line),
-                            ),
+                            within(at, format!("record {} (line {})", row.index, row.line)),
                             format!("record not imported: {why}"),
                         ));
                     } else {
