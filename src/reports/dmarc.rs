@@ -21,6 +21,7 @@
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::{self, BufRead, Read};
 use std::net::IpAddr;
 
@@ -583,15 +584,26 @@ pub struct Row {
     pub line: usize,
     /// The source IP (as text) and count, or why the record cannot be counted.
     pub checked: Result<(String, u64), String>,
-    pub disposition: Option<String>,
-    pub dkim: Option<String>,
-    pub spf: Option<String>,
+    pub disposition: Option<Cow<'static, str>>,
+    pub dkim: Option<Cow<'static, str>>,
+    pub spf: Option<Cow<'static, str>>,
     pub header_from: Option<String>,
     pub envelope_from: Option<String>,
     pub envelope_to: Option<String>,
     pub dkim_results: String,
     pub spf_results: String,
-    pub reasons: String,
+    pub reasons: Cow<'static, str>,
+}
+
+/// The values nearly every row holds, kept without an allocation of their own.
+const COMMON_WORDS: [&str; 5] = ["none", "pass", "fail", "quarantine", "reject"];
+
+/// `value` as one of [`COMMON_WORDS`] when it is one (already lower-cased by the parser).
+fn common(value: Option<String>) -> Option<Cow<'static, str>> {
+    value.map(|v| match COMMON_WORDS.iter().find(|w| **w == v) {
+        Some(word) => Cow::Borrowed(*word),
+        None => Cow::Owned(v),
+    })
 }
 
 impl Row {
@@ -602,9 +614,13 @@ impl Row {
                 Ok((ip.to_string(), count)),
                 json(serde_json::to_string(&record.dkim_results)),
                 json(serde_json::to_string(&record.spf_results)),
-                json(serde_json::to_string(&record.reasons)),
+                if record.reasons.is_empty() {
+                    Cow::Borrowed("[]")
+                } else {
+                    Cow::Owned(json(serde_json::to_string(&record.reasons)))
+                },
             ),
-            Err(why) => (Err(why), String::new(), String::new(), String::new()),
+            Err(why) => (Err(why), String::new(), String::new(), Cow::Borrowed("")),
         };
         let Record {
             index,
@@ -621,9 +637,9 @@ impl Row {
             index,
             line,
             checked,
-            disposition,
-            dkim,
-            spf,
+            disposition: common(disposition),
+            dkim: common(dkim),
+            spf: common(spf),
             header_from,
             envelope_from,
             envelope_to,
