@@ -97,6 +97,7 @@ struct Args {
     checkdmarc_python: Option<PathBuf>,
     keep: Option<PathBuf>,
     baseline_bin: Option<PathBuf>,
+    rtt_ms: Option<u64>,
 }
 
 const USAGE: &str = "\
@@ -119,7 +120,10 @@ usage: cargo bench --bench bulk_check -- [OPTIONS]
   --keep DIR              write the zones and domains list to DIR and keep them
   --baseline-bin PATH     also time another mailshift binary (an earlier build) on the same set,
                           alternately with this build with and without --skip mta-sts,tls-rpt,bimi,
-                          and print the three medians and the ratios to the baseline";
+                          and print the three medians and the ratios to the baseline (also against
+                          NSD with --nsd)
+  --rtt-ms N              with --baseline-bin: the same comparison against a test server that
+                          holds every answer back N ms, as a resolver across a network would";
 
 fn parse_args() -> Args {
     let mut args = Args {
@@ -138,6 +142,7 @@ fn parse_args() -> Args {
         checkdmarc_python: None,
         keep: None,
         baseline_bin: None,
+        rtt_ms: None,
     };
     let mut it = std::env::args().skip(1);
     let fail = |msg: String| -> ! {
@@ -190,6 +195,7 @@ fn parse_args() -> Args {
             }
             "--keep" => args.keep = Some(PathBuf::from(value("--keep"))),
             "--baseline-bin" => args.baseline_bin = Some(PathBuf::from(value("--baseline-bin"))),
+            "--rtt-ms" => args.rtt_ms = Some(number("--rtt-ms", value("--rtt-ms")) as u64),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0)
@@ -1460,6 +1466,21 @@ fn main() {
             baseline.display()
         );
         compare_binaries(&set, quiet.addr(), main_c, args.reps, &dir, baseline);
+        if let Some(rtt) = args.rtt_ms {
+            // On loopback both sides share two cores and the run is bound by CPU; against a
+            // resolver across a network it is bound by the round trips, and questions asked
+            // side by side cost a domain no extra round trip.
+            let far = TestDnsServer::builder()
+                .zone_dir(&set.zone_dir)
+                .log_queries(false)
+                .delay(Duration::from_millis(rtt))
+                .start();
+            println!(
+                "\n[this build against {} with every answer held back {rtt} ms (alternating runs)]",
+                baseline.display()
+            );
+            compare_binaries(&set, far.addr(), main_c, args.reps, &dir, baseline);
+        }
     }
     drop(quiet);
 

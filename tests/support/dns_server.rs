@@ -74,6 +74,7 @@ pub struct TestDnsServerBuilder {
     worker_threads: usize,
     address: Ipv4Addr,
     port: u16,
+    delay: Option<Duration>,
 }
 
 impl TestDnsServer {
@@ -93,6 +94,7 @@ impl TestDnsServer {
             worker_threads: 2,
             address: Ipv4Addr::LOCALHOST,
             port: 0,
+            delay: None,
         }
     }
 
@@ -252,6 +254,14 @@ impl TestDnsServerBuilder {
         self
     }
 
+    /// Holds every answer back this long, as a resolver across a network would (benchmarks
+    /// use it to see what a run costs when the network, not the CPU, is the limit). Questions
+    /// are still answered concurrently.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
     /// Number of tokio worker threads of the server runtime (default 2; 1 gives a
     /// current-thread runtime).
     pub fn worker_threads(mut self, n: usize) -> Self {
@@ -294,6 +304,7 @@ impl TestDnsServerBuilder {
             servfail: self.servfail.iter().map(|n| parse_name(n)).collect(),
             blackhole: self.blackhole.iter().map(|n| parse_name(n)).collect(),
             state: state.clone(),
+            delay: self.delay,
         };
 
         let (udp, tcp) = bind_same_port(self.address, self.port);
@@ -397,6 +408,7 @@ struct TestHandler {
     servfail: Vec<LowerName>,
     blackhole: Vec<LowerName>,
     state: Arc<SharedState>,
+    delay: Option<Duration>,
 }
 
 impl TestHandler {
@@ -475,6 +487,9 @@ impl RequestHandler for TestHandler {
         Self: 'async_trait,
     {
         Box::pin(async move {
+            if let Some(delay) = self.delay {
+                tokio::time::sleep(delay).await;
+            }
             match self.classify(request) {
                 Action::Serve => {
                     let parent = request
