@@ -707,20 +707,16 @@ impl Session<'_> {
     ) -> Result<Option<RecordRejects>, Stop> {
         let header = parser.header()?;
         let m = &header.metadata;
-        let seen: Option<i64> = self
-            .tx
-            .prepare_cached("SELECT id FROM dmarc_reports WHERE org_name = ?1 AND report_id = ?2")?
-            .query_row(params![m.org_name, m.report_id], |r| r.get(0))
-            .optional()?;
-        if seen.is_some() {
-            return Ok(None);
-        }
         let p = &header.policy;
-        self.tx
+        // A report already stored (same reporter, same id) is a duplicate: the insert does
+        // nothing for it, and only for it (any other constraint still fails the statement).
+        let inserted = self
+            .tx
             .prepare_cached(
                 "INSERT INTO dmarc_reports (org_name, report_id, email, domain, begin, end, p, sp,
                  np, pct, adkim, aspf, flavour, import_id, rows, messages)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, 0)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, 0)
+                 ON CONFLICT (org_name, report_id) DO NOTHING",
             )?
             .execute(params![
                 m.org_name,
@@ -738,6 +734,9 @@ impl Session<'_> {
                 header.flavour.id(),
                 self.import_id
             ])?;
+        if inserted == 0 {
+            return Ok(None);
+        }
         let report = self.tx.last_insert_rowid();
         let (mut rows, mut messages) = (0u64, 0u64);
         let (mut rejects, mut more) = (Vec::new(), 0u64);
