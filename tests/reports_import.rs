@@ -697,3 +697,31 @@ fn a_bad_plan_or_history_stops_the_import_before_anything_is_stored() {
         assert_eq!(result.err(), Some("no history here"), "{workers} workers");
     }
 }
+
+#[test]
+fn a_tls_report_seen_again_in_another_file_is_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let plain = report("tls-rpt/cry-inc/google.json");
+    // The same report gzipped: another file (another digest), the same reporter and report id.
+    let gzipped = dir.path().join("google.json.gz");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut encoder, &std::fs::read(&plain).unwrap()).unwrap();
+    std::fs::write(&gzipped, encoder.finish().unwrap()).unwrap();
+    let (code, files) = import_json(&state, &[&plain, &gzipped]);
+    assert_eq!(code, 0, "{files:?}");
+    let first = outcome(&files, "google.json");
+    assert_eq!(first["tls_reports"], 1, "{first}");
+    assert_eq!(first["duplicates"], 0, "{first}");
+    let again = outcome(&files, "google.json.gz");
+    assert_eq!(again["tls_reports"], 0, "{again}");
+    assert_eq!(again["duplicates"], 1, "{again}");
+    assert_eq!(count(&state, "SELECT count(*) FROM tls_reports"), 1);
+    let policies = count(&state, "SELECT count(*) FROM tls_policies");
+    assert!(policies >= 1, "{policies}");
+    // Imported once more, nothing changes: both files are known by their digests.
+    let (code, files) = import_json(&state, &[&plain, &gzipped]);
+    assert_eq!(code, 0, "{files:?}");
+    assert_eq!(count(&state, "SELECT count(*) FROM tls_reports"), 1);
+    assert_eq!(count(&state, "SELECT count(*) FROM tls_policies"), policies);
+}

@@ -798,21 +798,11 @@ impl Session<'_> {
     }
 
     fn store_tls(&mut self, report: &tls::TlsReport) -> Result<(), rusqlite::Error> {
-        let seen: Option<i64> = self
-            .tx
-            .query_row(
-                "SELECT id FROM tls_reports WHERE org_name = ?1 AND report_id = ?2",
-                params![report.org_name, report.report_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if seen.is_some() {
-            self.outcome.duplicates += 1;
-            return Ok(());
-        }
-        self.tx.execute(
+        // As for DMARC reports: a report already stored is a duplicate, found by its insert.
+        let inserted = self.tx.execute(
             "INSERT INTO tls_reports (org_name, report_id, contact, begin, end, import_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (org_name, report_id) DO NOTHING",
             params![
                 report.org_name,
                 report.report_id,
@@ -822,6 +812,10 @@ impl Session<'_> {
                 self.import_id
             ],
         )?;
+        if inserted == 0 {
+            self.outcome.duplicates += 1;
+            return Ok(());
+        }
         let id = self.tx.last_insert_rowid();
         let mut insert = self.tx.prepare_cached(
             "INSERT INTO tls_policies (report, policy_type, policy_domain, mx_hosts,
