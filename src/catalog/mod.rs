@@ -364,14 +364,7 @@ mod tests {
         let mut seen = 0;
         for (name, _) in super::EMBEDDED_PROVIDERS {
             let p = catalog.provider(name.trim_end_matches(".toml")).unwrap();
-            let patterns = p
-                .dkim
-                .iter()
-                .flat_map(|d| d.cname_target.iter().chain(d.cname_targets.values()))
-                .chain(p.return_path.iter().filter_map(|r| r.target.as_ref()))
-                .chain(p.tracking.iter().map(|t| &t.target))
-                .chain(p.ptr.iter());
-            for pattern in patterns {
+            for pattern in p.patterns() {
                 regex::Regex::new(&format!("(?i)^(?:{pattern})$"))
                     .unwrap_or_else(|e| panic!("{name}: `{pattern}`: {e}"));
                 seen += 1;

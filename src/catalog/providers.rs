@@ -182,21 +182,9 @@ impl ProviderProfile {
         if self.docs.is_empty() {
             return Err("docs must name at least one page".into());
         }
-        let patterns = self
-            .dkim
-            .iter()
-            .flat_map(|d| {
-                d.cname_target
-                    .as_deref()
-                    .into_iter()
-                    .chain(d.cname_targets.values().map(String::as_str))
-            })
-            .chain(self.return_path.iter().filter_map(|r| r.target.as_deref()))
-            .chain(self.tracking.iter().map(|t| t.target.as_str()))
-            .chain(self.ptr.iter().map(String::as_str));
         // Parsed as the regex crate parses them, not compiled: compiling every embedded
         // profile's patterns was most of loading the catalog, which every command does.
-        for pattern in patterns {
+        for pattern in self.patterns() {
             regex_syntax::Parser::new()
                 .parse(pattern)
                 .map_err(|e| format!("pattern `{pattern}`: {e}"))?;
@@ -224,6 +212,22 @@ impl ProviderProfile {
             }
         }
         Ok(())
+    }
+
+    /// Every pattern of the profile (DKIM CNAME targets, return-path and tracking targets,
+    /// reverse-DNS names): matched whole and ignoring case by [`full_match`].
+    pub fn patterns(&self) -> impl Iterator<Item = &str> {
+        self.dkim
+            .iter()
+            .flat_map(|d| {
+                d.cname_target
+                    .as_deref()
+                    .into_iter()
+                    .chain(d.cname_targets.values().map(String::as_str))
+            })
+            .chain(self.return_path.iter().filter_map(|r| r.target.as_deref()))
+            .chain(self.tracking.iter().map(|t| t.target.as_str()))
+            .chain(self.ptr.iter().map(String::as_str))
     }
 
     /// The MX hosts `domain` publishes on this provider ([`ProviderProfile::mx`], expanded).
