@@ -235,14 +235,6 @@ pub async fn fetch_domain_skipping(
     skip: &[Family],
 ) -> DomainRecords {
     let wants = |family| !skip.contains(&family);
-    let bimi_here = bimi_name(domain);
-    let bimi = async {
-        if wants(Family::Bimi) {
-            Some(resolver.lookup(&bimi_here, QueryType::Txt).await)
-        } else {
-            None
-        }
-    };
     let (spf, mx, dmarc, dkim, (transport, policy), bimi) = futures::join!(
         fetch_spf_tree(resolver, domain),
         fetch_mx(resolver, domain),
@@ -254,7 +246,7 @@ pub async fn fetch_domain_skipping(
             wants(Family::MtaSts),
             wants(Family::TlsRpt)
         ),
-        bimi,
+        txt_if(resolver, wants(Family::Bimi), bimi_name(domain)),
     );
     let mut records = DomainRecords::new(domain.clone());
     records.selectors = selectors;
@@ -276,6 +268,16 @@ pub async fn fetch_domain_skipping(
         fetch_bimi(resolver, &mut records, bimi).await;
     }
     records
+}
+
+/// The TXT records at `name` when `wanted` (a family not left out with `check --skip`);
+/// `None`, with no question asked, otherwise.
+async fn txt_if(resolver: &Resolver, wanted: bool, name: DomainName) -> Option<Arc<Answer>> {
+    if wanted {
+        Some(resolver.lookup(&name, QueryType::Txt).await)
+    } else {
+        None
+    }
 }
 
 /// BIMI discovery (draft §7.2) from the answer at the domain's own `default._bimi`: without a
@@ -399,15 +401,10 @@ async fn fetch_transport_security(
     mta_sts: bool,
     tls_rpt: bool,
 ) -> (Vec<Arc<Answer>>, Option<WebFetch>) {
-    let (sts_name, rpt_name) = (mta_sts_name(domain), tls_rpt_name(domain));
-    let wanted = |wanted: bool, name: DomainName| async move {
-        if wanted {
-            Some(resolver.lookup(&name, QueryType::Txt).await)
-        } else {
-            None
-        }
-    };
-    let (sts, rpt) = futures::join!(wanted(mta_sts, sts_name), wanted(tls_rpt, rpt_name));
+    let (sts, rpt) = futures::join!(
+        txt_if(resolver, mta_sts, mta_sts_name(domain)),
+        txt_if(resolver, tls_rpt, tls_rpt_name(domain))
+    );
     let announced = sts.as_ref().is_some_and(|sts| {
         sts.txt_strings()
             .iter()
