@@ -194,7 +194,17 @@ pub fn probe_selectors(catalog: &[(String, String)]) -> Vec<Selector> {
 /// wants SPF, DKIM and DMARC need not pay. Gates and snapshots never skip: their verdicts
 /// need every record.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Family {

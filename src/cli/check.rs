@@ -91,7 +91,7 @@ pub struct CheckArgs {
     /// run that only wants SPF, DKIM and DMARC can spare them. The summary names what was left
     /// out. Gates and snapshots never skip.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "FAMILY")]
-    pub skip: Vec<SkipFamily>,
+    pub skip: Vec<crate::fetch::Family>,
 
     /// A sending IP to look up in the blocklists (repeatable; implies --blocklists). With
     /// --provider, --sending-ip addresses are looked up too.
@@ -414,25 +414,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::of(&summary, args.fail_on))
 }
 
-/// A record family `check --skip` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SkipFamily {
-    MtaSts,
-    TlsRpt,
-    Bimi,
-}
-
 /// The families to skip, each once, in a stable order.
-fn skipped(families: &[SkipFamily]) -> Vec<crate::fetch::Family> {
-    use crate::fetch::Family;
-    let mut out: Vec<Family> = families
-        .iter()
-        .map(|f| match f {
-            SkipFamily::MtaSts => Family::MtaSts,
-            SkipFamily::TlsRpt => Family::TlsRpt,
-            SkipFamily::Bimi => Family::Bimi,
-        })
-        .collect();
+fn skipped(families: &[crate::fetch::Family]) -> Vec<crate::fetch::Family> {
+    let mut out = families.to_vec();
     out.sort();
     out.dedup();
     out
