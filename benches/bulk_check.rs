@@ -41,6 +41,7 @@ use hickory_proto::rr::{Name, RecordType};
 use mailshift::dns::{DnsConfig, DnsStats, Resolver};
 use mailshift::domain::{parse_domains_text, DomainRequest, InputError};
 use mailshift::engine::{check_domains, CheckOptions, CheckRun};
+use mailshift::fetch::Family;
 use mailshift::finding::{Severity, Status};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -119,7 +120,7 @@ usage: cargo bench --bench bulk_check -- [OPTIONS]
   --checkdmarc-python P   python with checkdmarc installed (default target/bench-venv/bin/python)
   --keep DIR              write the zones and domains list to DIR and keep them
   --baseline-bin PATH     also time another mailshift binary (an earlier build) on the same set,
-                          alternately with this build with and without --skip mta-sts,tls-rpt,bimi,
+                          alternately with this build with and without --with mta-sts,tls-rpt,bimi,
                           and print the three medians and the ratios to the baseline (also against
                           NSD with --nsd)
   --rtt-ms N              with --baseline-bin: the same comparison against a test server that
@@ -597,8 +598,10 @@ fn timed_run(
     inputs: Vec<Result<DomainRequest, InputError>>,
     concurrency: usize,
 ) -> (Duration, DnsStats, CheckRun, Option<Duration>) {
+    // What `check --domains-file` asks by default: MTA-STS, TLS-RPT and BIMI only with --with.
     let options = CheckOptions {
         concurrency,
+        skip: Family::ALL.to_vec(),
         ..CheckOptions::default()
     };
     rt.block_on(async {
@@ -864,7 +867,13 @@ fn split_stages(
                         explicit: true,
                     })
                     .collect();
-                mailshift::fetch::fetch_domain(resolver, &req.domain, selectors).await
+                mailshift::fetch::fetch_domain_skipping(
+                    resolver,
+                    &req.domain,
+                    selectors,
+                    &Family::ALL,
+                )
+                .await
             }
         }))
         .buffer_unordered(concurrency)
@@ -935,13 +944,18 @@ fn check_args<'c>(
         .arg(out)
 }
 
-/// Times the `mailshift` binary end to end (with `/usr/bin/time` for its peak RSS when present).
+/// `check --with` every family a domains file leaves out by default: what checkdmarc checks.
+const WITH_EVERY_FAMILY: [&str; 2] = ["--with", "mta-sts,tls-rpt,bimi"];
+
+/// Times the `mailshift` binary end to end (with `/usr/bin/time` for its peak RSS when present),
+/// with `extra` arguments.
 fn measure_cli(
     set: &BenchSet,
     server: SocketAddr,
     concurrency: usize,
     reps: usize,
     out_dir: &Path,
+    extra: &[&str],
 ) -> Option<Duration> {
     let exe = env!("CARGO_BIN_EXE_mailshift");
     let out = out_dir.join("cli-report.ndjson");
@@ -958,6 +972,7 @@ fn measure_cli(
             Command::new(exe)
         };
         check_args(&mut cmd, set, server, concurrency, &out)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -987,8 +1002,10 @@ fn measure_cli(
     let summary: serde_json::Value = serde_json::from_str(&summary).unwrap_or_default();
     let s = &summary["summary"];
     println!(
-        "  mailshift check (binary, --concurrency {concurrency}): best {} ({:.0} domains/s), median {}; \
+        "  mailshift check{}{} (binary, --concurrency {concurrency}): best {} ({:.0} domains/s), median {}; \
          summary: pass {} fail {} warn {} inconclusive {}, {} queries, elapsed_ms {}; max RSS {}",
+        if extra.is_empty() { "" } else { " " },
+        extra.join(" "),
         secs(best),
         set.domains.len() as f64 / best.as_secs_f64(),
         secs(median(walls)),
@@ -1003,10 +1020,11 @@ fn measure_cli(
     Some(best)
 }
 
-/// Times this build's binary, the same with `--skip mta-sts,tls-rpt,bimi` (the families a
-/// bulk run may leave out, one question each per domain), and `baseline` alternately on the
-/// same set, so the machine's drift from minute to minute falls on all alike: whether a change
-/// made `check` slower, and what the skippable families cost.
+/// Times this build's binary (a domains file's default families), the same with `--with
+/// mta-sts,tls-rpt,bimi` (the families a domains file checks only when asked, one question
+/// each per domain), and `baseline` alternately on the same set, so the machine's drift from
+/// minute to minute falls on all alike: whether a change made `check` slower, and what the
+/// three families cost.
 fn compare_binaries(
     set: &BenchSet,
     server: SocketAddr,
@@ -1039,13 +1057,12 @@ fn compare_binaries(
         let doc: serde_json::Value = serde_json::from_str(&summary).unwrap_or_default();
         Some((wall, doc["summary"]["queries"].to_string()))
     };
-    const SKIP: [&str; 2] = ["--skip", "mta-sts,tls-rpt,bimi"];
     let mut walls: [Vec<Duration>; 3] = Default::default();
     let mut queries: [String; 3] = Default::default();
     for _ in 0..reps {
         for (k, (exe, extra)) in [
             (current, &[][..]),
-            (current, &SKIP[..]),
+            (current, &WITH_EVERY_FAMILY[..]),
             (baseline, &[][..]),
         ]
         .into_iter()
@@ -1058,7 +1075,7 @@ fn compare_binaries(
             queries[k] = asked;
         }
     }
-    let [ours, skipping, theirs] = walls.map(median);
+    let [ours, with_families, theirs] = walls.map(median);
     let ratio = |a: Duration| a.as_secs_f64() / theirs.as_secs_f64();
     println!(
         "  this build: median {} ({} queries), this / baseline = {:.2}",
@@ -1067,10 +1084,10 @@ fn compare_binaries(
         ratio(ours)
     );
     println!(
-        "  this build with --skip mta-sts,tls-rpt,bimi: median {} ({} queries), this / baseline = {:.2}",
-        secs(skipping),
+        "  this build with --with mta-sts,tls-rpt,bimi: median {} ({} queries), this / baseline = {:.2}",
+        secs(with_families),
         queries[1],
-        ratio(skipping)
+        ratio(with_families)
     );
     println!(
         "  baseline: median {} ({} queries)",
@@ -1458,7 +1475,7 @@ fn main() {
     drop(server);
     if args.cli {
         println!("\n[the mailshift binary against the hickory test server (log off)]");
-        let _ = measure_cli(&set, quiet.addr(), main_c, args.reps.min(3), &dir);
+        let _ = measure_cli(&set, quiet.addr(), main_c, args.reps.min(3), &dir, &[]);
     }
     if let Some(baseline) = &args.baseline_bin {
         println!(
@@ -1507,8 +1524,16 @@ fn main() {
                 if let Some(run) = &run {
                     check_statuses(&set, run);
                 }
+                // Every family, as checkdmarc checks MTA-STS, TLS-RPT and BIMI too.
                 let binary = if args.cli {
-                    measure_cli(&set, args.nsd_addr, main_c, args.reps.min(3), &dir)
+                    measure_cli(
+                        &set,
+                        args.nsd_addr,
+                        main_c,
+                        args.reps.min(3),
+                        &dir,
+                        &WITH_EVERY_FAMILY,
+                    )
                 } else {
                     None
                 };

@@ -189,10 +189,10 @@ pub fn probe_selectors(catalog: &[(String, String)]) -> Vec<Selector> {
         .collect()
 }
 
-/// A family of records a `check` may leave out (`check --skip`): each costs a question per
-/// domain, and an HTTPS fetch where it is published, which a run over many domains that only
-/// wants SPF, DKIM and DMARC need not pay. Gates and snapshots never skip: their verdicts
-/// need every record.
+/// A family of records a `check` may leave out (`check --skip`, and by default with a domains
+/// file unless `check --with` asks for it): each costs a question per domain, and an HTTPS
+/// fetch where it is published, which a run over many domains that only wants SPF, DKIM and
+/// DMARC need not pay. Gates and snapshots never skip: their verdicts need every record.
 #[derive(
     Debug,
     Clone,
@@ -217,7 +217,10 @@ pub enum Family {
 }
 
 impl Family {
-    /// The name `--skip` takes, and the family's finding-id prefix.
+    /// Every family, in the order reports list them.
+    pub const ALL: [Family; 3] = [Family::MtaSts, Family::TlsRpt, Family::Bimi];
+
+    /// The name `--skip` and `--with` take, and the family's finding-id prefix.
     pub fn id(self) -> &'static str {
         match self {
             Family::MtaSts => "mta-sts",

@@ -482,7 +482,7 @@ fn check_skip_leaves_the_families_out_and_says_so() {
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
-        table.contains("Not checked (--skip): mta-sts, tls-rpt, bimi."),
+        table.contains("Not checked: mta-sts, tls-rpt, bimi (left out with --skip"),
         "{table}"
     );
 
@@ -493,6 +493,99 @@ fn check_skip_leaves_the_families_out_and_says_so() {
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(
         stderr.contains("mta-sts") && stderr.contains("bimi"),
+        "{stderr}"
+    );
+}
+
+/// A domains file is a bulk audit: SPF, DKIM, DMARC and MX for every line, and MTA-STS,
+/// TLS-RPT and BIMI only when `--with` asks for them, so a thousand domains pay three
+/// questions each only when wanted. The same domain named on the command line gets every
+/// family. Naming a family to both `--with` and `--skip` is a bad invocation.
+#[test]
+fn a_domains_file_checks_the_inbound_and_brand_families_only_with_with() {
+    let lab = lab();
+    let dns = TestDnsServer::builder()
+        .zone_dir(fixtures().join("zones-mta-sts"))
+        .log_queries(true)
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("domains.txt");
+    std::fs::write(&list, "# portfolio\nfjellbakeri.no\n").unwrap();
+    let run = |source: &[&str], extra: &[&str]| {
+        dns.clear_queries();
+        let out = mailshift()
+            .arg("check")
+            .args(source)
+            .args(["--format", "json"])
+            .args(["--nameserver", &dns.nameserver_arg()])
+            .arg("--https-ca")
+            .arg(lab.https.ca_file())
+            .args(["--https-port", &lab.https.port().to_string()])
+            .args(extra)
+            .output()
+            .unwrap();
+        let report = support::json(&out.stdout);
+        let ids: Vec<String> = report["domains"][0]["findings"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{report:#}"))
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect();
+        let asked: Vec<String> = dns.queries().into_iter().map(|(name, _)| name).collect();
+        (report["summary"].clone(), ids, asked)
+    };
+    let file = ["--domains-file", list.to_str().unwrap()];
+    let has = |ids: &[String], prefix: &str| ids.iter().any(|id| id.starts_with(prefix));
+    let asked_about = |asked: &[String], prefix: &str| asked.iter().any(|n| n.starts_with(prefix));
+
+    let (summary, ids, asked) = run(&file, &[]);
+    assert_eq!(
+        summary["skipped"],
+        serde_json::json!(["mta-sts", "tls-rpt", "bimi"]),
+        "{summary:#}"
+    );
+    assert!(has(&ids, "spf.") && has(&ids, "dmarc."), "{ids:?}");
+    for prefix in ["mta-sts.", "tls-rpt.", "bimi."] {
+        assert!(!has(&ids, prefix), "{prefix}: {ids:?}");
+    }
+    for prefix in ["_mta-sts.", "_smtp._tls.", "default._bimi."] {
+        assert!(!asked_about(&asked, prefix), "{prefix}: {asked:?}");
+    }
+    let bulk_questions = summary["queries"].as_u64().unwrap();
+
+    let (summary, ids, asked) = run(&file, &["--with", "mta-sts", "--with", "bimi"]);
+    assert_eq!(summary["skipped"], serde_json::json!(["tls-rpt"]));
+    assert!(has(&ids, "mta-sts.") && has(&ids, "bimi."), "{ids:?}");
+    assert!(!has(&ids, "tls-rpt."), "{ids:?}");
+    assert!(asked_about(&asked, "_mta-sts.") && !asked_about(&asked, "_smtp._tls."));
+
+    let (summary, ids, _) = run(&file, &["--with", "mta-sts,tls-rpt,bimi"]);
+    assert!(summary.get("skipped").is_none(), "{summary:#}");
+    for prefix in ["mta-sts.", "tls-rpt.", "bimi."] {
+        assert!(has(&ids, prefix), "{prefix}: {ids:?}");
+    }
+    assert!(summary["queries"].as_u64().unwrap() >= bulk_questions + 3);
+
+    // Named on the command line: every family, and `--with` changes nothing.
+    let (summary, named_ids, _) = run(&["fjellbakeri.no"], &[]);
+    assert!(summary.get("skipped").is_none(), "{summary:#}");
+    assert_eq!(named_ids, ids);
+
+    let out = mailshift()
+        .args([
+            "check",
+            "fjellbakeri.no",
+            "--with",
+            "bimi",
+            "--skip",
+            "bimi",
+        ])
+        .args(["--nameserver", &dns.nameserver_arg()])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("bimi") && stderr.contains("--with") && stderr.contains("--skip"),
         "{stderr}"
     );
 }

@@ -113,7 +113,8 @@ impl RunFormatter for TableFormatter {
         if !s.skipped.is_empty() {
             let ids: Vec<&str> = s.skipped.iter().map(|f| f.id()).collect();
             let note = format!(
-                "Not checked (--skip): {}. No finding about them says nothing of the domains.",
+                "Not checked: {} (left out with --skip, or by a domains file without --with). \
+                 No finding about them says nothing of the domains.",
                 ids.join(", ")
             );
             out.push_str(&super::wrap(&note, self.style.width, ""));
