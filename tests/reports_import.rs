@@ -725,3 +725,40 @@ fn a_tls_report_seen_again_in_another_file_is_a_duplicate() {
     assert_eq!(count(&state, "SELECT count(*) FROM tls_reports"), 1);
     assert_eq!(count(&state, "SELECT count(*) FROM tls_policies"), policies);
 }
+
+/// A file name that is not UTF-8 (a Linux file name is bytes) is outside input like any other:
+/// the JSON output names the file with U+FFFD for the bad bytes, whether it was imported or
+/// refused, and the command does not panic (it did: serde refuses such a `Path`).
+#[test]
+fn a_file_name_that_is_not_utf8_is_named_in_the_json_output() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"google-\xff-report.xml"));
+    std::fs::copy(report("avvertix/dmarc.xml"), &good).unwrap();
+    let bad = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"not-a-report-\xfe.xml"));
+    std::fs::write(&bad, "not a report").unwrap();
+    let state = dir.path().join("state");
+    let (code, stdout, stderr) = import(&state, &[&good, &bad], &["--format", "json"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let doc = json(stdout.as_bytes());
+    let files = doc["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{doc:#}");
+    assert_eq!(
+        files[0]["path"],
+        format!("{}/google-\u{fffd}-report.xml", dir.path().display())
+    );
+    assert_eq!(files[0]["dmarc_reports"], 1, "{doc:#}");
+    assert!(files[1]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("not-a-report-\u{fffd}.xml"));
+    assert!(files[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not a DMARC aggregate"));
+}

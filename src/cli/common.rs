@@ -336,7 +336,7 @@ pub fn write_imports<O: ImportedFile, E: FailedFile>(
 ) -> anyhow::Result<crate::exit::ExitStatus> {
     use super::providers::ListFormat;
     match format {
-        ListFormat::Json => write_report(None, &imports_json(results))?,
+        ListFormat::Json => write_imports_json(results)?,
         ListFormat::Table => write_human(None, &imports_table(results, file, rejected), false)?,
     }
     Ok(if imports_clean(results) {
@@ -354,18 +354,38 @@ pub fn imports_clean<O: ImportedFile, E>(results: &[Result<O, E>]) -> bool {
 }
 
 /// `{"files": [...]}`: each file's outcome, or its path and why it was not imported.
-pub fn imports_json<O: ImportedFile, E: FailedFile>(results: &[Result<O, E>]) -> String {
-    let files: Vec<serde_json::Value> = results
+#[derive(serde::Serialize)]
+struct ImportsJson<'a, O> {
+    files: Vec<FileJson<'a, O>>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum FileJson<'a, O> {
+    Imported(&'a O),
+    NotImported {
+        #[serde(serialize_with = "crate::output::lossy_path")]
+        path: &'a Path,
+        error: String,
+    },
+}
+
+/// Writes [`ImportsJson`] to standard output as it is serialised.
+fn write_imports_json<O: ImportedFile, E: FailedFile>(
+    results: &[Result<O, E>],
+) -> anyhow::Result<()> {
+    let files = results
         .iter()
         .map(|r| match r {
-            Ok(outcome) => serde_json::to_value(outcome).unwrap_or_default(),
-            Err(e) => serde_json::json!({
-                "path": e.file(),
-                "error": e.to_string(),
-            }),
+            Ok(outcome) => FileJson::Imported(outcome),
+            Err(e) => FileJson::NotImported {
+                path: e.file(),
+                error: e.to_string(),
+            },
         })
         .collect();
-    crate::output::pretty_json(&serde_json::json!({ "files": files }))
+    crate::output::write_pretty_json(open_sink(None)?, &ImportsJson { files })
+        .context("cannot write the report")
 }
 
 /// Each file as `file` writes it (or why it was not imported), then the totals; `rejected`

@@ -274,9 +274,9 @@ fn send_seeds(args: SendArgs) -> anyhow::Result<ExitStatus> {
         anyhow::Ok((rows, status))
     })?;
     let text = match args.format {
-        ListFormat::Json => {
-            crate::output::pretty_json(&serde_json::json!({ "sent": rows, "store": store_path }))
-        }
+        ListFormat::Json => crate::output::pretty_json(
+            &serde_json::json!({ "sent": rows, "store": store_path.to_string_lossy() }),
+        ),
         ListFormat::Table => {
             let width = super::common::plain_style(None).width;
             let mut table = crate::output::new_table(false, width);

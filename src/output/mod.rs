@@ -147,6 +147,43 @@ struct Versioned<'a, T: serde::Serialize> {
     document: &'a T,
 }
 
+/// [`pretty_json`] written to `out` as it is made: a document of thousands of entries is
+/// neither built as a value nor held as text first.
+pub fn write_pretty_json<T: serde::Serialize>(
+    out: impl std::io::Write,
+    value: &T,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, out);
+    let versioned = Versioned {
+        schema_version: SCHEMA_VERSION,
+        document: value,
+    };
+    serde_json::to_writer_pretty(&mut out, &versioned).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// Serialises a path as a string, with U+FFFD for bytes that are not UTF-8 (serde's own
+/// `Path` impl fails on them, and a file name is outside input).
+pub fn lossy_path<S: serde::Serializer>(
+    path: &std::path::Path,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
+}
+
+/// [`lossy_path`] for a path that may be absent (`null`).
+pub fn lossy_optional_path<S: serde::Serializer>(
+    path: &Option<std::path::PathBuf>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match path {
+        Some(path) => lossy_path(path, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// A JSON document (a struct or map: its fields follow `schema_version`), pretty-printed with a
 /// final newline.
 pub fn pretty_json<T: serde::Serialize>(value: &T) -> String {

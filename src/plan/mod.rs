@@ -448,12 +448,14 @@ pub struct SeedSetup {
     /// A seed that has not arrived this long after it was sent has failed.
     pub within_minutes: u64,
     /// The seed store (sent tokens, arrivals), resolved relative to the plan.
+    #[serde(serialize_with = "crate::output::lossy_path")]
     pub store: PathBuf,
 }
 
 /// A validated plan.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Plan {
+    #[serde(serialize_with = "crate::output::lossy_path")]
     pub path: PathBuf,
     pub name: String,
     /// Provider id of the old platform.
@@ -462,6 +464,7 @@ pub struct Plan {
     pub to: String,
     pub policies: Vec<String>,
     /// The backup zone file, resolved relative to the plan.
+    #[serde(serialize_with = "crate::output::lossy_optional_path")]
     pub snapshot: Option<PathBuf>,
     pub domains: Vec<SendingDomain>,
     pub stages: Vec<Stage>,

@@ -78,6 +78,8 @@ impl std::fmt::Display for Problem {
 /// What importing one file did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileOutcome {
+    /// As named (a path that is not UTF-8 is written with U+FFFD in JSON).
+    #[serde(serialize_with = "crate::output::lossy_path")]
     pub path: PathBuf,
     pub sha256: String,
     /// When the same content was imported before (RFC 3339): then nothing was counted.

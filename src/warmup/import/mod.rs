@@ -153,6 +153,8 @@ pub struct RowProblem {
 /// What importing one file did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileOutcome {
+    /// As named (a path that is not UTF-8 is written with U+FFFD in JSON).
+    #[serde(serialize_with = "crate::output::lossy_path")]
     pub path: PathBuf,
     pub kind: EvidenceKind,
     pub sha256: String,
