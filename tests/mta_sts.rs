@@ -392,6 +392,35 @@ fn the_policy_must_cover_the_new_providers_mx_before_the_move() {
     assert!(find(&report, "mta-sts.mx-mismatch").is_some(), "{report:#}");
 }
 
+/// `check ARGS --format json` against `dns` and the lab's HTTPS server: the report, its first
+/// domain's finding ids, and the names the server was asked about.
+fn check_json(
+    lab: &Lab,
+    dns: &TestDnsServer,
+    args: &[&str],
+) -> (serde_json::Value, Vec<String>, Vec<String>) {
+    dns.clear_queries();
+    let out = mailshift()
+        .arg("check")
+        .args(args)
+        .args(["--format", "json"])
+        .args(["--nameserver", &dns.nameserver_arg()])
+        .arg("--https-ca")
+        .arg(lab.https.ca_file())
+        .args(["--https-port", &lab.https.port().to_string()])
+        .output()
+        .unwrap();
+    let report = support::json(&out.stdout);
+    let ids: Vec<String> = report["domains"][0]["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    let asked: Vec<String> = dns.queries().into_iter().map(|(name, _)| name).collect();
+    (report, ids, asked)
+}
+
 /// `check --skip`: a bulk run may leave MTA-STS, TLS-RPT and BIMI out. None of their questions
 /// reaches the server (nor the policy fetch), none of their findings is reported, and the
 /// summary and the table say what was left out, so silence is not read as "all clear". A
@@ -403,27 +432,7 @@ fn check_skip_leaves_the_families_out_and_says_so() {
         .zone_dir(fixtures().join("zones-mta-sts"))
         .log_queries(true)
         .start();
-    let run = |extra: &[&str]| {
-        dns.clear_queries();
-        let out = mailshift()
-            .args(["check", "fjellbakeri.no", "--format", "json"])
-            .args(["--nameserver", &dns.nameserver_arg()])
-            .arg("--https-ca")
-            .arg(lab.https.ca_file())
-            .args(["--https-port", &lab.https.port().to_string()])
-            .args(extra)
-            .output()
-            .unwrap();
-        let report = support::json(&out.stdout);
-        let ids: Vec<String> = report["domains"][0]["findings"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{report:#}"))
-            .iter()
-            .map(|f| f["id"].as_str().unwrap().to_string())
-            .collect();
-        let asked: Vec<String> = dns.queries().into_iter().map(|(name, _)| name).collect();
-        (report, ids, asked)
-    };
+    let run = |extra: &[&str]| check_json(&lab, &dns, &[&["fjellbakeri.no"], extra].concat());
     let in_families = |id: &str| {
         ["mta-sts.", "tls-rpt.", "bimi."]
             .iter()
@@ -512,26 +521,7 @@ fn a_domains_file_checks_the_inbound_and_brand_families_only_with_with() {
     let list = dir.path().join("domains.txt");
     std::fs::write(&list, "# portfolio\nfjellbakeri.no\n").unwrap();
     let run = |source: &[&str], extra: &[&str]| {
-        dns.clear_queries();
-        let out = mailshift()
-            .arg("check")
-            .args(source)
-            .args(["--format", "json"])
-            .args(["--nameserver", &dns.nameserver_arg()])
-            .arg("--https-ca")
-            .arg(lab.https.ca_file())
-            .args(["--https-port", &lab.https.port().to_string()])
-            .args(extra)
-            .output()
-            .unwrap();
-        let report = support::json(&out.stdout);
-        let ids: Vec<String> = report["domains"][0]["findings"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{report:#}"))
-            .iter()
-            .map(|f| f["id"].as_str().unwrap().to_string())
-            .collect();
-        let asked: Vec<String> = dns.queries().into_iter().map(|(name, _)| name).collect();
+        let (report, ids, asked) = check_json(&lab, &dns, &[source, extra].concat());
         (report["summary"].clone(), ids, asked)
     };
     let file = ["--domains-file", list.to_str().unwrap()];
