@@ -762,3 +762,52 @@ fn a_file_name_that_is_not_utf8_is_named_in_the_json_output() {
         .unwrap()
         .contains("not a DMARC aggregate"));
 }
+
+/// A many-file import copies each committed batch into the database on a connection of its
+/// own while the next batch is stored, and hands the history back as it found it: when the
+/// import returns, every page in the WAL is already in the database (nothing is left for the
+/// close to copy), the writer's automatic checkpoints are back at SQLite's default, and what
+/// was imported reads back whole through another connection.
+#[test]
+fn a_many_file_import_checkpoints_beside_the_writer_and_restores_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..600)
+        .map(|i| {
+            let path = dir.path().join(format!("r{i}.xml"));
+            let xml = generated_report(5).replace(
+                "<report_id>big</report_id>",
+                &format!("<report_id>r-{i}</report_id>"),
+            );
+            std::fs::write(&path, xml).unwrap();
+            path
+        })
+        .collect();
+    let state = dir.path().join("state");
+    let mut history = History::open_dir(&state).unwrap();
+    let results = import_paths(&mut history, &files, &ImportOptions::default());
+    assert!(results.iter().all(Result::is_ok));
+    let conn = history.conn();
+    let autocheckpoint: i64 = conn
+        .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(autocheckpoint, 1000);
+    // Every page of the database is in its file, not only in the WAL: the file is as long as
+    // the database is (without the checkpoints it stays the size of the empty schema, since
+    // 600 small reports are fewer than SQLite's 1,000 pages before it copies them itself).
+    let pages: u64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    let page_size: u64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    let on_disk = std::fs::metadata(state.join("history.db")).unwrap().len();
+    assert!(pages > 100, "{pages} pages");
+    assert_eq!(
+        on_disk,
+        pages * page_size,
+        "{pages} pages of {page_size} bytes"
+    );
+    drop(history);
+    assert_eq!(count(&state, "SELECT count(*) FROM dmarc_reports"), 600);
+    assert_eq!(count(&state, "SELECT count(*) FROM dmarc_rows"), 3000);
+}

@@ -240,7 +240,7 @@ where
         },
     );
     let history = opened?;
-    writer.commit(history.borrow(), &mut results);
+    writer.finish(history.borrow(), &mut results);
     results.extend(unlisted.map(|(_, e)| Err(e)));
     Ok(results)
 }
@@ -259,7 +259,80 @@ fn ready_to_import(conn: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
 struct Writer {
     /// Where the open transaction's files begin in the results.
     open_from: Option<usize>,
+    /// Copies each committed batch into the database while the next one is stored.
+    checkpointer: Option<Checkpointer>,
+    /// Whether starting the checkpointer was tried (once per import).
+    checkpointer_tried: bool,
 }
+
+/// A thread with its own connection that checkpoints the WAL after each batch is committed.
+/// SQLite copies committed pages into the database (and waits for two fsyncs) whenever the
+/// WAL passes 1,000 pages, and when the last connection closes; done by the importing thread,
+/// the pipeline's critical path, that stalled it for every few hundred reports and again at
+/// the end. A passive checkpoint on another connection runs beside the writer and takes no
+/// lock it needs, so the writer only turns its own automatic checkpoints off meanwhile.
+struct Checkpointer {
+    nudge: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// `None` when the database cannot be opened a second time: then SQLite's own
+    /// checkpoints stay on, as without one.
+    fn start(history: &History) -> Option<Checkpointer> {
+        let conn = rusqlite::Connection::open_with_flags(
+            history.path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ok()?;
+        history
+            .conn()
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .ok()?;
+        let (nudge, nudged) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("checkpoint".into())
+            .spawn(move || {
+                for () in nudged {
+                    // A checkpoint that cannot run now (a reader holds old pages) is simply
+                    // left to the next one, or to the close.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .ok();
+        if thread.is_none() {
+            let _ =
+                history
+                    .conn()
+                    .pragma_update(None, "wal_autocheckpoint", DEFAULT_AUTOCHECKPOINT);
+            return None;
+        }
+        Some(Checkpointer {
+            nudge: Some(nudge),
+            thread,
+        })
+    }
+
+    fn nudge(&self) {
+        if let Some(nudge) = &self.nudge {
+            let _ = nudge.send(());
+        }
+    }
+
+    /// Waits for the last checkpoint and gives the writer its automatic checkpoints back.
+    fn finish(mut self, history: &History) {
+        self.nudge = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let _ = history
+            .conn()
+            .pragma_update(None, "wal_autocheckpoint", DEFAULT_AUTOCHECKPOINT);
+    }
+}
+
+/// SQLite's default `wal_autocheckpoint`, in pages.
+const DEFAULT_AUTOCHECKPOINT: i64 = 1000;
 
 impl Writer {
     fn store(
@@ -270,6 +343,10 @@ impl Writer {
         opts: &ImportOptions,
         results: &mut Vec<Result<FileOutcome, ImportError>>,
     ) {
+        if !self.checkpointer_tried {
+            self.checkpointer_tried = true;
+            self.checkpointer = Checkpointer::start(history);
+        }
         let conn = history.conn();
         let database = history.path();
         let first = match self.open_from {
@@ -306,6 +383,16 @@ impl Writer {
                     *r = Err(sql_error(&o.path, history.path(), &e));
                 }
             }
+        } else if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.nudge();
+        }
+    }
+
+    /// Commits what is open and stops the checkpointer.
+    fn finish(&mut self, history: &History, results: &mut [Result<FileOutcome, ImportError>]) {
+        self.commit(history, results);
+        if let Some(checkpointer) = self.checkpointer.take() {
+            checkpointer.finish(history);
         }
     }
 }
