@@ -15,7 +15,8 @@
 //! be read at all — not a regular file, over the `feedback` cap, of no report format, changed
 //! while it was read (its size or modification time) — is an [`ImportError`] naming the file.
 //! Many files at once ([`import_paths`]) are read and parsed ahead on worker threads
-//! (`prefetch`) and stored by one writer in the order named, with the same outcome.
+//! (`prefetch`) and stored by one writer in the order named, with the same outcome, while a
+//! checkpointer thread copies each committed batch into the database.
 
 pub mod container;
 pub mod dmarc;
