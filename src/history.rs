@@ -201,6 +201,21 @@ const MIGRATIONS: &[&str] = &[
         observed TEXT NOT NULL
     );
     "#,
+    // 4: a DMARC row's auth results as arrays, `[domain, selector, result]` for DKIM and
+    // `[domain, scope, result]` for SPF, instead of objects naming each field: the names were
+    // a fifth of the database, written and checkpointed with every report.
+    r#"
+    UPDATE dmarc_rows SET
+        dkim_results = (
+            SELECT json_group_array(json_array(json_extract(value, '$.domain'),
+                json_extract(value, '$.selector'), json_extract(value, '$.result')) ORDER BY key)
+            FROM json_each(dmarc_rows.dkim_results)),
+        spf_results = (
+            SELECT json_group_array(json_array(json_extract(value, '$.domain'),
+                json_extract(value, '$.scope'), json_extract(value, '$.result')) ORDER BY key)
+            FROM json_each(dmarc_rows.spf_results))
+    WHERE dkim_results LIKE '[{%' OR spf_results LIKE '[{%';
+    "#,
 ];
 
 /// How many distinct observations are kept per scope.
@@ -965,6 +980,50 @@ mod tests {
                 .unwrap();
             assert_eq!(n, 0, "{table}");
         }
+    }
+
+    #[test]
+    fn a_version_3_database_keeps_its_dmarc_auth_results_as_arrays_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DATABASE);
+        let conn = Connection::open(&path).unwrap();
+        for step in &MIGRATIONS[..3] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO imports (id, sha256, path, kind, imported_at, records, duplicates, rejected)
+               VALUES (1, 'ab', 'r.xml', 'dmarc', '2026-11-30T10:00:00Z', 2, 0, 0);
+               INSERT INTO dmarc_reports (id, org_name, report_id, domain, flavour, import_id, rows, messages)
+               VALUES (1, 'google.com', 'r1', 'example.com', 'rfc7489', 1, 2, 3);
+               INSERT INTO dmarc_rows (report, source_ip, count, disposition, dkim, spf, header_from,
+                   dkim_results, spf_results, reasons)
+               VALUES (1, '192.0.2.1', 1, 'none', 'pass', 'fail', 'example.com',
+                   '[{"domain":"example.com","selector":"s1","result":"pass"},{"domain":"esp.example","selector":"k\"1","result":"fail"}]',
+                   '[{"domain":"example.com","scope":"mfrom","result":"softfail"}]', '[]'),
+                   (1, '192.0.2.2', 2, 'none', 'fail', 'fail', 'example.com', '[]', '[]', '[]');"#,
+        )
+        .unwrap();
+        drop(conn);
+        let history = History::open(&path).unwrap();
+        let rows: Vec<(String, String)> = history
+            .conn()
+            .prepare("SELECT dkim_results, spf_results FROM dmarc_rows ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (
+                    r#"[["example.com","s1","pass"],["esp.example","k\"1","fail"]]"#.to_string(),
+                    r#"[["example.com","mfrom","softfail"]]"#.to_string()
+                ),
+                ("[]".to_string(), "[]".to_string())
+            ]
+        );
     }
 
     #[test]

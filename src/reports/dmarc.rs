@@ -590,7 +590,9 @@ pub struct Row {
     pub header_from: Option<String>,
     pub envelope_from: Option<String>,
     pub envelope_to: Option<String>,
+    /// JSON, `[[domain, selector, result], …]` (compact: a row is stored many thousand times).
     pub dkim_results: String,
+    /// JSON, `[[domain, scope, result], …]`.
     pub spf_results: String,
     pub reasons: Cow<'static, str>,
 }
@@ -612,8 +614,20 @@ impl Row {
         let (checked, dkim_results, spf_results, reasons) = match record.check() {
             Ok((ip, count)) => (
                 Ok((ip.to_string(), count)),
-                json(serde_json::to_string(&record.dkim_results)),
-                json(serde_json::to_string(&record.spf_results)),
+                json(serde_json::to_string(
+                    &record
+                        .dkim_results
+                        .iter()
+                        .map(|a| [&a.domain, &a.selector, &a.result])
+                        .collect::<Vec<_>>(),
+                )),
+                json(serde_json::to_string(
+                    &record
+                        .spf_results
+                        .iter()
+                        .map(|a| [&a.domain, &a.scope, &a.result])
+                        .collect::<Vec<_>>(),
+                )),
                 if record.reasons.is_empty() {
                     Cow::Borrowed("[]")
                 } else {

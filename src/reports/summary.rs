@@ -52,11 +52,13 @@ pub fn load_rows(
     let sql = |e: rusqlite::Error| history.sql_error(e);
     let mut stmt = conn
         .prepare(
+            // An auth result passes when an entry's last field, its result, is `pass`: inside a
+            // JSON string a quote is escaped, so `,"pass"]` can only be that.
             "SELECT date(COALESCE(r.begin, r.end), 'unixepoch'), r.org_name, r.domain,
                     w.header_from, w.source_ip, SUM(w.count),
                     w.dkim = 'pass', w.spf = 'pass',
-                    (w.dkim_results LIKE '%\"result\":\"pass\"%'
-                     OR w.spf_results LIKE '%\"result\":\"pass\"%'),
+                    (w.dkim_results LIKE '%,\"pass\"]%'
+                     OR w.spf_results LIKE '%,\"pass\"]%'),
                     w.disposition
              FROM dmarc_rows w JOIN dmarc_reports r ON w.report = r.id
              WHERE COALESCE(r.begin, r.end) IS NOT NULL
