@@ -564,3 +564,44 @@ fn reports_the_plan_names_are_imported_before_they_are_read() {
         "{err}"
     );
 }
+
+/// An unknown source whose failing mail still passed DKIM or SPF for some domain "looks
+/// legitimate" (a forgotten sender); one whose results all failed does not. The stored auth
+/// results are arrays, `[domain, selector, result]`, and only the result counts: a selector or
+/// domain that happens to read `pass` does not.
+#[test]
+fn only_an_auth_result_of_pass_makes_an_unknown_source_look_legitimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let zones = zones(dir.path(), "none");
+    let auth = |ip: &str, domain: &str, selector: &str, result: &str| {
+        format!(
+            "<record><row><source_ip>{ip}</source_ip><count>7</count><policy_evaluated>\
+             <disposition>none</disposition><dkim>fail</dkim><spf>fail</spf>\
+             </policy_evaluated></row><identifiers><header_from>northwind.example</header_from>\
+             </identifiers><auth_results><dkim><domain>{domain}</domain><selector>{selector}</selector>\
+             <result>{result}</result></dkim><spf><domain>{domain}</domain><result>fail</result></spf>\
+             </auth_results></record>"
+        )
+    };
+    let records = [
+        auth("203.0.113.80", "crm-vendor.example", "s1", "pass"),
+        auth("203.0.113.90", "pass", "pass", "fail"),
+    ]
+    .concat();
+    import(
+        &state,
+        &[extra_report(dir.path(), "elsewhere-1", 3, &records)],
+    );
+    let r = summary(&state, &zones);
+    let unknown = r["unknown"].as_array().unwrap();
+    let legitimate = |ip: &str| {
+        unknown
+            .iter()
+            .find(|u| u["ip"] == ip)
+            .unwrap_or_else(|| panic!("{ip}: {unknown:#?}"))["looks_legitimate"]
+            .clone()
+    };
+    assert_eq!(legitimate("203.0.113.80"), true);
+    assert_eq!(legitimate("203.0.113.90"), false);
+}
