@@ -11,7 +11,7 @@
 //! (`ptr`). Anything else is *unknown*: failing DMARC, that is the spoofing and forgotten-sender
 //! signal. The DNS answers are fetched before (`fetch::fetch_spf_tree`); everything here is pure.
 
-use crate::catalog::providers::parse_cidr;
+use crate::catalog::providers::{full_match_regex, parse_cidr};
 use crate::catalog::Catalog;
 use crate::dns::{QueryType, RecordData};
 use crate::domain::DomainName;
@@ -422,7 +422,7 @@ impl Attributor {
                 }
             }
             for pattern in &profile.ptr {
-                if let Ok(re) = Regex::new(&format!("(?i)^(?:{pattern})$")) {
+                if let Ok(re) = full_match_regex(pattern) {
                     a.ptr.push((re, c));
                 }
             }
@@ -743,18 +743,15 @@ mod tests {
                 profile
                     .ptr
                     .iter()
-                    .any(|p| Regex::new(&format!("(?i)^(?:{p})$")).unwrap().is_match(ptr)),
+                    .any(|p| full_match_regex(p).unwrap().is_match(ptr)),
                 "{id}: {ptr}"
             );
         }
         // Whole-name matches: a look-alike suffix is not the platform.
         let sendgrid = catalog.provider("sendgrid").unwrap();
-        assert!(!sendgrid
-            .ptr
-            .iter()
-            .any(|p| Regex::new(&format!("(?i)^(?:{p})$"))
-                .unwrap()
-                .is_match("x.sendgrid.net.evil.example")));
+        assert!(!sendgrid.ptr.iter().any(|p| full_match_regex(p)
+            .unwrap()
+            .is_match("x.sendgrid.net.evil.example")));
     }
 
     #[test]

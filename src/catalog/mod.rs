@@ -365,7 +365,7 @@ mod tests {
         for (name, _) in super::EMBEDDED_PROVIDERS {
             let p = catalog.provider(name.trim_end_matches(".toml")).unwrap();
             for pattern in p.patterns() {
-                regex::Regex::new(&format!("(?i)^(?:{pattern})$"))
+                super::providers::full_match_regex(pattern)
                     .unwrap_or_else(|e| panic!("{name}: `{pattern}`: {e}"));
                 seen += 1;
             }

@@ -260,7 +260,12 @@ impl ProviderProfile {
 
 /// Matches `text` against `pattern` as a whole, ignoring case.
 pub fn full_match(pattern: &str, text: &str) -> bool {
-    Regex::new(&format!("(?i)^(?:{pattern})$")).is_ok_and(|re| re.is_match(text))
+    full_match_regex(pattern).is_ok_and(|re| re.is_match(text))
+}
+
+/// A profile pattern compiled as every check uses it: the whole name, ignoring case.
+pub fn full_match_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("(?i)^(?:{pattern})$"))
 }
 
 /// Parses `192.0.2.0/24` or `2001:db8::/32` (a bare address is a /32 or /128).
