@@ -260,10 +260,9 @@ fn ready_to_import(conn: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
 struct Writer {
     /// Where the open transaction's files begin in the results.
     open_from: Option<usize>,
-    /// Copies each committed batch into the database while the next one is stored.
-    checkpointer: Option<Checkpointer>,
-    /// Whether starting the checkpointer was tried (once per import).
-    checkpointer_tried: bool,
+    /// Copies each committed batch into the database while the next one is stored; started
+    /// with the first file (`None` inside when it could not be).
+    checkpointer: std::cell::OnceCell<Option<Checkpointer>>,
 }
 
 /// A thread with its own connection that checkpoints the WAL after each batch is committed.
@@ -273,23 +272,19 @@ struct Writer {
 /// the end. A passive checkpoint on another connection runs beside the writer and takes no
 /// lock it needs, so the writer only turns its own automatic checkpoints off meanwhile.
 struct Checkpointer {
-    nudge: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    nudge: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Checkpointer {
-    /// `None` when the database cannot be opened a second time: then SQLite's own
-    /// checkpoints stay on, as without one.
+    /// `None` when the database cannot be opened a second time or the thread not started:
+    /// then SQLite's own checkpoints stay on, as without one.
     fn start(history: &History) -> Option<Checkpointer> {
         let conn = rusqlite::Connection::open_with_flags(
             history.path(),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .ok()?;
-        history
-            .conn()
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .ok()?;
         let (nudge, nudged) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("checkpoint".into())
@@ -300,32 +295,24 @@ impl Checkpointer {
                     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                 }
             })
-            .ok();
-        if thread.is_none() {
-            let _ =
-                history
-                    .conn()
-                    .pragma_update(None, "wal_autocheckpoint", DEFAULT_AUTOCHECKPOINT);
-            return None;
-        }
-        Some(Checkpointer {
-            nudge: Some(nudge),
-            thread,
-        })
+            .ok()?;
+        // Only once the thread runs; if this fails, dropping `nudge` ends the thread.
+        history
+            .conn()
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .ok()?;
+        Some(Checkpointer { nudge, thread })
     }
 
     fn nudge(&self) {
-        if let Some(nudge) = &self.nudge {
-            let _ = nudge.send(());
-        }
+        let _ = self.nudge.send(());
     }
 
     /// Waits for the last checkpoint and gives the writer its automatic checkpoints back.
-    fn finish(mut self, history: &History) {
-        self.nudge = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    fn finish(self, history: &History) {
+        let Checkpointer { nudge, thread } = self;
+        drop(nudge);
+        let _ = thread.join();
         let _ = history
             .conn()
             .pragma_update(None, "wal_autocheckpoint", DEFAULT_AUTOCHECKPOINT);
@@ -344,10 +331,8 @@ impl Writer {
         opts: &ImportOptions,
         results: &mut Vec<Result<FileOutcome, ImportError>>,
     ) {
-        if !self.checkpointer_tried {
-            self.checkpointer_tried = true;
-            self.checkpointer = Checkpointer::start(history);
-        }
+        self.checkpointer
+            .get_or_init(|| Checkpointer::start(history));
         let conn = history.conn();
         let database = history.path();
         let first = match self.open_from {
@@ -384,7 +369,7 @@ impl Writer {
                     *r = Err(sql_error(&o.path, history.path(), &e));
                 }
             }
-        } else if let Some(checkpointer) = &self.checkpointer {
+        } else if let Some(Some(checkpointer)) = self.checkpointer.get() {
             checkpointer.nudge();
         }
     }
@@ -392,7 +377,7 @@ impl Writer {
     /// Commits what is open and stops the checkpointer.
     fn finish(&mut self, history: &History, results: &mut [Result<FileOutcome, ImportError>]) {
         self.commit(history, results);
-        if let Some(checkpointer) = self.checkpointer.take() {
+        if let Some(Some(checkpointer)) = self.checkpointer.take() {
             checkpointer.finish(history);
         }
     }
