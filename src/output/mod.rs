@@ -147,6 +147,15 @@ struct Versioned<'a, T: serde::Serialize> {
     document: &'a T,
 }
 
+impl<'a, T: serde::Serialize> Versioned<'a, T> {
+    fn of(document: &'a T) -> Versioned<'a, T> {
+        Versioned {
+            schema_version: SCHEMA_VERSION,
+            document,
+        }
+    }
+}
+
 /// [`pretty_json`] written to `out` as it is made: a document of thousands of entries is
 /// neither built as a value nor held as text first.
 pub fn write_pretty_json<T: serde::Serialize>(
@@ -155,11 +164,7 @@ pub fn write_pretty_json<T: serde::Serialize>(
 ) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::with_capacity(64 << 10, out);
-    let versioned = Versioned {
-        schema_version: SCHEMA_VERSION,
-        document: value,
-    };
-    serde_json::to_writer_pretty(&mut out, &versioned).map_err(std::io::Error::from)?;
+    serde_json::to_writer_pretty(&mut out, &Versioned::of(value)).map_err(std::io::Error::from)?;
     out.write_all(b"\n")?;
     out.flush()
 }
@@ -187,11 +192,7 @@ pub fn lossy_optional_path<S: serde::Serializer>(
 /// A JSON document (a struct or map: its fields follow `schema_version`), pretty-printed with a
 /// final newline.
 pub fn pretty_json<T: serde::Serialize>(value: &T) -> String {
-    let versioned = Versioned {
-        schema_version: SCHEMA_VERSION,
-        document: value,
-    };
-    let mut out = serde_json::to_string_pretty(&versioned)
+    let mut out = serde_json::to_string_pretty(&Versioned::of(value))
         .unwrap_or_else(|e| format!("{{\"error\":\"cannot serialise the report: {e}\"}}"));
     out.push('\n');
     out
