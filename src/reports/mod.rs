@@ -207,8 +207,9 @@ where
     let workers = prefetch::workers(opts, files.len());
     // Only workers skip files by digest before the write lock is taken.
     let known = std::sync::OnceLock::new();
+    // Made once: growing it a file at a time reallocates into fresh memory every doubling.
+    let mut results = Vec::with_capacity(files.len() + unlisted.len());
     let mut unlisted = unlisted.into_iter().peekable();
-    let mut results = Vec::new();
     let mut writer = Writer::default();
     let mut stored = 0;
     let start = || {
