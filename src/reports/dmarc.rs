@@ -345,6 +345,8 @@ pub trait Events {
     fn line(&mut self) -> usize;
     /// Byte sequences that were not UTF-8 and were replaced by U+FFFD.
     fn replaced(&self) -> u64;
+    /// Whether whitespace before text is skipped (see [`Parser::step`]).
+    fn skip_leading_space(&mut self, skip: bool);
 }
 
 /// A report read as it streams in, in bounded memory whatever its size.
@@ -365,6 +367,10 @@ impl<R: Read> Events for Streamed<R> {
 
     fn replaced(&self) -> u64 {
         self.reader.get_ref().replaced
+    }
+
+    fn skip_leading_space(&mut self, skip: bool) {
+        self.reader.config_mut().trim_text_start = skip;
     }
 }
 
@@ -396,6 +402,10 @@ impl Events for InMemory<'_> {
 
     fn replaced(&self) -> u64 {
         self.replaced
+    }
+
+    fn skip_leading_space(&mut self, skip: bool) {
+        self.reader.config_mut().trim_text_start = skip;
     }
 }
 
@@ -443,6 +453,7 @@ fn xml_reader<R>(reader: R) -> Reader<R> {
     let config = reader.config_mut();
     config.expand_empty_elements = true;
     config.check_end_names = true;
+    config.trim_text_start = true;
     reader
 }
 
@@ -569,11 +580,26 @@ impl<S: Events> Parser<S> {
     }
 
     /// Reads one XML event.
+    ///
+    /// After a tag the reader skips whitespace before text: the whitespace between a pretty-
+    /// printed report's elements is then no event at all (a quarter of its events), and a
+    /// value is trimmed anyway. After a reference, CDATA, a comment or a processing
+    /// instruction it does not: there the space is inside the value (`Ex &amp; Co`).
     fn step(&mut self) -> Result<(), ParseError> {
-        let taken = match self.source.next_event() {
-            Ok(event) => self.state.take(event),
-            Err(e) => Err(xml_message(&e)),
+        let (taken, after_tag) = match self.source.next_event() {
+            Ok(event) => {
+                let after_tag = match &event {
+                    Event::Start(_) | Event::End(_) => Some(true),
+                    Event::Text(_) | Event::Eof => None,
+                    _ => Some(false),
+                };
+                (self.state.take(event), after_tag)
+            }
+            Err(e) => (Err(xml_message(&e)), None),
         };
+        if let Some(skip) = after_tag {
+            self.source.skip_leading_space(skip);
+        }
         match taken {
             Ok(Taken::Nothing) => Ok(()),
             Ok(Taken::RecordOpened) => {
@@ -1297,6 +1323,22 @@ mod tests {
         assert_eq!(r.spf_results[0].result, "hardfail");
         assert_eq!(records[1].check().unwrap_err(), "no source_ip");
         assert_eq!(records[1].index, 2);
+    }
+
+    #[test]
+    fn space_inside_a_value_is_kept_around_references_cdata_and_comments() {
+        let xml = "<feedback>\n  <report_metadata>\n    <org_name>\n      Ex &amp;  Co &#x41; <![CDATA[ b ]]> c<!-- d --> e <?pi?> f\n    </org_name>\n    <report_id> r 1 </report_id>\n  </report_metadata>\n  <policy_published><domain> example.com </domain></policy_published>\n  <record>\n    <row>\n      <source_ip>\n        192.0.2.1\n      </source_ip>\n      <count>2</count>\n    </row>\n    <auth_results><dkim><domain>d</domain><selector>  s 1 </selector><result>pass</result></dkim></auth_results>\n  </record>\n</feedback>\n";
+        let (header, records) = parse(xml).unwrap();
+        assert_eq!(header.metadata.org_name, "Ex &  Co A  b  c e  f");
+        assert_eq!(header.metadata.report_id, "r 1");
+        assert_eq!(header.policy.domain, "example.com");
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            records[0].check().unwrap(),
+            ("192.0.2.1".parse().unwrap(), 2)
+        );
+        assert_eq!(records[0].dkim_results[0].selector, "s 1");
+        assert_eq!(records[0].line, 9);
     }
 
     #[test]
