@@ -648,11 +648,11 @@ fn common(value: Option<String>) -> Option<Cow<'static, str>> {
 }
 
 impl Row {
-    pub fn new(record: Record) -> Row {
+    pub fn new(mut record: Record) -> Row {
         let json = |value: Result<String, serde_json::Error>| value.unwrap_or_else(|_| "[]".into());
         let (checked, dkim_results, spf_results, reasons) = match record.check() {
             Ok((ip, count)) => (
-                Ok((ip.to_string(), count)),
+                Ok((canonical_ip(ip, record.source_ip.take()), count)),
                 json(serde_json::to_string(&record.dkim_results)),
                 json(serde_json::to_string(&record.spf_results)),
                 if record.reasons.is_empty() {
@@ -688,6 +688,16 @@ impl Row {
             spf_results,
             reasons,
         }
+    }
+}
+
+/// The address as stored: IPv6 in its RFC 5952 form. An IPv4 address parses only as written
+/// in its one form (no leading zeros, no spaces), so the text read is kept as it is, without
+/// writing it again: twenty thousand rows spent a twentieth of their reading on that.
+fn canonical_ip(ip: IpAddr, read: Option<String>) -> String {
+    match (ip, read) {
+        (IpAddr::V4(_), Some(text)) => text,
+        _ => ip.to_string(),
     }
 }
 
@@ -1339,6 +1349,24 @@ mod tests {
         );
         assert_eq!(records[0].dkim_results[0].selector, "s 1");
         assert_eq!(records[0].line, 9);
+    }
+
+    #[test]
+    fn a_source_address_is_stored_in_its_canonical_form() {
+        for (read, stored) in [
+            ("192.0.2.1", "192.0.2.1"),
+            ("0.0.0.0", "0.0.0.0"),
+            ("2001:DB8:0:0::0:1", "2001:db8::1"),
+            ("::ffff:192.0.2.1", "::ffff:192.0.2.1"),
+        ] {
+            let ip: IpAddr = read.parse().unwrap();
+            assert_eq!(canonical_ip(ip, Some(read.to_string())), stored);
+            assert_eq!(ip.to_string(), stored, "{read}");
+        }
+        // What is kept as read is what writing the address would give, or it does not parse.
+        for read in ["01.2.3.4", "1.2.3.04", "1.2.3", "1.2.3.4 ", "0x1.2.3.4"] {
+            assert!(read.parse::<IpAddr>().is_err(), "{read}");
+        }
     }
 
     #[test]
