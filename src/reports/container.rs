@@ -32,6 +32,10 @@ const MAX_INNER_ZIP: u64 = 256 << 20;
 const MAX_ZIP_ENTRIES: usize = 10_000;
 /// Bytes looked at to recognise a format.
 const HEAD: usize = 512;
+/// The buffer over decompressed data (a gzip stream, a zip member). Small: it is zeroed when
+/// made, once per report in a thousand small files, and a report read whole or streamed is
+/// read past it in larger pieces.
+const INNER_BUFFER: usize = 8 * 1024;
 
 /// What the content looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,7 +335,7 @@ fn stream(
                 cap,
                 what: "the gzip data is damaged",
             };
-            let mut inner = BufReader::with_capacity(64 * 1024, &mut capped);
+            let mut inner = BufReader::with_capacity(INNER_BUFFER, &mut capped);
             stream(session, &mut inner, at, depth + 1)
         }
         Format::Zip => {
@@ -442,7 +446,7 @@ fn zip<R: Read + Seek>(
             cap,
             what: "the zip entry is damaged",
         };
-        let mut member = BufReader::with_capacity(64 * 1024, &mut capped);
+        let mut member = BufReader::with_capacity(INNER_BUFFER, &mut capped);
         let head = match peek(&mut member) {
             Ok(head) => head,
             Err(e) => {
