@@ -452,7 +452,8 @@ pub fn list_dir(
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(open_error)? {
         let entry = entry.map_err(open_error)?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
+        let name = entry.file_name();
+        if name.as_encoded_bytes().starts_with(b".") {
             continue;
         }
         let path = entry.path();
@@ -463,7 +464,7 @@ pub fn list_dir(
         // thousand report files would pay); a symlink is followed below.
         match entry.file_type() {
             Ok(t) if t.is_file() => {
-                files.push(path);
+                files.push((name, path));
                 continue;
             }
             Ok(t) if t.is_dir() => continue,
@@ -485,12 +486,12 @@ pub fn list_dir(
                 what: what_it_is(&meta),
             });
         }
-        files.push(path);
+        files.push((name, path));
     }
-    // One directory: its entries' order is their names' (comparing whole paths component by
-    // component costs more).
-    files.sort_unstable_by(|a, b| a.file_name().cmp(&b.file_name()));
-    Ok(files)
+    // One directory: its entries' order is their names', kept from the listing (a path's name
+    // found again at each of a thousand files' ten comparisons cost a millisecond).
+    files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(files.into_iter().map(|(_, path)| path).collect())
 }
 
 #[cfg(test)]
@@ -567,6 +568,32 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("pipe.zone"), "{err}");
+    }
+
+    #[test]
+    fn a_listing_is_in_name_order_without_hidden_entries_or_subdirectories() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "b.xml",
+            "a.xml",
+            "10.xml",
+            ".hidden.xml",
+            "B.xml",
+            "skip.txt",
+        ] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("c.xml")).unwrap();
+        let files = list_dir(dir.path(), FileKind::Report, |p| {
+            p.extension().is_some_and(|x| x == "xml")
+        })
+        .unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(names, ["10.xml", "B.xml", "a.xml", "b.xml"]);
+        assert!(files.iter().all(|p| p.parent() == Some(dir.path())));
     }
 
     #[test]
