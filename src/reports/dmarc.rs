@@ -831,11 +831,9 @@ impl State {
                     return Err("elements nested too deeply".into());
                 }
                 let qname = start.name();
-                let name: &str = if qname.prefix().is_some() {
-                    "~"
-                } else {
-                    qname.as_ref()
-                };
+                // The whole name: a prefixed one (`x:record`, an extension) has a colon, which
+                // none of the report's elements has, so it is never taken for one.
+                let name: &str = qname.as_ref();
                 if !self.seen_root {
                     if name != "feedback" {
                         // Some reporters wrap the report (in an `<xs:schema>`, even): look
