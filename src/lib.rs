@@ -39,6 +39,7 @@ pub mod finding;
 pub mod fixes;
 pub mod gate;
 pub mod history;
+pub mod import;
 pub mod merge;
 pub mod migration;
 pub mod output;

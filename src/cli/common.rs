@@ -324,6 +324,12 @@ pub trait FailedFile: std::fmt::Display {
     fn file(&self) -> &Path;
 }
 
+impl FailedFile for crate::import::ImportError {
+    fn file(&self) -> &Path {
+        self.path()
+    }
+}
+
 /// Writes an import command's results as `format` asks (the table with `file` for each file
 /// and `rejected` naming what may be rejected, see [`imports_table`]) and returns its exit
 /// status: passed when every file was imported (or had been) with nothing rejected, bad input

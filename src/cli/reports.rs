@@ -6,12 +6,12 @@
 
 use super::common::{
     plain_style, runtime, write_human, write_imports, write_report, CatalogArgs, DnsArgs,
-    FailedFile, ImportedFile, StateArgs,
+    ImportedFile, StateArgs,
 };
 use super::plan::load_plan;
 use super::providers::ListFormat;
 use crate::exit::ExitStatus;
-use crate::reports::{self, FileOutcome, ImportError, ImportOptions};
+use crate::reports::{self, FileOutcome, ImportOptions};
 use std::fmt::Write;
 use std::path::PathBuf;
 
@@ -214,12 +214,6 @@ impl ImportedFile for FileOutcome {
     }
     fn imported_before(&self) -> bool {
         self.already_imported.is_some()
-    }
-}
-
-impl FailedFile for ImportError {
-    fn file(&self) -> &std::path::Path {
-        self.path()
     }
 }
 

@@ -2,11 +2,11 @@
 //! totals, Postmaster Tools and SNDS data — into the plan's history, each file once, and say per
 //! file what was counted, what was already there and which rows were refused.
 
-use super::common::{write_imports, CatalogArgs, FailedFile, ImportedFile, StateArgs};
+use super::common::{write_imports, CatalogArgs, ImportedFile, StateArgs};
 use super::plan::load_plan;
 use super::providers::ListFormat;
 use crate::exit::ExitStatus;
-use crate::warmup::import::{self, EvidenceKind, FileOutcome, ImportError, ImportOptions};
+use crate::warmup::import::{self, EvidenceKind, FileOutcome, ImportOptions};
 use std::fmt::Write;
 use std::path::PathBuf;
 
@@ -87,12 +87,6 @@ impl ImportedFile for FileOutcome {
     }
     fn imported_before(&self) -> bool {
         self.already_imported.is_some()
-    }
-}
-
-impl FailedFile for ImportError {
-    fn file(&self) -> &std::path::Path {
-        self.path()
     }
 }
 

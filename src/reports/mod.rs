@@ -25,12 +25,14 @@ pub mod sources;
 pub mod summary;
 pub mod tls;
 
-use crate::files::{FileError, FileKind};
+use crate::files::FileKind;
 use crate::history::{History, HistoryError};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+
+pub use crate::import::ImportError;
 
 /// Problems kept per file (all are counted in `rejected`).
 pub const MAX_PROBLEMS: usize = crate::warmup::import::MAX_PROBLEMS;
@@ -130,34 +132,6 @@ impl FileOutcome {
             (true, true) => "dmarc+tls-rpt",
             (false, true) => "tls-rpt",
             _ => "dmarc",
-        }
-    }
-}
-
-/// A file that could not be imported at all (nothing of it was).
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    #[error("{0}")]
-    File(#[from] FileError),
-    #[error("{}: {message}", path.display())]
-    Format { path: PathBuf, message: String },
-    #[error(
-        "{}: the file changed while it was being imported; nothing of it was imported (import it again once it is complete)",
-        path.display()
-    )]
-    Changed { path: PathBuf },
-    #[error("{}: {source}", path.display())]
-    History { path: PathBuf, source: HistoryError },
-}
-
-impl ImportError {
-    /// The file it is about.
-    pub fn path(&self) -> &Path {
-        match self {
-            ImportError::File(e) => e.path(),
-            ImportError::Format { path, .. }
-            | ImportError::Changed { path }
-            | ImportError::History { path, .. } => path,
         }
     }
 }

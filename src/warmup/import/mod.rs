@@ -43,6 +43,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use crate::import::ImportError;
+
 /// The problems kept per file; `rejected` counts them all. A garbage file of a billion lines
 /// must not become a billion messages in memory.
 pub const MAX_PROBLEMS: usize = 10_000;
@@ -213,41 +215,6 @@ impl FileOutcome {
             problems: Vec::new(),
             notes: Vec::new(),
             days: Vec::new(),
-        }
-    }
-}
-
-/// A file that could not be imported at all (nothing of it was).
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    #[error("{0}")]
-    File(#[from] FileError),
-    #[error("{}: {message}", path.display())]
-    Format { path: PathBuf, message: String },
-    #[error("{}:{line}: {message}; nothing of the file was imported", path.display())]
-    Malformed {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-    #[error(
-        "{}: the file changed while it was being imported; nothing of it was imported (import it again once it is complete)",
-        path.display()
-    )]
-    Changed { path: PathBuf },
-    #[error("{}: {source}", path.display())]
-    History { path: PathBuf, source: HistoryError },
-}
-
-impl ImportError {
-    /// The file it is about.
-    pub fn path(&self) -> &Path {
-        match self {
-            ImportError::File(e) => e.path(),
-            ImportError::Format { path, .. }
-            | ImportError::Malformed { path, .. }
-            | ImportError::Changed { path }
-            | ImportError::History { path, .. } => path,
         }
     }
 }
