@@ -101,9 +101,14 @@ fn demo_reports() -> Vec<PathBuf> {
 }
 
 fn summary(state: &Path, zones: &Path) -> Value {
+    summary_of(&plan(), state, zones, &[])
+}
+
+fn summary_of(plan: &Path, state: &Path, zones: &Path, more: &[&str]) -> Value {
     let out = mailshift()
         .arg("reports")
-        .arg(plan())
+        .arg(plan)
+        .args(more)
         .args(["--format", "json", "--offline", "--state"])
         .arg(state)
         .arg("--zone")
@@ -120,9 +125,13 @@ fn summary(state: &Path, zones: &Path) -> Value {
 }
 
 fn gate(state: &Path, zones: &Path) -> (i32, Value) {
+    gate_of(&plan(), state, zones)
+}
+
+fn gate_of(plan: &Path, state: &Path, zones: &Path) -> (i32, Value) {
     let out = mailshift()
         .arg("gate")
-        .arg(plan())
+        .arg(plan)
         .args(["--stage", "enforce-dmarc", "--offline", "--no-record"])
         .args(["--format", "json", "--force", "reports test", "--state"])
         .arg(state)
@@ -247,6 +256,90 @@ fn reverse_dns_places_a_source_only_when_it_is_forward_confirmed() {
     // 203.0.113.66 claims mail66.suw21.mcdlv.net, which is another address: unknown.
     assert_eq!(r["unknown"][0]["ip"], "203.0.113.66");
     assert!(r["reverse_dns"].get("203.0.113.66").is_none());
+}
+
+#[test]
+fn the_plan_caps_the_reverse_lookups_of_every_command_that_attributes_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let zones = zones(&dir.path().join("quarantine"), "quarantine");
+    // Mailchimp sending from an address outside its SPF networks, signing as itself: only its
+    // reverse DNS (mail7.suw21.mcdlv.net, forward-confirmed) says it is the old platform.
+    let extra = extra_report(
+        dir.path(),
+        "ptr-cap-1",
+        5,
+        &record("203.0.113.7", 500, "mcsv.net", "pass", "fail"),
+    );
+    let mut files = demo_reports();
+    files.push(extra);
+    import(&state, &files);
+    let text = std::fs::read_to_string(plan())
+        .unwrap()
+        .replace("\"../demo/", &format!("\"{}/demo/", fixtures().display()));
+    let capped = dir.path().join("capped.toml");
+    std::fs::write(&capped, format!("{text}\n[dmarc]\nmax_ptr = 0\n")).unwrap();
+
+    // By default it is looked up and placed: the old platform, and enforcing is safe.
+    let r = summary(&state, &zones);
+    assert_eq!(r["reverse_dns"]["203.0.113.7"], "mail7.suw21.mcdlv.net");
+    let (code, req) = gate(&state, &zones);
+    assert_eq!(code, 0, "{req:#}");
+
+    // `max_ptr = 0`: no reverse lookup, so it is an unknown sender that authenticates, and
+    // the summary says why it stayed unknown.
+    let r = summary_of(&capped, &state, &zones, &[]);
+    assert!(r["reverse_dns"].get("203.0.113.7").is_none(), "{r:#}");
+    assert!(r["unknown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["ip"] == "203.0.113.7"));
+    let notes = r["notes"].to_string();
+    assert!(notes.contains("over the cap of 0"), "{notes}");
+    // The gate reads the same cap: enforcing would junk what may be the old platform's mail.
+    let (code, req) = gate_of(&capped, &state, &zones);
+    assert_eq!(code, 1, "{req:#}");
+    let message = req["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("203.0.113.7 sent 500 message(s)"),
+        "{message}"
+    );
+    // So does warmup status, in what the receivers report.
+    let out = mailshift()
+        .args(["warmup", "status"])
+        .arg(&capped)
+        .args(["--as-of", "2026-11-06", "--format", "json", "--offline"])
+        .arg("--state")
+        .arg(&state)
+        .arg("--zone")
+        .arg(&zones)
+        .output()
+        .unwrap();
+    let r = &json(&out.stdout)["receivers"];
+    assert_eq!(
+        r["by_day"]["2026-11-05"]["unknown"]["messages"], 500,
+        "{r:#}"
+    );
+    assert!(
+        r["notes"].to_string().contains("over the cap of 0"),
+        "{r:#}"
+    );
+    // --max-ptr overrides the plan for one summary.
+    let r = summary_of(&capped, &state, &zones, &["--max-ptr", "5"]);
+    assert_eq!(r["reverse_dns"]["203.0.113.7"], "mail7.suw21.mcdlv.net");
+
+    // A cap out of range is a plan error naming the field.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, format!("{text}\n[dmarc]\nmax_ptr = 1000001\n")).unwrap();
+    let out = mailshift()
+        .args(["plan", "validate"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("dmarc.max_ptr"), "{err}");
 }
 
 #[test]

@@ -52,9 +52,9 @@ pub struct SummaryArgs {
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Reverse DNS lookups for sources no pool or SPF network places, the biggest first
-    /// (0: none).
-    #[arg(long, default_value_t = crate::reports::sources::MAX_PTR, value_name = "N")]
-    pub max_ptr: usize,
+    /// (0: none) [default: the plan's `[dmarc] max_ptr`, else 1000].
+    #[arg(long, value_name = "N")]
+    pub max_ptr: Option<usize>,
     /// Consecutive clean days of the new platform that make enforcing DMARC safe [default:
     /// the plan's `[dmarc] enforce_after_days`, else 14].
     #[arg(long, value_name = "DAYS")]
@@ -129,7 +129,8 @@ fn summary(args: SummaryArgs) -> anyhow::Result<ExitStatus> {
     let dns = args.dns.config()?;
     let sources = runtime()?.block_on(async {
         let resolver = crate::dns::Resolver::new(&dns)?;
-        anyhow::Ok(reports::sources::resolve(&resolver, &plan, &catalog, &rows, args.max_ptr).await)
+        let max_ptr = args.max_ptr.unwrap_or(plan.max_ptr);
+        anyhow::Ok(reports::sources::resolve(&resolver, &plan, &catalog, &rows, max_ptr).await)
     })?;
     let rule = reports::summary::EnforcementRule {
         days: args
@@ -141,28 +142,7 @@ fn summary(args: SummaryArgs) -> anyhow::Result<ExitStatus> {
         reports::summary::view(&plan.name, reports, &rows, |ip| sources.attribute(ip), rule);
     view.reverse_dns = sources.ptr.iter().map(|(ip, n)| (*ip, n.clone())).collect();
     view.tls = tls;
-    view.notes.extend(sources.unresolved.iter().cloned());
-    if sources.ptr_failed > 0 {
-        view.notes.push(format!(
-            "{} failed: those sources stay unknown",
-            crate::words::count(
-                sources.ptr_failed,
-                "reverse DNS lookup",
-                "reverse DNS lookups"
-            )
-        ));
-    }
-    if sources.ptr_skipped > 0 {
-        view.notes.push(format!(
-            "{} not looked up in reverse DNS (over --max-ptr {})",
-            crate::words::count(
-                sources.ptr_skipped,
-                "unplaced source was",
-                "unplaced sources were"
-            ),
-            args.max_ptr
-        ));
-    }
+    view.notes.extend(sources.notes());
     let out = args.output.as_deref();
     match args.format {
         SummaryFormat::Json => write_report(

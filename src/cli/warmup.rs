@@ -182,7 +182,7 @@ fn receivers(
                 plan,
                 &received.catalog,
                 &received.rows,
-                crate::reports::sources::MAX_PTR,
+                plan.max_ptr,
             )
             .await,
         )
@@ -195,7 +195,7 @@ fn receivers(
         plan.enforcement,
     );
     view.tls = received.tls;
-    view.notes.extend(sources.unresolved);
+    view.notes.extend(sources.notes());
     Ok(Some(view))
 }
 

@@ -101,6 +101,7 @@ struct RawPlan {
 struct RawDmarc {
     enforce_after_days: Option<Typed<u64>>,
     min_pass_rate: Option<Typed<f64>>,
+    max_ptr: Option<Typed<u64>>,
     #[serde(default)]
     reports: List<Text>,
 }
@@ -482,6 +483,9 @@ pub struct Plan {
     /// Report files and folders (a Maildir) imported before every command that reads the
     /// reports (`[dmarc] reports`), relative to the plan.
     pub report_paths: Vec<PathBuf>,
+    /// Reverse DNS lookups at most for the report sources nothing else places, the biggest
+    /// first (`[dmarc] max_ptr`; 0: none).
+    pub max_ptr: usize,
 }
 
 /// The store of a plan's seed tests: `[seed] store`, or `<plan>.seed.db` beside the plan.
@@ -538,7 +542,7 @@ fn known_keys(parents: &[String]) -> &'static [&'static str] {
             "cohort",
             "dmarc",
         ],
-        ["dmarc"] => &["enforce_after_days", "min_pass_rate", "reports"],
+        ["dmarc"] => &["enforce_after_days", "min_pass_rate", "max_ptr", "reports"],
         ["migration"] => &[
             "name",
             "from",
@@ -831,6 +835,7 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
             warmup: None,
             enforcement: Default::default(),
             report_paths: Vec::new(),
+            max_ptr: crate::reports::sources::MAX_PTR,
         };
     };
     let migration_span = migration.span();
@@ -1203,6 +1208,7 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
     }
     let mut enforcement = crate::reports::summary::EnforcementRule::default();
     let mut report_paths = Vec::new();
+    let mut max_ptr = crate::reports::sources::MAX_PTR;
     if let Some(d) = &raw.dmarc {
         let d = d.get_ref();
         report_paths = problems
@@ -1235,6 +1241,23 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
                 );
             }
         }
+        if let Some(n) = problems.optional(&d.max_ptr, "dmarc.max_ptr") {
+            let limit = crate::reports::sources::MAX_PTR_LIMIT;
+            match usize::try_from(*n) {
+                Ok(n) if n <= limit => max_ptr = n,
+                _ => {
+                    if let Some(t) = &d.max_ptr {
+                        problems.at(
+                            t.span.clone(),
+                            "dmarc.max_ptr",
+                            format!(
+                                "max_ptr is a number of reverse DNS lookups from 0 (none) to {limit}"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
     }
     Plan {
         path: path.to_path_buf(),
@@ -1252,6 +1275,7 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
         warmup,
         enforcement,
         report_paths,
+        max_ptr,
     }
 }
 

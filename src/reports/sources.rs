@@ -18,8 +18,12 @@ use crate::plan::Plan;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-/// Reverse lookups asked at most per run, unless `reports PLAN --max-ptr` says otherwise.
+/// Reverse lookups asked at most per run, unless the plan's `[dmarc] max_ptr` (or `reports
+/// PLAN --max-ptr`) says otherwise.
 pub const MAX_PTR: usize = 1000;
+
+/// The most a plan may ask for: each is a question and its forward check.
+pub const MAX_PTR_LIMIT: usize = 100_000;
 
 /// How many reverse lookups run at once.
 const PTR_BATCH: usize = 128;
@@ -39,6 +43,8 @@ pub struct Sources {
     pub lookup_failed: bool,
     /// Reverse lookups that failed: those sources stay unknown (the cautious answer).
     pub ptr_failed: usize,
+    /// The cap the reverse lookups were asked under.
+    pub max_ptr: usize,
 }
 
 impl Sources {
@@ -46,6 +52,30 @@ impl Sources {
     pub fn attribute(&self, ip: IpAddr) -> crate::attribution::Attribution {
         self.attributor
             .attribute(ip, self.ptr.get(&ip).map(String::as_str))
+    }
+
+    /// What the attribution could not settle, for the summary's notes: the includes not (fully)
+    /// resolved, the reverse lookups that failed and the sources over the cap.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = self.unresolved.clone();
+        if self.ptr_failed > 0 {
+            notes.push(format!(
+                "{} failed: those sources stay unknown",
+                crate::words::count(self.ptr_failed, "reverse DNS lookup", "reverse DNS lookups")
+            ));
+        }
+        if self.ptr_skipped > 0 {
+            notes.push(format!(
+                "{} not looked up in reverse DNS (over the cap of {}: `[dmarc] max_ptr` in the plan, or --max-ptr): they stay unknown unless a pool or an SPF network places them",
+                crate::words::count(
+                    self.ptr_skipped,
+                    "unplaced source was",
+                    "unplaced sources were"
+                ),
+                self.max_ptr
+            ));
+        }
+        notes
     }
 }
 
@@ -117,6 +147,7 @@ pub async fn resolve(
         ptr_skipped,
         lookup_failed,
         ptr_failed,
+        max_ptr,
     }
 }
 
@@ -129,6 +160,6 @@ pub async fn enforcement(
     rows: &[Row],
     rule: super::summary::EnforcementRule,
 ) -> BTreeMap<String, super::summary::Enforcement> {
-    let sources = resolve(resolver, plan, catalog, rows, MAX_PTR).await;
+    let sources = resolve(resolver, plan, catalog, rows, plan.max_ptr).await;
     super::summary::view(&plan.name, 0, rows, |ip| sources.attribute(ip), rule).enforcement
 }
