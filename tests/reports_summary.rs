@@ -150,6 +150,29 @@ fn gate_of(plan: &Path, state: &Path, zones: &Path) -> (i32, Value) {
     (out.status.code().unwrap(), requirement)
 }
 
+/// The demo plan's text, for a copy elsewhere: its relative paths (evidence, snapshot) made
+/// absolute.
+fn plan_text() -> String {
+    std::fs::read_to_string(plan())
+        .unwrap()
+        .replace("\"../demo/", &format!("\"{}/demo/", fixtures().display()))
+}
+
+/// `plan validate` of `text` written to `bad.toml` in `dir`, which must be refused (exit 2):
+/// its standard error.
+fn refused_plan(dir: &Path, text: &str) -> String {
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, text).unwrap();
+    let out = mailshift()
+        .args(["plan", "validate"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    err
+}
+
 #[test]
 fn every_source_is_attributed_and_the_shift_shows_day_by_day() {
     let dir = tempfile::tempdir().unwrap();
@@ -274,9 +297,7 @@ fn the_plan_caps_the_reverse_lookups_of_every_command_that_attributes_sources() 
     let mut files = demo_reports();
     files.push(extra);
     import(&state, &files);
-    let text = std::fs::read_to_string(plan())
-        .unwrap()
-        .replace("\"../demo/", &format!("\"{}/demo/", fixtures().display()));
+    let text = plan_text();
     let capped = dir.path().join("capped.toml");
     std::fs::write(&capped, format!("{text}\n[dmarc]\nmax_ptr = 0\n")).unwrap();
 
@@ -330,15 +351,7 @@ fn the_plan_caps_the_reverse_lookups_of_every_command_that_attributes_sources() 
     assert_eq!(r["reverse_dns"]["203.0.113.7"], "mail7.suw21.mcdlv.net");
 
     // A cap out of range is a plan error naming the field.
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, format!("{text}\n[dmarc]\nmax_ptr = 1000001\n")).unwrap();
-    let out = mailshift()
-        .args(["plan", "validate"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = refused_plan(dir.path(), &format!("{text}\n[dmarc]\nmax_ptr = 1000001\n"));
     assert!(err.contains("dmarc.max_ptr"), "{err}");
 }
 
@@ -546,9 +559,7 @@ fn the_plan_sets_what_enforcement_asks_of_the_reports() {
     let zones = zones(dir.path(), "none");
     import(&state, &demo_reports());
     // The plan lives elsewhere: its relative paths (evidence, snapshot) are made absolute.
-    let text = std::fs::read_to_string(plan())
-        .unwrap()
-        .replace("\"../demo/", &format!("\"{}/demo/", fixtures().display()));
+    let text = plan_text();
     let strict = dir.path().join("strict.toml");
     std::fs::write(
         &strict,
@@ -571,19 +582,10 @@ fn the_plan_sets_what_enforcement_asks_of_the_reports() {
         "the reports show the new platform on 18 of the 20 days needed"
     );
 
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        format!("{text}\n[dmarc]\nenforce_after_days = 0\nmin_pass_rate = 98\n"),
-    )
-    .unwrap();
-    let out = mailshift()
-        .args(["plan", "validate"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = refused_plan(
+        dir.path(),
+        &format!("{text}\n[dmarc]\nenforce_after_days = 0\nmin_pass_rate = 98\n"),
+    );
     assert!(err.contains("dmarc.enforce_after_days"), "{err}");
     assert!(err.contains("dmarc.min_pass_rate"), "{err}");
 }
@@ -599,9 +601,7 @@ fn reports_the_plan_names_are_imported_before_they_are_read() {
     for file in demo_reports() {
         std::fs::copy(&file, folder.join(file.file_name().unwrap())).unwrap();
     }
-    let text = std::fs::read_to_string(plan())
-        .unwrap()
-        .replace("\"../demo/", &format!("\"{}/demo/", fixtures().display()));
+    let text = plan_text();
     let named = dir.path().join("named.toml");
     std::fs::write(
         &named,
