@@ -15,7 +15,7 @@ use fields::{List, Typed};
 use serde::Deserialize;
 use std::fmt;
 use std::net::IpAddr;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -665,6 +665,25 @@ impl Problems<'_> {
         typed.as_ref().and_then(|t| self.value(t, field))
     }
 
+    /// An optional whole number within `range`: `None` when absent, of the wrong type or
+    /// outside the range (reported, with `message`, at the value).
+    fn optional_within(
+        &mut self,
+        typed: &Option<Typed<u64>>,
+        field: &str,
+        range: RangeInclusive<u64>,
+        message: &str,
+    ) -> Option<u64> {
+        let value = *self.optional(typed, field)?;
+        if range.contains(&value) {
+            return Some(value);
+        }
+        if let Some(t) = typed {
+            self.at(t.span.clone(), field, message);
+        }
+        None
+    }
+
     /// A required leaf: reported at `table` when missing.
     fn required<'t, T>(
         &mut self,
@@ -1216,19 +1235,13 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
             .into_iter()
             .map(|(_, _, text)| relative_to(path, text))
             .collect();
-        if let Some(days) = problems.optional(&d.enforce_after_days, "dmarc.enforce_after_days") {
-            match usize::try_from(*days) {
-                Ok(days @ 1..=90) => enforcement.days = days,
-                _ => {
-                    if let Some(t) = &d.enforce_after_days {
-                        problems.at(
-                            t.span.clone(),
-                            "dmarc.enforce_after_days",
-                            "enforce_after_days is a number of days from 1 to 90",
-                        );
-                    }
-                }
-            }
+        if let Some(days) = problems.optional_within(
+            &d.enforce_after_days,
+            "dmarc.enforce_after_days",
+            1..=90,
+            "enforce_after_days is a number of days from 1 to 90",
+        ) {
+            enforcement.days = days as usize;
         }
         if let Some(rate) = problems.optional(&d.min_pass_rate, "dmarc.min_pass_rate") {
             if rate.is_finite() && *rate > 0.0 && *rate <= 1.0 {
@@ -1241,22 +1254,14 @@ fn build(raw: RawPlan, path: &Path, catalog: &Catalog, problems: &mut Problems<'
                 );
             }
         }
-        if let Some(n) = problems.optional(&d.max_ptr, "dmarc.max_ptr") {
-            let limit = crate::reports::sources::MAX_PTR_LIMIT;
-            match usize::try_from(*n) {
-                Ok(n) if n <= limit => max_ptr = n,
-                _ => {
-                    if let Some(t) = &d.max_ptr {
-                        problems.at(
-                            t.span.clone(),
-                            "dmarc.max_ptr",
-                            format!(
-                                "max_ptr is a number of reverse DNS lookups from 0 (none) to {limit}"
-                            ),
-                        );
-                    }
-                }
-            }
+        let limit = crate::reports::sources::MAX_PTR_LIMIT;
+        if let Some(n) = problems.optional_within(
+            &d.max_ptr,
+            "dmarc.max_ptr",
+            0..=limit as u64,
+            &format!("max_ptr is a number of reverse DNS lookups from 0 (none) to {limit}"),
+        ) {
+            max_ptr = n as usize;
         }
     }
     Plan {
